@@ -1,0 +1,97 @@
+/**
+ * Reads and validates config.toml. Every failure becomes a {@link ConfigError}
+ * naming the file, the key path, the bad value and what was expected.
+ *
+ * @example
+ * ```ts
+ * const { config } = await loadConfig("config.toml");
+ * ```
+ * @module
+ */
+import { parse as parseToml, TomlError } from "smol-toml";
+import type { z } from "zod";
+import { type Config, configSchema } from "./schema.ts";
+import { resolve } from "node:path";
+
+/** Exit code for configuration errors (EX_CONFIG from sysexits.h). */
+export const EX_CONFIG = 78;
+
+/** A configuration file problem; `message` is ready to print. */
+export class ConfigError extends Error {
+  readonly code = "CONFIG_INVALID";
+  constructor(message: string, readonly file: string, readonly issues: string[] = []) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** A loaded config with where it came from. */
+export interface LoadedConfig {
+  config: Config;
+  path: string;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = raw;
+  for (const key of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+function keyPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, k) => typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k), "");
+}
+
+function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    const at = keyPath(issue.path);
+    return issue.keys.map((k) => `${at ? `${at}.` : ""}${k}: unknown key (check the spelling; see README "Configuration")`)
+      .join("\n  ");
+  }
+  const at = keyPath(issue.path) || "(top level)";
+  const value = valueAt(raw, issue.path);
+  const shown = value === undefined ? "missing" : JSON.stringify(value);
+  let expected = issue.message;
+  if (issue.code === "invalid_value") expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  return `${at} = ${shown}: ${expected}`;
+}
+
+/** Validates an already-parsed TOML object. */
+export function validateConfig(raw: unknown, file: string): Config {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => describeIssue(raw, i));
+  throw new ConfigError(`invalid configuration in ${file}:\n  ${issues.join("\n  ")}`, file, issues);
+}
+
+/** Parses TOML text and validates it. */
+export function parseConfig(text: string, file: string): Config {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (err) {
+    const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split("\n")[0]}` : String(err);
+    throw new ConfigError(`${file}: not valid TOML (${detail})`, file);
+  }
+  return validateConfig(raw, file);
+}
+
+/** Reads, parses and validates a config file. */
+export async function loadConfig(path: string): Promise<LoadedConfig> {
+  const abs = resolve(path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(abs);
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound ? "file not found" : (err as Error).message;
+    throw new ConfigError(`${abs}: cannot read config (${why})`, abs);
+  }
+  return { config: parseConfig(text, abs), path: abs };
+}
+
+/** Which config file to use: --config flag, then EMPATH_CONFIG, then ./config.toml. */
+export function configPathFrom(flag: string | undefined): string {
+  return flag ?? Deno.env.get("EMPATH_CONFIG") ?? "config.toml";
+}

@@ -1,0 +1,106 @@
+/**
+ * The typed, validated shape of config.toml. Every key has a safe default so an
+ * empty file is a working loopback-only MTA; unknown keys are errors (typo safety).
+ * @module
+ */
+import { z } from "zod";
+import { count, domain, duration, hostPort, network, size } from "./types.ts";
+
+const role = z.enum(["mx", "submission", "smtps"], {
+  error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
+});
+
+const listener = z.strictObject({
+  name: z.string().min(1).optional(),
+  address: hostPort,
+  role: role.default("mx"),
+  /** PROXY protocol (v1 and v2) header expected from these networks; empty = off. */
+  proxy_protocol: z.array(network).default([]),
+  /** Per-listener certificate, overriding [tls]. */
+  tls_cert: z.string().optional(),
+  tls_key: z.string().optional(),
+});
+
+const timeouts = z.strictObject({
+  /** RFC 5321 4.5.3.2.7: server waits 5 minutes for the next command. */
+  command: duration.default(5 * 60_000),
+  /** RFC 5321 4.5.3.2.5: 3 minutes between DATA blocks. */
+  data_block: duration.default(3 * 60_000),
+  /** How long a client may take to send its PROXY header or finish the TLS handshake. */
+  handshake: duration.default(30_000),
+});
+
+const smtp = z.strictObject({
+  hostname: z.string().min(1).optional(),
+  banner: z.string().default("Empath ESMTP"),
+  max_message_size: size.default(25 * 1000 * 1000),
+  max_recipients: count.default(100),
+  max_connections: count.default(1000),
+  max_connections_per_ip: count.default(50),
+  /** Error replies allowed per session before 421 and disconnect. */
+  max_errors: count.default(10),
+  /** Longest accepted message line in octets including CRLF (RFC 5321 4.5.3.1.6: 1000). */
+  max_line_length: count.default(1000),
+  /** Bare CR or LF in message data: "reject" (554 5.6.0) or "normalize" to CRLF. */
+  bare_newline: z.enum(["reject", "normalize"]).default("reject"),
+  /** Received headers above this mean a mail loop (RFC 5321 6.3). */
+  max_received_headers: count.default(50),
+  timeouts: timeouts.prefault({}),
+});
+
+const tls = z.strictObject({
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  /** Re-read cert/key when the files change. */
+  watch: z.boolean().default(true),
+});
+
+const relay = z.strictObject({
+  /** Domains we accept mail for as the final destination (MX role). */
+  local_domains: z.array(domain).default(["localhost"]),
+  /** Clients in these networks may relay to any domain. */
+  relay_networks: z.array(network).default(["127.0.0.0/8", "::1/128"]),
+});
+
+const auth = z.strictObject({
+  /** "user:scrypt$…" lines; see README "Adding a user". */
+  users_file: z.string().optional(),
+});
+
+const spool = z.strictObject({
+  /** fsync data and directory before acknowledging; never turn off in production. */
+  fsync: z.boolean().default(true),
+});
+
+const queue = z.strictObject({
+  backend: z.enum(["kv", "file"], { error: 'expected "kv" (Deno KV) or "file"' }).default("kv"),
+  /** Path or remote URL for Deno KV; default <data_dir>/queue.kv. */
+  kv_path: z.string().optional(),
+});
+
+const log = z.strictObject({
+  level: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
+  format: z.enum(["auto", "text", "json"]).default("auto"),
+});
+
+/** The whole config file. */
+export const configSchema = z.strictObject({
+  data_dir: z.string().default("./var"),
+  listeners: z.array(listener).min(1).default([{
+    address: { host: "127.0.0.1", port: 2525 },
+    role: "mx",
+    proxy_protocol: [],
+  }]),
+  smtp: smtp.prefault({}),
+  tls: tls.prefault({}),
+  relay: relay.prefault({}),
+  auth: auth.prefault({}),
+  spool: spool.prefault({}),
+  queue: queue.prefault({}),
+  log: log.prefault({}),
+});
+
+/** The validated config, after defaults and unit parsing. */
+export type Config = z.output<typeof configSchema>;
+/** One listener's config. */
+export type ListenerConfig = Config["listeners"][number];
