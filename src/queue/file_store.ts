@@ -1,0 +1,134 @@
+/**
+ * QueueStore on plain files: `<dir>/<id>.json`, written to a temp file, fsync'd,
+ * renamed over the old one and the directory fsync'd (grouped). The due order is
+ * kept by the in-memory {@link QueueIndex}, rebuilt from the files on open.
+ *
+ * @example
+ * ```ts
+ * const store = await openFileStore("./var/queue");
+ * await store.put(record);
+ * ```
+ * @module
+ */
+import { join } from "node:path";
+import { DirSync } from "../spool/dir_sync.ts";
+import { isUlid } from "../spool/ulid.ts";
+import { isScheduled, QueueIndex } from "./index_cache.ts";
+import { matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
+import type { QueueFilter, QueueRecord } from "./types.ts";
+
+/** Opens the file queue store at `dir` (created if missing). */
+export async function openFileStore(dir: string, options: { fsync?: boolean } = {}): Promise<QueueStore> {
+  const fsync = options.fsync ?? true;
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const dirSync = new DirSync(dir);
+  const index = new QueueIndex();
+  let closed = false;
+  let seq = 0;
+  // Writes of one id are serialized so a later put can never be overtaken by an earlier one.
+  const chains = new Map<string, Promise<void>>();
+
+  const pathOf = (id: string) => join(dir, `${id}.json`);
+
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.includes(".tmp")) {
+      await Deno.remove(join(dir, entry.name)).catch(() => {});
+      continue;
+    }
+    const id = entry.name.replace(/\.json$/, "");
+    if (!isUlid(id)) continue;
+    try {
+      index.set(JSON.parse(await Deno.readTextFile(pathOf(id))));
+    } catch (err) {
+      console.error(`queue: skipping unreadable record ${entry.name}: ${(err as Error).message}`);
+    }
+  }
+
+  async function read(id: string): Promise<QueueRecord | null> {
+    try {
+      return JSON.parse(await Deno.readTextFile(pathOf(id)));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw new QueueStoreError(`cannot read queue record ${id}: ${(err as Error).message}`, "QUEUE_IO", {
+        cause: err,
+      });
+    }
+  }
+
+  function serialized(id: string, fn: () => Promise<void>): Promise<void> {
+    if (closed) return Promise.reject(new QueueStoreError("queue store is closed", "QUEUE_CLOSED"));
+    const prev = chains.get(id) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    chains.set(id, next);
+    const cleanup = () => {
+      if (chains.get(id) === next) chains.delete(id);
+    };
+    next.then(cleanup, cleanup);
+    return next;
+  }
+
+  return {
+    backend: "file",
+    put(record) {
+      const copy = structuredClone(record);
+      return serialized(record.id, async () => {
+        const tmp = join(dir, `${record.id}.tmp${seq++}`);
+        try {
+          const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+          try {
+            await file.write(new TextEncoder().encode(JSON.stringify(copy)));
+            if (fsync) await file.syncData();
+          } finally {
+            file.close();
+          }
+          await Deno.rename(tmp, pathOf(record.id));
+          if (fsync) await dirSync.sync();
+        } catch (err) {
+          await Deno.remove(tmp).catch(() => {});
+          throw new QueueStoreError(`cannot write queue record ${record.id}: ${(err as Error).message}`, "QUEUE_IO", {
+            cause: err,
+          });
+        }
+        index.set(copy);
+      });
+    },
+    delete(id) {
+      return serialized(id, async () => {
+        try {
+          await Deno.remove(pathOf(id));
+          if (fsync) await dirSync.sync();
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) {
+            throw new QueueStoreError(`cannot delete queue record ${id}: ${(err as Error).message}`, "QUEUE_IO");
+          }
+        }
+        index.delete(id);
+      });
+    },
+    get: read,
+    async due(now, limit) {
+      const records = await Promise.all(index.dueIds(now, limit).map(read));
+      return records.filter((r): r is QueueRecord => r !== null && isScheduled(r.status));
+    },
+    nextDueAt: () => Promise.resolve(index.nextDueAt()),
+    async *list(filter: QueueFilter = {}) {
+      let n = 0;
+      for (const id of [...index.entries.keys()].sort()) {
+        const record = await read(id);
+        if (!record || !matchesFilter(record, filter)) continue;
+        yield record;
+        if (filter.limit && ++n >= filter.limit) return;
+      }
+    },
+    counts: () => Promise.resolve(index.counts()),
+    async probe() {
+      const path = join(dir, `.probe.tmp${seq++}`);
+      await Deno.writeFile(path, new Uint8Array(1));
+      await Deno.remove(path);
+    },
+    async close() {
+      closed = true;
+      await Promise.allSettled([...chains.values()]);
+    },
+  };
+}

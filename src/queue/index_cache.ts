@@ -1,0 +1,71 @@
+/**
+ * In-memory index of the queue (status and due time per id), shared by both
+ * backends: counts by status without a scan, and the previous due time of a
+ * record so its index entry can be replaced without a read.
+ * About 100 bytes per message: 100,000 queued messages cost ~10 MB.
+ * @module
+ */
+import { emptyCounts } from "./store.ts";
+import { type MessageStatus, type QueueRecord, SCHEDULED_STATUSES } from "./types.ts";
+
+/** What the index keeps per message. */
+export interface IndexEntry {
+  status: MessageStatus;
+  due: number;
+  /** Backend-specific extra (KV: number of value chunks). */
+  parts: number;
+}
+
+/** Status/due index with live counts. */
+export class QueueIndex {
+  readonly entries = new Map<string, IndexEntry>();
+  readonly #counts = emptyCounts();
+
+  get(id: string): IndexEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  set(record: QueueRecord, parts = 1): IndexEntry | undefined {
+    const prev = this.entries.get(record.id);
+    if (prev) this.#counts[prev.status]--;
+    this.entries.set(record.id, { status: record.status, due: record.nextAttemptAt, parts });
+    this.#counts[record.status]++;
+    return prev;
+  }
+
+  delete(id: string): IndexEntry | undefined {
+    const prev = this.entries.get(id);
+    if (prev) {
+      this.#counts[prev.status]--;
+      this.entries.delete(id);
+    }
+    return prev;
+  }
+
+  counts(): Record<MessageStatus, number> {
+    return { ...this.#counts };
+  }
+
+  /** Scheduled ids due by `now`, earliest first (a linear scan; fine to ~10^6 entries). */
+  dueIds(now: number, limit: number): string[] {
+    const due: [number, string][] = [];
+    for (const [id, e] of this.entries) {
+      if (e.due <= now && isScheduled(e.status)) due.push([e.due, id]);
+    }
+    due.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+    return due.slice(0, limit).map(([, id]) => id);
+  }
+
+  nextDueAt(): number | null {
+    let min: number | null = null;
+    for (const e of this.entries.values()) {
+      if (isScheduled(e.status) && (min === null || e.due < min)) min = e.due;
+    }
+    return min;
+  }
+}
+
+/** True for statuses that wait in the schedule. */
+export function isScheduled(status: MessageStatus): boolean {
+  return SCHEDULED_STATUSES.includes(status);
+}

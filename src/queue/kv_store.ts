@@ -1,0 +1,223 @@
+/**
+ * QueueStore on Deno KV (local SQLite file or a remote KV URL).
+ *
+ * Keys:
+ * - `["msg", id]` → `{ json }` or `{ parts: n }` for records over 60 KB (KV values max 64 KiB),
+ *   with `["part", id, i]` → string chunks.
+ * - `["due", nextAttemptAt, id]` → `true` for scheduled (queued/deferred) records, so due
+ *   messages are read in time order by a range scan, never a full scan.
+ *
+ * Concurrent puts are group-committed: while one atomic commit is in flight, new puts
+ * collect and go out together in the next one (bounded by KV's per-commit limits).
+ *
+ * @example
+ * ```ts
+ * const store = await openKvStore("./var/queue.kv");
+ * await store.put(record);
+ * const due = await store.due(Date.now(), 100);
+ * ```
+ * @module
+ */
+import { isScheduled, QueueIndex } from "./index_cache.ts";
+import { matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
+import type { QueueFilter, QueueRecord } from "./types.ts";
+
+const CHUNK = 60_000;
+const MAX_BATCH_MUTATIONS = 900;
+const MAX_BATCH_BYTES = 700_000;
+
+interface Pending {
+  kind: "put" | "delete";
+  id: string;
+  record?: QueueRecord;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+type Stored = { json: string } | { parts: number };
+
+/** Opens the KV queue store and loads its index. */
+export async function openKvStore(path: string): Promise<QueueStore> {
+  let kv: Deno.Kv;
+  try {
+    kv = await Deno.openKv(path);
+  } catch (err) {
+    throw new QueueStoreError(`cannot open Deno KV at ${path}: ${(err as Error).message}`, "QUEUE_IO", { cause: err });
+  }
+  const index = new QueueIndex();
+  let closed = false;
+
+  async function decode(id: string, stored: Stored): Promise<QueueRecord> {
+    if ("json" in stored) return JSON.parse(stored.json);
+    const keys = Array.from({ length: stored.parts }, (_, i) => ["part", id, i]);
+    const chunks: string[] = [];
+    for (let i = 0; i < keys.length; i += 10) {
+      for (const entry of await kv.getMany<string[]>(keys.slice(i, i + 10))) {
+        if (entry.value === null) {
+          throw new QueueStoreError(`record ${id} is missing part ${String(entry.key[2])}`, "QUEUE_CORRUPT");
+        }
+        chunks.push(entry.value);
+      }
+    }
+    return JSON.parse(chunks.join(""));
+  }
+
+  for await (const entry of kv.list<Stored>({ prefix: ["msg"] })) {
+    const id = entry.key[1] as string;
+    try {
+      const record = await decode(id, entry.value);
+      index.set(record, "parts" in entry.value ? entry.value.parts : 0);
+    } catch (err) {
+      console.error(`queue: skipping unreadable record ${id}: ${(err as Error).message}`);
+    }
+  }
+
+  // Group commit.
+  let queue: Pending[] = [];
+  let flushing: Promise<void> | null = null;
+
+  function addMutations(op: Deno.AtomicOperation, p: Pending): { mutations: number; bytes: number } {
+    const prev = index.get(p.id);
+    let mutations = 0;
+    let bytes = 0;
+    if (prev && isScheduled(prev.status)) {
+      op.delete(["due", prev.due, p.id]);
+      mutations++;
+    }
+    const oldParts = prev?.parts ?? 0;
+    if (p.kind === "delete") {
+      op.delete(["msg", p.id]);
+      for (let i = 0; i < oldParts; i++) op.delete(["part", p.id, i]);
+      return { mutations: mutations + 1 + oldParts, bytes: 64 };
+    }
+    const record = p.record!;
+    const json = JSON.stringify(record);
+    bytes += json.length;
+    if (json.length <= CHUNK) {
+      op.set(["msg", p.id], { json });
+      mutations++;
+      for (let i = 0; i < oldParts; i++) op.delete(["part", p.id, i]);
+      mutations += oldParts;
+    } else {
+      const parts = Math.ceil(json.length / CHUNK);
+      for (let i = 0; i < parts; i++) op.set(["part", p.id, i], json.slice(i * CHUNK, (i + 1) * CHUNK));
+      for (let i = parts; i < oldParts; i++) op.delete(["part", p.id, i]);
+      op.set(["msg", p.id], { parts });
+      mutations += parts + Math.max(0, oldParts - parts) + 1;
+    }
+    if (isScheduled(record.status)) {
+      op.set(["due", record.nextAttemptAt, p.id], true);
+      mutations++;
+    }
+    return { mutations, bytes };
+  }
+
+  function applyToIndex(p: Pending) {
+    if (p.kind === "delete") index.delete(p.id);
+    else {
+      const json = JSON.stringify(p.record);
+      index.set(p.record!, json.length <= CHUNK ? 0 : Math.ceil(json.length / CHUNK));
+    }
+  }
+
+  async function commitBatch(batch: Pending[]): Promise<void> {
+    const op = kv.atomic();
+    for (const p of batch) addMutations(op, p);
+    const res = await op.commit();
+    if (!res.ok) throw new QueueStoreError("KV commit was rejected", "QUEUE_IO");
+    for (const p of batch) applyToIndex(p);
+  }
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      // Take as many as fit in one commit; the same id twice goes in separate batches.
+      const batch: Pending[] = [];
+      const ids = new Set<string>();
+      let mutations = 0;
+      let bytes = 0;
+      while (queue.length > 0 && !ids.has(queue[0].id)) {
+        const est = queue[0].kind === "put" ? JSON.stringify(queue[0].record).length : 64;
+        const estMut = 3 + Math.ceil(est / CHUNK) + (index.get(queue[0].id)?.parts ?? 0);
+        if (batch.length > 0 && (mutations + estMut > MAX_BATCH_MUTATIONS || bytes + est > MAX_BATCH_BYTES)) break;
+        const p = queue.shift()!;
+        batch.push(p);
+        ids.add(p.id);
+        mutations += estMut;
+        bytes += est;
+      }
+      try {
+        await commitBatch(batch);
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        // Isolate the failure: retry one by one so one bad record does not fail the others.
+        for (const p of batch) {
+          try {
+            await commitBatch([p]);
+            p.resolve();
+          } catch (e) {
+            p.reject(
+              new QueueStoreError(`KV write of ${p.id} failed: ${(e as Error).message}`, "QUEUE_IO", { cause: err }),
+            );
+          }
+        }
+      }
+    }
+  }
+
+  function enqueue(p: Omit<Pending, "resolve" | "reject">): Promise<void> {
+    if (closed) return Promise.reject(new QueueStoreError("queue store is closed", "QUEUE_CLOSED"));
+    return new Promise<void>((resolve, reject) => {
+      queue.push({ ...p, resolve, reject });
+      if (!flushing) {
+        flushing = flush().finally(() => {
+          flushing = null;
+        });
+      }
+    });
+  }
+
+  async function get(id: string): Promise<QueueRecord | null> {
+    const entry = await kv.get<Stored>(["msg", id]);
+    return entry.value === null ? null : await decode(id, entry.value);
+  }
+
+  return {
+    backend: "kv",
+    put: (record) => enqueue({ kind: "put", id: record.id, record: structuredClone(record) }),
+    delete: (id) => enqueue({ kind: "delete", id }),
+    get,
+    async due(now, limit) {
+      const out: QueueRecord[] = [];
+      const iter = kv.list<boolean>({ start: ["due"], end: ["due", now + 1] }, { limit });
+      const ids: string[] = [];
+      for await (const entry of iter) ids.push(entry.key[2] as string);
+      for (const record of await Promise.all(ids.map(get))) {
+        if (record && isScheduled(record.status)) out.push(record);
+      }
+      return out;
+    },
+    async nextDueAt() {
+      for await (const entry of kv.list({ prefix: ["due"] }, { limit: 1 })) return entry.key[1] as number;
+      return null;
+    },
+    async *list(filter: QueueFilter = {}) {
+      let n = 0;
+      for await (const entry of kv.list<Stored>({ prefix: ["msg"] })) {
+        const record = await decode(entry.key[1] as string, entry.value);
+        if (!matchesFilter(record, filter)) continue;
+        yield record;
+        if (filter.limit && ++n >= filter.limit) return;
+      }
+    },
+    counts: () => Promise.resolve(index.counts()),
+    async probe() {
+      await kv.get(["probe"]);
+    },
+    async close() {
+      closed = true;
+      queue = queue.splice(0); // let pending writes finish
+      if (flushing) await flushing;
+      kv.close();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * Queue state: record types, the QueueStore contract and its two backends.
+ * @module
+ */
+export type {
+  AttemptRecord,
+  ClientInfo,
+  MessageStatus,
+  NotifyValue,
+  QueueFilter,
+  QueueRecord,
+  RecipientState,
+  RecipientStatus,
+} from "./types.ts";
+export { SCHEDULED_STATUSES } from "./types.ts";
+export { emptyCounts, matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
+export { openKvStore } from "./kv_store.ts";
+export { openFileStore } from "./file_store.ts";
+export { openQueueStore } from "./open.ts";

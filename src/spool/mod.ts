@@ -1,0 +1,8 @@
+/**
+ * The durable message spool and message ids.
+ * @module
+ */
+export { openSpool, type Spool, type SpoolOptions, type SpoolWriter } from "./store.ts";
+export { SpoolError, toSpoolError } from "./errors.ts";
+export { isUlid, ulid, ulidTime } from "./ulid.ts";
+export { DirSync } from "./dir_sync.ts";

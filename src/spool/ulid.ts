@@ -1,0 +1,74 @@
+/**
+ * Monotonic ULIDs (https://github.com/ulid/spec): 48-bit millisecond time + 80 random bits,
+ * Crockford base32, 26 characters, sortable by creation time.
+ *
+ * @example
+ * ```ts
+ * const id = ulid(); // "01JD3V6Y8Q3M0K2V9X7B5N4C1R"
+ * isUlid(id); // true
+ * ```
+ * @module
+ */
+
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+let lastTime = -1;
+const lastRandom = new Uint8Array(10);
+
+function encodeTime(ms: number): string {
+  let out = "";
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[ms % 32] + out;
+    ms = Math.floor(ms / 32);
+  }
+  return out;
+}
+
+function encodeRandom(bytes: Uint8Array): string {
+  // 80 bits -> 16 base32 characters.
+  let out = "";
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += ALPHABET[(acc >> bits) & 31];
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** Creates a new ULID; ids made in the same millisecond still sort in creation order. */
+export function ulid(now: number = Date.now()): string {
+  if (now <= lastTime) {
+    // Same (or earlier) millisecond: increment the random part (monotonic ULID).
+    for (let i = 9; i >= 0; i--) {
+      if (lastRandom[i] === 255) {
+        lastRandom[i] = 0;
+      } else {
+        lastRandom[i]++;
+        break;
+      }
+    }
+    now = lastTime;
+  } else {
+    crypto.getRandomValues(lastRandom);
+    lastRandom[0] &= 0x7f; // leave headroom for increments
+    lastTime = now;
+  }
+  return encodeTime(now) + encodeRandom(lastRandom);
+}
+
+/** True for a syntactically valid ULID (used to reject path tricks in ids). */
+export function isUlid(text: string): boolean {
+  return /^[0-9A-HJKMNP-TV-Z]{26}$/.test(text);
+}
+
+/** The creation time encoded in a ULID, in epoch milliseconds. */
+export function ulidTime(id: string): number {
+  let ms = 0;
+  for (const ch of id.slice(0, 10)) ms = ms * 32 + ALPHABET.indexOf(ch);
+  return ms;
+}
