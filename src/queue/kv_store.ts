@@ -75,6 +75,9 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   // Group commit.
   let queue: Pending[] = [];
   let flushing: Promise<void> | null = null;
+  // Invariant: `flushing` is non-null exactly while flush() may still look at `queue`. flush()
+  // clears it itself in the same synchronous step that finds the queue empty, so a put that
+  // arrives right after can never be stranded.
 
   function addMutations(op: Deno.AtomicOperation, p: Pending): { mutations: number; bytes: number } {
     const prev = index.get(p.id);
@@ -129,38 +132,44 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   }
 
   async function flush(): Promise<void> {
-    while (queue.length > 0) {
-      // Take as many as fit in one commit; the same id twice goes in separate batches.
-      const batch: Pending[] = [];
-      const ids = new Set<string>();
-      let mutations = 0;
-      let bytes = 0;
-      while (queue.length > 0 && !ids.has(queue[0].id)) {
-        const est = queue[0].kind === "put" ? JSON.stringify(queue[0].record).length : 64;
-        const estMut = 3 + Math.ceil(est / CHUNK) + (index.get(queue[0].id)?.parts ?? 0);
-        if (batch.length > 0 && (mutations + estMut > MAX_BATCH_MUTATIONS || bytes + est > MAX_BATCH_BYTES)) break;
-        const p = queue.shift()!;
-        batch.push(p);
-        ids.add(p.id);
-        mutations += estMut;
-        bytes += est;
-      }
-      try {
-        await commitBatch(batch);
-        for (const p of batch) p.resolve();
-      } catch (err) {
-        // Isolate the failure: retry one by one so one bad record does not fail the others.
-        for (const p of batch) {
-          try {
-            await commitBatch([p]);
-            p.resolve();
-          } catch (e) {
-            p.reject(
-              new QueueStoreError(`KV write of ${p.id} failed: ${(e as Error).message}`, "QUEUE_IO", { cause: err }),
-            );
+    await Promise.resolve(); // let puts made in the same tick join the first batch
+    try {
+      while (queue.length > 0) {
+        // Take as many as fit in one commit; the same id twice goes in separate batches.
+        const batch: Pending[] = [];
+        const ids = new Set<string>();
+        let mutations = 0;
+        let bytes = 0;
+        while (queue.length > 0 && !ids.has(queue[0].id)) {
+          const est = queue[0].kind === "put" ? JSON.stringify(queue[0].record).length : 64;
+          const estMut = 3 + Math.ceil(est / CHUNK) + (index.get(queue[0].id)?.parts ?? 0);
+          if (batch.length > 0 && (mutations + estMut > MAX_BATCH_MUTATIONS || bytes + est > MAX_BATCH_BYTES)) break;
+          const p = queue.shift()!;
+          batch.push(p);
+          ids.add(p.id);
+          mutations += estMut;
+          bytes += est;
+        }
+        try {
+          await commitBatch(batch);
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          // Isolate the failure: retry one by one so one bad record does not fail the others.
+          for (const p of batch) {
+            try {
+              await commitBatch([p]);
+              p.resolve();
+            } catch (e) {
+              p.reject(
+                new QueueStoreError(`KV write of ${p.id} failed: ${(e as Error).message}`, "QUEUE_IO", { cause: err }),
+              );
+            }
           }
         }
       }
+    } finally {
+      // Same synchronous step as the failed `queue.length > 0` check: no put can be stranded.
+      flushing = null;
     }
   }
 
@@ -168,11 +177,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     if (closed) return Promise.reject(new QueueStoreError("queue store is closed", "QUEUE_CLOSED"));
     return new Promise<void>((resolve, reject) => {
       queue.push({ ...p, resolve, reject });
-      if (!flushing) {
-        flushing = flush().finally(() => {
-          flushing = null;
-        });
-      }
+      flushing ??= flush();
     });
   }
 

@@ -17,3 +17,4 @@ export { emptyCounts, matchesFilter, type QueueStore, QueueStoreError } from "./
 export { openKvStore } from "./kv_store.ts";
 export { openFileStore } from "./file_store.ts";
 export { openQueueStore } from "./open.ts";
+export { recoverQueue, type RecoveryReport } from "./recovery.ts";

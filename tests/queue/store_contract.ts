@@ -1,0 +1,152 @@
+/**
+ * The QueueStore contract: every backend must pass these, run by kv_store_test.ts
+ * and file_store_test.ts.
+ */
+import assert from "node:assert/strict";
+import type { QueueRecord, QueueStore } from "../../src/queue/mod.ts";
+import { ulid } from "../../src/spool/mod.ts";
+
+/** A minimal valid record. */
+export function sampleRecord(overrides: Partial<QueueRecord> = {}): QueueRecord {
+  const now = Date.now();
+  return {
+    id: ulid(),
+    status: "queued",
+    sender: "alice@example.com",
+    recipients: [{ address: "bob@example.net", status: "pending", attempts: 0, updatedAt: now }],
+    size: 1234,
+    receivedAt: now,
+    nextAttemptAt: now,
+    attempts: [],
+    dsn: {},
+    client: { address: "127.0.0.1", listener: "mx" },
+    metadata: {},
+    updatedAt: now,
+    ...overrides,
+  };
+}
+
+/** Registers the contract tests for one backend. */
+export function queueStoreContract(name: string, open: (dir: string) => Promise<QueueStore>) {
+  const withStore = async (fn: (store: QueueStore, reopen: () => Promise<QueueStore>) => Promise<void>) => {
+    const dir = await Deno.makeTempDir({ prefix: "empath-queue-" });
+    let store = await open(dir);
+    try {
+      await fn(store, async () => {
+        await store.close();
+        store = await open(dir);
+        return store;
+      });
+    } finally {
+      await store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  };
+
+  Deno.test(`${name}: a stored record reads back identical after reopening`, () =>
+    withStore(async (store, reopen) => {
+      const rec = sampleRecord({ metadata: { tag: "vip", n: 3 }, dsn: { ret: "HDRS", envid: "E1" } });
+      rec.recipients[0].notify = ["SUCCESS", "FAILURE"];
+      rec.recipients[0].orcpt = "rfc822;bob@example.net";
+      await store.put(rec);
+      assert.deepEqual(await store.get(rec.id), rec);
+      const again = await reopen();
+      assert.deepEqual(await again.get(rec.id), rec);
+    }));
+
+  Deno.test(`${name}: due returns only scheduled records whose time has come, earliest first`, () =>
+    withStore(async (store) => {
+      const now = Date.now();
+      const late = sampleRecord({ nextAttemptAt: now - 1000 });
+      const early = sampleRecord({ nextAttemptAt: now - 5000, status: "deferred" });
+      const future = sampleRecord({ nextAttemptAt: now + 60_000 });
+      const frozen = sampleRecord({ nextAttemptAt: now - 9000, status: "frozen" });
+      for (const r of [late, early, future, frozen]) await store.put(r);
+      assert.deepEqual((await store.due(now, 10)).map((r) => r.id), [early.id, late.id]);
+      assert.deepEqual((await store.due(now, 1)).map((r) => r.id), [early.id]);
+      assert.equal(await store.nextDueAt(), early.nextAttemptAt);
+    }));
+
+  Deno.test(`${name}: rescheduling moves a record in the due order and leaves no stale entry`, () =>
+    withStore(async (store, reopen) => {
+      const now = Date.now();
+      const rec = sampleRecord({ nextAttemptAt: now - 1000 });
+      await store.put(rec);
+      rec.status = "deferred";
+      rec.nextAttemptAt = now + 3_600_000;
+      await store.put(rec);
+      assert.deepEqual(await store.due(now, 10), []);
+      const again = await reopen();
+      assert.deepEqual(await again.due(now, 10), []);
+      assert.deepEqual((await again.due(now + 3_600_000, 10)).map((r) => r.id), [rec.id]);
+    }));
+
+  Deno.test(`${name}: counts follow status changes and deletes`, () =>
+    withStore(async (store, reopen) => {
+      const a = sampleRecord();
+      const b = sampleRecord({ status: "deferred" });
+      await Promise.all([store.put(a), store.put(b)]);
+      a.status = "delivering";
+      await store.put(a);
+      let counts = await store.counts();
+      assert.equal(counts.delivering, 1);
+      assert.equal(counts.deferred, 1);
+      assert.equal(counts.queued, 0);
+      await store.delete(b.id);
+      assert.equal(await store.get(b.id), null);
+      counts = await (await reopen()).counts();
+      assert.equal(counts.deferred, 0);
+      assert.equal(counts.delivering, 1);
+    }));
+
+  Deno.test(`${name}: many concurrent puts are all durable`, () =>
+    withStore(async (store, reopen) => {
+      const recs = Array.from({ length: 300 }, () => sampleRecord());
+      await Promise.all(recs.map((r) => store.put(r)));
+      const again = await reopen();
+      assert.equal((await again.counts()).queued, 300);
+      for (const r of recs.slice(0, 20)) assert.deepEqual(await again.get(r.id), r);
+    }));
+
+  Deno.test(`${name}: a record larger than one KV value (64 KiB) round-trips and shrinks back`, () =>
+    withStore(async (store, reopen) => {
+      const now = Date.now();
+      const rec = sampleRecord({
+        recipients: Array.from({ length: 2000 }, (_, i) => ({
+          address: `user${i}@example.net`,
+          status: "pending" as const,
+          attempts: 0,
+          updatedAt: now,
+        })),
+      });
+      await store.put(rec);
+      const again = await reopen();
+      assert.deepEqual(await again.get(rec.id), rec);
+      rec.recipients = rec.recipients.slice(0, 1);
+      await again.put(rec);
+      assert.deepEqual(await (await reopen()).get(rec.id), rec);
+    }));
+
+  Deno.test(`${name}: list filters by status and recipient domain and honours the limit`, () =>
+    withStore(async (store) => {
+      const a = sampleRecord();
+      const b = sampleRecord({ status: "deferred" });
+      b.recipients[0].address = "x@other.org";
+      const c = sampleRecord();
+      for (const r of [a, b, c]) await store.put(r);
+      const ids = async (filter: Parameters<QueueStore["list"]>[0]) =>
+        (await Array.fromAsync(store.list(filter))).map((r) => r.id).sort();
+      assert.deepEqual(await ids({ status: "deferred" }), [b.id]);
+      assert.deepEqual(await ids({ domain: "other.org" }), [b.id]);
+      assert.deepEqual(await ids({ domain: "EXAMPLE.net" }), [a.id, c.id].sort());
+      assert.equal((await ids({ limit: 2 })).length, 2);
+    }));
+
+  Deno.test(`${name}: writes after close are refused with a typed error`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "empath-queue-" });
+    const store = await open(dir);
+    await store.close();
+    await assert.rejects(() => store.put(sampleRecord()), { name: "QueueStoreError", code: "QUEUE_CLOSED" });
+    await Deno.remove(dir, { recursive: true });
+  });
+}
