@@ -41,20 +41,27 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function keyPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, k) => typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k), "");
+  return path.reduce<string>(
+    (acc, k) => typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k),
+    "",
+  );
 }
 
 function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") {
     const at = keyPath(issue.path);
-    return issue.keys.map((k) => `${at ? `${at}.` : ""}${k}: unknown key (check the spelling; see README "Configuration")`)
+    return issue.keys.map((k) =>
+      `${at ? `${at}.` : ""}${k}: unknown key (check the spelling; see README "Configuration")`
+    )
       .join("\n  ");
   }
   const at = keyPath(issue.path) || "(top level)";
   const value = valueAt(raw, issue.path);
   const shown = value === undefined ? "missing" : JSON.stringify(value);
   let expected = issue.message;
-  if (issue.code === "invalid_value") expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  if (issue.code === "invalid_value") {
+    expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  }
   return `${at} = ${shown}: ${expected}`;
 }
 
@@ -72,7 +79,9 @@ export function parseConfig(text: string, file: string): Config {
   try {
     raw = parseToml(text);
   } catch (err) {
-    const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split("\n")[0]}` : String(err);
+    const detail = err instanceof TomlError
+      ? `line ${err.line}, column ${err.column}: ${err.message.split("\n")[0]}`
+      : String(err);
     throw new ConfigError(`${file}: not valid TOML (${detail})`, file);
   }
   return validateConfig(raw, file);

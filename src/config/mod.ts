@@ -3,5 +3,13 @@
  * @module
  */
 export { type Config, configSchema, type ListenerConfig } from "./schema.ts";
-export { ConfigError, configPathFrom, EX_CONFIG, loadConfig, type LoadedConfig, parseConfig, validateConfig } from "./load.ts";
+export {
+  ConfigError,
+  configPathFrom,
+  EX_CONFIG,
+  loadConfig,
+  type LoadedConfig,
+  parseConfig,
+  validateConfig,
+} from "./load.ts";
 export { formatDuration, parseDuration, parseSize } from "./units.ts";

@@ -1,0 +1,104 @@
+/**
+ * The `empath` command line: start the daemon, check a config, hash a password.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, configPathFrom, EX_CONFIG, loadConfig } from "../config/mod.ts";
+import { startDaemon } from "../daemon/mod.ts";
+import { logger, setupLogging } from "../observability/log.ts";
+import { hashPassword, TlsConfigError, UsersFileError } from "../smtp/mod.ts";
+import { VERSION } from "../version.ts";
+
+/** EX_USAGE from sysexits.h. */
+export const EX_USAGE = 64;
+
+const HELP = `empath ${VERSION} — a mail transfer agent
+
+Usage:
+  empath [--config FILE]          run the daemon (default config: $EMPATH_CONFIG or ./config.toml)
+  empath --check-config [FILE]    validate a config file and exit (0 valid, 78 invalid)
+  empath --hash-password          read a password on stdin, print a users-file hash
+  empath --version | --help
+
+Signals: SIGTERM/SIGINT stop gracefully (sessions in DATA finish, nothing queued is lost).
+`;
+
+/** Runs the CLI; resolves to an exit code (the daemon keeps running until a signal). */
+export async function runEmpath(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        config: { type: "string", short: "c" },
+        "check-config": { type: "boolean" },
+        "hash-password": { type: "boolean" },
+        version: { type: "boolean", short: "V" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    console.error(`empath: ${(err as Error).message}\nTry 'empath --help'.`);
+    return EX_USAGE;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (values.version) {
+    console.log(`empath ${VERSION}`);
+    return 0;
+  }
+  if (values["hash-password"]) {
+    const input = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+    if (!input) {
+      console.error("empath: no password on stdin");
+      return EX_USAGE;
+    }
+    console.log(await hashPassword(input));
+    return 0;
+  }
+  if (positionals.length > (values["check-config"] ? 1 : 0)) {
+    console.error(`empath: unexpected argument "${positionals.at(-1)}"\nTry 'empath --help'.`);
+    return EX_USAGE;
+  }
+  const path = configPathFrom(values["check-config"] ? positionals[0] ?? values.config : values.config);
+  let loaded;
+  try {
+    loaded = await loadConfig(path);
+  } catch (err) {
+    console.error(`empath: ${(err as Error).message}`);
+    return err instanceof ConfigError ? EX_CONFIG : 1;
+  }
+  if (values["check-config"]) {
+    console.log(`${loaded.path}: configuration is valid`);
+    return 0;
+  }
+  await setupLogging(loaded.config.log);
+  let daemon;
+  try {
+    daemon = await startDaemon(loaded);
+  } catch (err) {
+    const configish = err instanceof ConfigError || err instanceof TlsConfigError || err instanceof UsersFileError;
+    console.error(`empath: ${(err as Error).message}`);
+    return configish ? EX_CONFIG : 1;
+  }
+  const log = logger("daemon");
+  log.info("empath {version} started with {config}", { version: VERSION, config: loaded.path });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => () => {
+      log.info("received {signal}", { signal });
+      Deno.removeSignalListener("SIGTERM", term);
+      Deno.removeSignalListener("SIGINT", int);
+      daemon.stop().then(resolve, resolve);
+    };
+    const term = onSignal("SIGTERM");
+    const int = onSignal("SIGINT");
+    Deno.addSignalListener("SIGTERM", term);
+    Deno.addSignalListener("SIGINT", int);
+  });
+  return 0;
+}

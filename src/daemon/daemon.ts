@@ -1,0 +1,160 @@
+/**
+ * The running daemon: opens the spool and queue store, recovers, starts the
+ * listeners, and shuts everything down in order.
+ *
+ * @example
+ * ```ts
+ * const daemon = await startDaemon(await loadConfig("config.toml"));
+ * await daemon.stop();
+ * ```
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
+import { logger } from "../observability/log.ts";
+import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
+import { openSpool, type Spool } from "../spool/mod.ts";
+import {
+  createSmtpListener,
+  loadTlsFiles,
+  loadUsers,
+  type SmtpListener,
+  type TlsFiles,
+  type UserDb,
+  watchTlsFiles,
+} from "../smtp/mod.ts";
+
+/** A started daemon. */
+export interface Daemon {
+  readonly config: Config;
+  readonly configPath: string;
+  readonly hostname: string;
+  readonly spool: Spool;
+  readonly store: QueueStore;
+  readonly listeners: SmtpListener[];
+  /** Bound addresses, in listener order. */
+  readonly addresses: { name: string; role: string; host: string; port: number }[];
+  readonly recovery: RecoveryReport;
+  readonly startedAt: number;
+  /** Hooks for subsystems that want to know about new messages (delivery). */
+  readonly queuedListeners: Set<(record: QueueRecord) => void>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Checks cross-field rules zod cannot express (files referenced by roles). */
+function checkRoles(config: Config, file: string) {
+  config.listeners.forEach((l, i) => {
+    const hasCert = (l.tls_cert ?? config.tls.cert) && (l.tls_key ?? config.tls.key);
+    if (l.role !== "mx" && !hasCert) {
+      throw new ConfigError(
+        `invalid configuration in ${file}:\n  listeners[${i}].role = "${l.role}": needs a certificate: set tls.cert and tls.key (or listeners[${i}].tls_cert/tls_key)`,
+        file,
+      );
+    }
+    if (l.role !== "mx" && !config.auth.users_file) {
+      throw new ConfigError(
+        `invalid configuration in ${file}:\n  auth.users_file = missing: listeners[${i}] has role "${l.role}", which requires AUTH; set auth.users_file (see README "Adding a user")`,
+        file,
+      );
+    }
+  });
+}
+
+/** Starts Empath with a loaded config. Throws ConfigError for problems found at start-up. */
+export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
+  const { config, path: configPath } = loaded;
+  checkRoles(config, configPath);
+  const log = logger("daemon");
+  const hostname = config.smtp.hostname ?? Deno.hostname();
+  const dataDir = resolve(config.data_dir);
+  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+
+  const users: UserDb | undefined = config.auth.users_file ? await loadUsers(config.auth.users_file) : undefined;
+  const tlsCache = new Map<string, TlsFiles>();
+  const stopWatchers: (() => void)[] = [];
+  const tlsFor = async (cert?: string, key?: string) => {
+    if (!cert || !key) return undefined;
+    const k = `${cert}\0${key}`;
+    if (!tlsCache.has(k)) tlsCache.set(k, await loadTlsFiles(cert, key));
+    return tlsCache.get(k);
+  };
+
+  const spool = await openSpool(join(dataDir, "spool"), { fsync: config.spool.fsync });
+  const store = await openQueueStore({ ...config, data_dir: dataDir });
+  const recovery = await recoverQueue(spool, store, logger("queue"));
+  log.info(
+    "queue recovered: {total} records, {requeued} requeued, {orphans} orphans and {partial} partial writes removed",
+    {
+      total: recovery.total,
+      requeued: recovery.requeued,
+      orphans: recovery.orphansRemoved,
+      partial: recovery.partialRemoved,
+    },
+  );
+
+  const queuedListeners = new Set<(record: QueueRecord) => void>();
+  let current = config;
+  const listeners: SmtpListener[] = [];
+  for (const l of config.listeners) {
+    const tls = await tlsFor(l.tls_cert ?? config.tls.cert, l.tls_key ?? config.tls.key);
+    const listener = createSmtpListener(l, {
+      config: () => current,
+      spool,
+      store,
+      hostname,
+      users,
+      tls,
+      log: logger("smtp"),
+      onQueued: (record) => queuedListeners.forEach((fn) => fn(record)),
+    });
+    if (tls && config.tls.watch) {
+      stopWatchers.push(watchTlsFiles(tls, (fresh) => {
+        listener.updateTls(fresh);
+        log.info("reloaded TLS certificate {cert} for {listener}", { cert: fresh.certPath, listener: listener.name });
+      }, (err) => log.error("TLS reload failed, keeping the old certificate: {error}", { error: err.message })));
+    }
+    listeners.push(listener);
+  }
+  const addresses = [];
+  try {
+    for (const listener of listeners) {
+      const addr = await listener.listen();
+      addresses.push({ name: listener.name, role: listener.role, ...addr });
+      log.info("listening on {host}:{port} ({role})", { ...addr, role: listener.role });
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close(0).catch(() => {})));
+    await store.close();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    get config() {
+      return current;
+    },
+    configPath,
+    hostname,
+    spool,
+    store,
+    listeners,
+    addresses,
+    recovery,
+    startedAt: Date.now(),
+    queuedListeners,
+    stop(graceMs = 30_000) {
+      stopping ??= (async () => {
+        log.info("shutting down: closing listeners, waiting up to {grace}ms for sessions in DATA", { grace: graceMs });
+        stopWatchers.forEach((stop) => stop());
+        await Promise.all(listeners.map((l) => l.close(graceMs)));
+        await store.close();
+        log.info("shutdown complete");
+      })();
+      return stopping;
+    },
+    /** @internal for config reload */
+    set config(next: Config) {
+      current = next;
+    },
+  } as Daemon;
+}

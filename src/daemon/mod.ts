@@ -1,0 +1,5 @@
+/**
+ * The daemon's lifecycle.
+ * @module
+ */
+export { type Daemon, startDaemon } from "./daemon.ts";

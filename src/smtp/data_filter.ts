@@ -1,0 +1,163 @@
+/**
+ * Streaming checks on message data between the SMTP socket and the spool:
+ * - bare CR / bare LF (the SMTP smuggling vectors): rejected, or normalized to CRLF;
+ * - NUL bytes and lines longer than the limit (RFC 5321 4.5.3.1.6): rejected;
+ * - the header section is buffered (bounded) so the caller can inspect it
+ *   (Received count, Message-ID/Date presence, UTF-8 validity) before it is written.
+ *
+ * The end of DATA itself is decided by smtp-server, which only ever accepts
+ * `<CRLF>.<CRLF>`; this filter guarantees nothing resembling another end-of-data
+ * sequence survives into the stored message in reject mode.
+ *
+ * @example
+ * ```ts
+ * const f = new DataFilter({ maxLineLength: 1000, bareNewline: "reject" });
+ * const out = f.push(chunk); // Uint8Array[] ready to write, or throws SmtpError
+ * ```
+ * @module
+ */
+import { reject } from "./errors.ts";
+
+/** Options for {@link DataFilter}. */
+export interface DataFilterOptions {
+  /** Maximum line length in octets including CRLF. */
+  maxLineLength: number;
+  bareNewline: "reject" | "normalize";
+  /** Header section buffered at most this many bytes before it is passed on uninspected. */
+  maxHeaderBytes?: number;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/** Incremental validator/normalizer. Call push() per chunk, end() at the end. */
+export class DataFilter {
+  #lineLen = 0;
+  #prevCR = false;
+  #headerDone = false;
+  #header: Uint8Array[] = [];
+  #headerBytes = 0;
+  readonly #maxContent: number;
+  readonly #maxHeader: number;
+  /** Called once with the complete header section (including its blank line) when it is known. */
+  onHeader?: (header: Uint8Array) => Uint8Array[];
+
+  constructor(readonly options: DataFilterOptions) {
+    this.#maxContent = options.maxLineLength - 2;
+    this.#maxHeader = options.maxHeaderBytes ?? 256 * 1024;
+  }
+
+  /** Validates a chunk; returns the bytes to write (possibly none while the header is buffered). */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const checked = this.#check(chunk);
+    return this.#headerDone ? [checked] : this.#collectHeader(checked);
+  }
+
+  /** Flushes what is left at the end of data. */
+  end(): Uint8Array[] {
+    let tail: Uint8Array[] = [];
+    if (this.#prevCR) {
+      this.#prevCR = false;
+      if (this.options.bareNewline === "reject") throw bareError("CR");
+      tail = this.#headerDone ? [Uint8Array.of(LF)] : (this.#header.push(Uint8Array.of(LF)), []);
+    }
+    if (!this.#headerDone) {
+      this.#headerDone = true;
+      const all = concat(this.#header);
+      this.#header = [];
+      return this.onHeader ? this.onHeader(all) : [all];
+    }
+    return tail;
+  }
+
+  #check(chunk: Uint8Array): Uint8Array {
+    const normalize = this.options.bareNewline === "normalize";
+    let out: number[] | null = null; // only allocated when normalizing a bare newline
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      if (this.#prevCR) {
+        this.#prevCR = false;
+        if (b === LF) {
+          out?.push(b);
+          this.#lineLen = 0;
+          continue;
+        }
+        if (!normalize) throw bareError("CR");
+        out ??= Array.from(chunk.subarray(0, i));
+        out.push(LF); // bare CR becomes CRLF
+        this.#lineLen = 0;
+      }
+      if (b === CR) {
+        this.#prevCR = true;
+        out?.push(b);
+        continue;
+      }
+      if (b === LF) {
+        if (!normalize) throw bareError("LF");
+        out ??= Array.from(chunk.subarray(0, i));
+        out.push(CR, LF);
+        this.#lineLen = 0;
+        continue;
+      }
+      if (b === 0) throw reject(554, "5.6.0", "Message contains NUL bytes, which RFC 5322 does not allow", "DATA_NUL");
+      if (++this.#lineLen > this.#maxContent) {
+        throw reject(
+          554,
+          "5.6.0",
+          `Message line longer than ${this.options.maxLineLength} octets (RFC 5321 4.5.3.1.6)`,
+          "DATA_LINE_TOO_LONG",
+        );
+      }
+      out?.push(b);
+    }
+    return out ? Uint8Array.from(out) : chunk;
+  }
+
+  #collectHeader(chunk: Uint8Array): Uint8Array[] {
+    this.#header.push(chunk);
+    this.#headerBytes += chunk.length;
+    const all = concat(this.#header);
+    const end = headerEnd(all);
+    if (end < 0 && this.#headerBytes <= this.#maxHeader) {
+      this.#header = [all];
+      return [];
+    }
+    this.#headerDone = true;
+    this.#header = [];
+    if (end < 0) return [all]; // oversized header section: pass on uninspected
+    const head = all.subarray(0, end);
+    const rest = all.subarray(end);
+    const out = this.onHeader ? this.onHeader(head) : [head];
+    return rest.length ? [...out, rest] : out;
+  }
+}
+
+function bareError(kind: "CR" | "LF") {
+  return reject(
+    554,
+    "5.6.0",
+    `Message contains a bare ${kind}; lines must end with CRLF (RFC 5321 2.3.8)`,
+    "DATA_BARE_NEWLINE",
+  );
+}
+
+/** Offset just past the blank line ending the header section, or -1. A message starting with CRLF has no headers. */
+export function headerEnd(buf: Uint8Array): number {
+  if (buf.length >= 2 && buf[0] === CR && buf[1] === LF) return 0;
+  for (let i = 3; i < buf.length; i++) {
+    if (buf[i] === LF && buf[i - 1] === CR && buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
+  }
+  return -1;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

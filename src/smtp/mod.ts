@@ -1,0 +1,13 @@
+/**
+ * Inbound SMTP: listeners, relay policy, intake, data checks, AUTH users, PROXY protocol.
+ * @module
+ */
+export { createSmtpListener, type ListenerDeps, type SessionInfo, type SmtpListener } from "./server.ts";
+export { createRelayPolicy, type RelayPolicy, splitAddress } from "./policy.ts";
+export { reject, SmtpError } from "./errors.ts";
+export { DataFilter, headerEnd } from "./data_filter.ts";
+export { receiveMessage } from "./intake.ts";
+export { loadTlsFiles, TlsConfigError, type TlsFiles, watchTlsFiles } from "./tls.ts";
+export { hashPassword, loadUsers, type UserDb, UsersFileError, verifyPassword } from "./users.ts";
+export { parseProxyHeader, type ProxyInfo, ProxyProtocolError, readProxyHeader } from "./proxy.ts";
+export { receivedHeader, rfc5322Date } from "./received.ts";

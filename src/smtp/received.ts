@@ -1,0 +1,52 @@
+/**
+ * The RFC 5321 4.4 trace header, with the RFC 3848 protocol keyword and TLS
+ * details in the Postfix style.
+ *
+ * @example
+ * ```ts
+ * receivedHeader({ helo: "client.example", address: "192.0.2.1", hostname: "mx.example",
+ *   id: "01J…", esmtp: true, tls: { version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384" },
+ *   authenticated: false, recipient: "a@example.com", date: new Date() });
+ * ```
+ * @module
+ */
+
+/** What goes into a Received header. */
+export interface ReceivedInfo {
+  helo?: string;
+  address: string;
+  hostname: string;
+  id: string;
+  esmtp: boolean;
+  tls?: { version?: string; cipher?: string; bits?: number };
+  authenticated: boolean;
+  /** Only set for single-recipient messages (RFC 5321 7.2: do not disclose BCCs). */
+  recipient?: string;
+  date: Date;
+}
+
+/** RFC 5322 date-time, e.g. "Tue, 24 Nov 2026 02:13:12 +0000". */
+export function rfc5322Date(date: Date): string {
+  return date.toUTCString().replace(/GMT$/, "+0000");
+}
+
+/** Builds the complete header line(s), folded, ending in CRLF. */
+export function receivedHeader(info: ReceivedInfo): string {
+  const protocol = (info.esmtp ? "ESMTP" : "SMTP") + (info.tls ? "S" : "") + (info.authenticated ? "A" : "");
+  const helo = (info.helo ?? "unknown").replace(/[^\x21-\x7e]/g, "?").slice(0, 255);
+  const addr = info.address.includes(":") ? `IPv6:${info.address}` : info.address;
+  const lines = [`Received: from ${helo} ([${addr}])`, `\tby ${info.hostname} (Empath) with ${protocol} id ${info.id}`];
+  if (info.tls) {
+    const bits = info.tls.bits ? ` (${info.tls.bits}/${info.tls.bits} bits)` : "";
+    lines.splice(1, 0, `\t(using ${info.tls.version ?? "TLS"} with cipher ${info.tls.cipher ?? "unknown"}${bits})`);
+  }
+  const recipient = info.recipient && /^[\x21-\x7e]+$/.test(info.recipient) ? `\tfor <${info.recipient}>` : "";
+  if (recipient) lines.push(`${recipient}; ${rfc5322Date(info.date)}`);
+  else lines[lines.length - 1] += `; ${rfc5322Date(info.date)}`;
+  return lines.join("\r\n") + "\r\n";
+}
+
+/** A Message-ID for submission messages that lack one. */
+export function messageId(id: string, hostname: string): string {
+  return `<${id}@${hostname}>`;
+}

@@ -1,0 +1,361 @@
+/**
+ * One SMTP listener (role mx, submission or smtps) on npm:smtp-server, wired to
+ * the relay policy, AUTH users, the intake and per-session limits.
+ *
+ * @example
+ * ```ts
+ * const listener = createSmtpListener(listenerConfig, deps);
+ * const { port } = await listener.listen();
+ * await listener.close(30_000);
+ * ```
+ * @module
+ */
+import net from "node:net";
+import type { Logger } from "@logtape/logtape";
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
+import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
+import type { Config, ListenerConfig } from "../config/mod.ts";
+import type { QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Spool } from "../spool/mod.ts";
+import { matchesAny, parseNetworks } from "../util/cidr.ts";
+import { reject, SmtpError } from "./errors.ts";
+import { type IntakeEnvelope, receiveMessage } from "./intake.ts";
+import { createRelayPolicy } from "./policy.ts";
+import { readProxyHeader } from "./proxy.ts";
+import type { TlsFiles } from "./tls.ts";
+import type { UserDb } from "./users.ts";
+
+/** What a listener needs from the daemon. */
+export interface ListenerDeps {
+  config: () => Config;
+  spool: Spool;
+  store: QueueStore;
+  hostname: string;
+  users?: UserDb;
+  tls?: TlsFiles;
+  log: Logger;
+  /** Called after a message is durably queued (wakes delivery). */
+  onQueued?: (record: QueueRecord) => void;
+}
+
+/** An active session, as shown by `empathctl smtp connections`. */
+export interface SessionInfo {
+  id: string;
+  listener: string;
+  peer: string;
+  state: "connected" | "ehlo" | "mail" | "rcpt" | "data";
+  tls: boolean;
+  user?: string;
+  startedAt: number;
+}
+
+/** A running listener. */
+export interface SmtpListener {
+  readonly name: string;
+  readonly role: ListenerConfig["role"];
+  listen(): Promise<{ host: string; port: number }>;
+  /** Stops accepting, lets sessions in DATA finish (up to graceMs), 421s the rest. */
+  close(graceMs: number): Promise<void>;
+  sessions(): SessionInfo[];
+  updateTls(files: TlsFiles): void;
+}
+
+type SendFn = (code: number, data?: string | string[] | null, context?: string | false) => void;
+type Conn = Omit<InstanceType<typeof SMTPConnection>, "send"> & {
+  _socket: net.Socket;
+  _dataStream: unknown;
+  session: SMTPServerSession;
+  send: SendFn;
+};
+
+const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
+const INVALID_UTF8 = "\uFFFD";
+
+/** Creates (but does not start) a listener. */
+export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps): SmtpListener {
+  const name = listener.name ?? `${listener.role}@${listener.address.host}:${listener.address.port}`;
+  const log = deps.log;
+  const conns = new Map<string, Conn>();
+  const perIp = new Map<string, number>();
+  const counted = new Set<string>();
+  const inflight = new Set<Promise<unknown>>();
+  let closing = false;
+  const cfg = () => deps.config();
+  const submission = listener.role !== "mx";
+  const secure = listener.role === "smtps";
+  const hasTls = !!deps.tls;
+  const proxyNets = parseNetworks(listener.proxy_protocol);
+
+  const options: SMTPServerOptions = {
+    name: deps.hostname,
+    banner: cfg().smtp.banner,
+    size: cfg().smtp.max_message_size,
+    authMethods: ["PLAIN", "LOGIN"],
+    authOptional: !submission,
+    disabledCommands: [...(submission ? [] : ["AUTH"]), ...(hasTls && !secure ? [] : ["STARTTLS"])],
+    hideSTARTTLS: !hasTls || secure,
+    secure,
+    key: deps.tls?.key,
+    cert: deps.tls?.cert,
+    allowInsecureAuth: false,
+    disableReverseLookup: true,
+    maxClients: cfg().smtp.max_connections,
+    socketTimeout: cfg().smtp.timeouts.command,
+    closeTimeout: 1000,
+    hideDSN: false,
+    hideREQUIRETLS: true,
+    maxRecipients: cfg().smtp.max_recipients,
+    logger: false,
+    onConnect(session, cb) {
+      const ip = session.remoteAddress;
+      counted.add(session.id);
+      const n = (perIp.get(ip) ?? 0) + 1;
+      perIp.set(ip, n);
+      if (closing) return cb(reject(421, "4.3.2", "Service shutting down, try again later"));
+      if (n > cfg().smtp.max_connections_per_ip) {
+        log.info("refused {peer}: too many connections from this address", { peer: ip });
+        return cb(reject(421, "4.7.0", `Too many connections from ${ip}, try again later`));
+      }
+      cb();
+    },
+    onClose(session) {
+      conns.delete(session.id);
+      if (counted.delete(session.id)) {
+        const n = (perIp.get(session.remoteAddress) ?? 1) - 1;
+        if (n <= 0) perIp.delete(session.remoteAddress);
+        else perIp.set(session.remoteAddress, n);
+      }
+    },
+    onAuth(auth, session, cb) {
+      const users = deps.users;
+      const fail = () => cb(reject(535, "5.7.8", "Authentication credentials invalid"));
+      if (!users || auth.method === "XOAUTH2" || !auth.username) return fail();
+      users.verify(auth.username, auth.password ?? "").then((ok) => {
+        if (ok) {
+          log.info("session {session} authenticated as {user}", { session: session.id, user: auth.username });
+          return cb(null, { user: auth.username });
+        }
+        log.warning("AUTH failed for {user} from {peer}", { user: auth.username, peer: session.remoteAddress });
+        // Slow down guessing: every failure costs the client a second.
+        setTimeout(fail, 1000);
+      }, () => fail());
+    },
+    onMailFrom(address, _session, cb) {
+      if (closing) return cb(reject(421, "4.3.2", "Service shutting down, try again later"));
+      if (address.address.includes(INVALID_UTF8)) {
+        return cb(reject(501, "5.6.7", "Sender address is not valid UTF-8"));
+      }
+      cb();
+    },
+    onRcptTo(address, session, cb) {
+      if (address.address.includes(INVALID_UTF8)) {
+        return cb(reject(501, "5.6.7", "Recipient address is not valid UTF-8"));
+      }
+      const policy = createRelayPolicy(cfg().relay);
+      const denied = policy.checkRecipient(address.address, {
+        address: session.remoteAddress,
+        authenticated: !!session.user,
+      });
+      if (denied) {
+        log.info("rejected RCPT {rcpt} from {peer}: {reason}", {
+          rcpt: address.address,
+          peer: session.remoteAddress,
+          reason: denied.message,
+        });
+      }
+      cb(denied ?? undefined);
+    },
+    onData(stream, session, cb) {
+      const conn = conns.get(session.id);
+      conn?._socket.setTimeout(cfg().smtp.timeouts.data_block);
+      const c = cfg();
+      const envelope = envelopeOf(session, name, submission);
+      const work = receiveMessage(stream, envelope, {
+        spool: deps.spool,
+        store: deps.store,
+        hostname: deps.hostname,
+        maxLineLength: c.smtp.max_line_length,
+        bareNewline: c.smtp.bare_newline,
+        maxReceivedHeaders: c.smtp.max_received_headers,
+      }).then((record) => {
+        log.info("queued {id} from=<{from}> size={size} nrcpt={nrcpt} peer={peer}", {
+          id: record.id,
+          from: record.sender,
+          size: record.size,
+          nrcpt: record.recipients.length,
+          peer: session.remoteAddress,
+        });
+        deps.onQueued?.(record);
+        cb(null, `2.0.0 Ok: queued as ${record.id}`);
+      }, (err: Error) => {
+        const smtp = err instanceof SmtpError ? err : reject(451, "4.3.0", "Local error in processing");
+        log.warning("message from {peer} not accepted: {reason}", {
+          peer: session.remoteAddress,
+          reason: smtp.message,
+        });
+        cb(smtp);
+      }).finally(() => {
+        conn?._socket.setTimeout(cfg().smtp.timeouts.command);
+        inflight.delete(work);
+      });
+      inflight.add(work);
+    },
+  };
+
+  class EmpathSmtpServer extends SMTPServer {
+    override connect(socket: net.Socket, socketOptions: Record<string, unknown>) {
+      socket.setNoDelay(true);
+      const conn = new SMTPConnection(this, socket, socketOptions) as Conn;
+      let errors = 0;
+      const send: SendFn = conn.send.bind(conn);
+      // Our replies carry their own enhanced status code; count errors for the max_errors limit.
+      conn.send = (code, data, context) => {
+        send(code, data, typeof data === "string" && ENHANCED.test(data) ? false : context);
+        if (code >= 400 && code !== 421 && ++errors >= cfg().smtp.max_errors) {
+          send(421, "4.7.0 Too many errors, closing connection", false);
+        }
+      };
+      conns.set(conn.id, conn);
+      this.connections.add(conn);
+      conn.on("error", (err: Error) => log.debug("session error: {error}", { error: err.message }));
+      conn.on("connect", () => {});
+      conn.init();
+    }
+  }
+
+  const server = new EmpathSmtpServer(options);
+  server.on("error", (err: Error) => log.debug("listener {name} socket error: {error}", { name, error: err.message }));
+  server.server.on("connection", (s: net.Socket) => s.setNoDelay(true));
+
+  // PROXY protocol: our own accept path reads a v1/v2 header from trusted peers.
+  let proxyServer: net.Server | undefined;
+  if (proxyNets.length > 0) {
+    proxyServer = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.on("error", () => {});
+      const peer = socket.remoteAddress ?? "";
+      const handOver = (opts: Record<string, unknown>) => {
+        if (!secure) return server.connect(socket, opts);
+        // Implicit TLS after the PROXY header: reuse smtp-server's handshake.
+        (server as unknown as { _upgrade(s: net.Socket, cb: (e: Error | null, t: net.Socket) => void): void })
+          ._upgrade(socket, (err, tlsSocket) => err ? socket.destroy() : server.connect(tlsSocket, opts));
+      };
+      if (!matchesAny(proxyNets, peer)) {
+        return handOver({});
+      }
+      readProxyHeader(socket, cfg().smtp.timeouts.handshake).then((info) => {
+        const opts = info.command === "proxy" && info.sourceAddress
+          ? { remoteAddress: info.sourceAddress, remotePort: info.sourcePort }
+          : {};
+        log.debug("PROXY v{v} from {proxy}: client {client}", {
+          v: info.version,
+          proxy: peer,
+          client: info.sourceAddress ?? "(local)",
+        });
+        handOver(opts);
+      }, (err: Error) => {
+        log.info("dropping connection from {peer}: bad PROXY header ({error})", { peer, error: err.message });
+        socket.destroy();
+      });
+    });
+    proxyServer.on("error", (err) => log.error("listener {name}: {error}", { name, error: err.message }));
+  }
+
+  return {
+    name,
+    role: listener.role,
+    listen() {
+      const target = proxyServer ?? server.server;
+      return new Promise((resolve, reject) => {
+        target.once("error", reject);
+        target.listen(listener.address.port, listener.address.host, () => {
+          target.off("error", reject);
+          const addr = target.address() as net.AddressInfo;
+          resolve({ host: addr.address, port: addr.port });
+        });
+      });
+    },
+    async close(graceMs) {
+      closing = true;
+      const target = proxyServer ?? server.server;
+      await new Promise<void>((resolve) => target.close(() => resolve()));
+      // Sessions between transactions are told now; sessions in DATA finish first.
+      for (const conn of conns.values()) if (!conn._dataStream) conn.send(421, "4.3.2 Service shutting down");
+      const deadline = new Promise((r) => setTimeout(r, graceMs));
+      while (inflight.size > 0) {
+        const done = await Promise.race([
+          Promise.allSettled([...inflight]).then(() => true),
+          deadline.then(() => false),
+        ]);
+        if (!done) break;
+      }
+      for (const conn of conns.values()) {
+        conn.send(421, "4.3.2 Service shutting down");
+        conn._socket.destroy();
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    },
+    sessions() {
+      return [...conns.values()].map((conn) => sessionInfo(conn, name));
+    },
+    updateTls(files) {
+      server.updateSecureContext({ key: files.key, cert: files.cert });
+    },
+  };
+}
+
+function envelopeOf(session: SMTPServerSession, listener: string, submission: boolean): IntakeEnvelope {
+  const env = session.envelope as SMTPServerSession["envelope"] & {
+    dsn?: { ret?: string; envid?: string };
+    smtpUtf8?: boolean;
+    bodyType?: string;
+  };
+  const mailFrom = env.mailFrom || { address: "" };
+  const cipher = session.tlsOptions as { name?: string; standardName?: string; version?: string } | false;
+  return {
+    sender: mailFrom.address ?? "",
+    recipients: env.rcptTo.map((r) => {
+      const dsn = (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
+      return { address: r.address, notify: dsn?.notify, orcpt: dsn?.orcpt };
+    }),
+    dsn: {
+      ret: env.dsn?.ret === "FULL" || env.dsn?.ret === "HDRS" ? env.dsn.ret : undefined,
+      envid: env.dsn?.envid,
+    },
+    smtpUtf8: !!env.smtpUtf8,
+    bodyType: env.bodyType,
+    client: {
+      address: session.remoteAddress,
+      port: session.remotePort,
+      helo: session.hostNameAppearsAs,
+      user: typeof session.user === "string" ? session.user : undefined,
+      listener,
+    },
+    esmtp: session.openingCommand !== "HELO",
+    tls: session.secure && cipher ? { version: cipher.version, cipher: cipher.standardName ?? cipher.name } : undefined,
+    submission,
+  };
+}
+
+function sessionInfo(conn: Conn, listener: string): SessionInfo {
+  const s = conn.session;
+  const env = s.envelope;
+  const state: SessionInfo["state"] = conn._dataStream
+    ? "data"
+    : env?.rcptTo?.length
+    ? "rcpt"
+    : env?.mailFrom
+    ? "mail"
+    : s.hostNameAppearsAs
+    ? "ehlo"
+    : "connected";
+  return {
+    id: conn.id,
+    listener,
+    peer: `${s.remoteAddress}:${s.remotePort}`,
+    state,
+    tls: !!s.secure,
+    user: typeof s.user === "string" ? s.user : undefined,
+    startedAt: (conn as unknown as { _startedAt?: number })._startedAt ?? Date.now(),
+  };
+}
