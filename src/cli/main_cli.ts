@@ -78,6 +78,20 @@ export async function runEmpath(args: string[]): Promise<number> {
     return 0;
   }
   await setupLogging(loaded.config.log);
+  const log = logger("daemon");
+  // Signals are handled from the start: a SIGTERM during start-up stops the daemon once it is up.
+  let signalled: string | undefined;
+  let onStop: (() => void) | undefined;
+  const handler = (signal: string) => () => {
+    if (signalled) return;
+    signalled = signal;
+    log.info("received {signal}", { signal });
+    onStop?.();
+  };
+  const term = handler("SIGTERM");
+  const int = handler("SIGINT");
+  Deno.addSignalListener("SIGTERM", term);
+  Deno.addSignalListener("SIGINT", int);
   let daemon;
   try {
     daemon = await startDaemon(loaded);
@@ -86,19 +100,12 @@ export async function runEmpath(args: string[]): Promise<number> {
     console.error(`empath: ${(err as Error).message}`);
     return configish ? EX_CONFIG : 1;
   }
-  const log = logger("daemon");
   log.info("empath {version} started with {config}", { version: VERSION, config: loaded.path });
   await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => () => {
-      log.info("received {signal}", { signal });
-      Deno.removeSignalListener("SIGTERM", term);
-      Deno.removeSignalListener("SIGINT", int);
-      daemon.stop().then(resolve, resolve);
-    };
-    const term = onSignal("SIGTERM");
-    const int = onSignal("SIGINT");
-    Deno.addSignalListener("SIGTERM", term);
-    Deno.addSignalListener("SIGINT", int);
+    onStop = () => daemon.stop().then(resolve, resolve);
+    if (signalled) onStop();
   });
+  Deno.removeSignalListener("SIGTERM", term);
+  Deno.removeSignalListener("SIGINT", int);
   return 0;
 }

@@ -120,7 +120,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     for (const listener of listeners) {
       const addr = await listener.listen();
       addresses.push({ name: listener.name, role: listener.role, ...addr });
-      log.info("listening on {host}:{port} ({role})", { ...addr, role: listener.role });
+      log.info("listening on {host}:{port} ({role})", { ...addr, role: listener.role, name: listener.name });
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close(0).catch(() => {})));

@@ -103,6 +103,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     socketTimeout: cfg().smtp.timeouts.command,
     closeTimeout: 1000,
     hideDSN: false,
+    hideENHANCEDSTATUSCODES: false,
     hideREQUIRETLS: true,
     maxRecipients: cfg().smtp.max_recipients,
     logger: false,
@@ -278,7 +279,8 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     async close(graceMs) {
       closing = true;
       const target = proxyServer ?? server.server;
-      await new Promise<void>((resolve) => target.close(() => resolve()));
+      // close() only stops accepting here: its callback would wait for every session to end.
+      const closed = new Promise<void>((resolve) => target.close(() => resolve()));
       // Sessions between transactions are told now; sessions in DATA finish first.
       for (const conn of conns.values()) if (!conn._dataStream) conn.send(421, "4.3.2 Service shutting down");
       const deadline = new Promise((r) => setTimeout(r, graceMs));
@@ -293,7 +295,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         conn.send(421, "4.3.2 Service shutting down");
         conn._socket.destroy();
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await closed;
     },
     sessions() {
       return [...conns.values()].map((conn) => sessionInfo(conn, name));
