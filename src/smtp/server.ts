@@ -20,7 +20,7 @@ import type { Spool } from "../spool/mod.ts";
 import { matchesAny, parseNetworks } from "../util/cidr.ts";
 import { reject, SmtpError } from "./errors.ts";
 import { type IntakeEnvelope, receiveMessage } from "./intake.ts";
-import { createRelayPolicy } from "./policy.ts";
+import { createRelayPolicy, type RelayPolicy } from "./policy.ts";
 import { readProxyHeader } from "./proxy.ts";
 import type { TlsFiles } from "./tls.ts";
 import type { UserDb } from "./users.ts";
@@ -67,6 +67,14 @@ type Conn = Omit<InstanceType<typeof SMTPConnection>, "send"> & {
   session: SMTPServerSession;
   send: SendFn;
 };
+
+const policies = new WeakMap<Config, RelayPolicy>();
+/** The relay policy of a config object, compiled once per config (reloads make a new object). */
+function policyFor(config: Config): RelayPolicy {
+  let policy = policies.get(config);
+  if (!policy) policies.set(config, policy = createRelayPolicy(config.relay));
+  return policy;
+}
 
 const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
 const INVALID_UTF8 = "\uFFFD";
@@ -152,7 +160,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       if (address.address.includes(INVALID_UTF8)) {
         return cb(reject(501, "5.6.7", "Recipient address is not valid UTF-8"));
       }
-      const policy = createRelayPolicy(cfg().relay);
+      const policy = policyFor(cfg());
       const denied = policy.checkRecipient(address.address, {
         address: session.remoteAddress,
         authenticated: !!session.user,

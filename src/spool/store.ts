@@ -76,23 +76,30 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     return join(dataDir, id);
   };
 
-  async function create(id = ulid()): Promise<SpoolWriter> {
-    checkId(id);
+  function create(id = ulid()): Promise<SpoolWriter> {
+    try {
+      checkId(id);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const tmpPath = join(tmpDir, id);
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o600 });
+      // Sync calls on purpose: open/write/rename of small files hit the page cache and take
+      // microseconds, less than a round trip through the async thread pool. Only the fsyncs,
+      // which wait for the disk, are async.
+      file = Deno.openSync(tmpPath, { write: true, createNew: true, mode: 0o600 });
     } catch (err) {
-      throw toSpoolError(err, "creating a spool file");
+      return Promise.reject(toSpoolError(err, "creating a spool file"));
     }
     let bytes = 0;
     let closed = false;
     // Small chunks from the socket are coalesced to cut write syscalls.
     let buffer = new Uint8Array(WRITE_BUFFER);
     let buffered = 0;
-    const flush = async () => {
+    const flush = () => {
       let off = 0;
-      while (off < buffered) off += await file.write(buffer.subarray(off, buffered));
+      while (off < buffered) off += file.writeSync(buffer.subarray(off, buffered));
       buffered = 0;
     };
     const close = () => {
@@ -103,7 +110,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
         } catch { /* already closed */ }
       }
     };
-    return {
+    return Promise.resolve({
       id,
       get bytes() {
         return bytes;
@@ -111,7 +118,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       async write(chunk) {
         try {
           if (buffered + chunk.length > buffer.length) {
-            await flush();
+            flush();
             if (chunk.length > buffer.length) {
               let off = 0;
               while (off < chunk.length) off += await file.write(chunk.subarray(off));
@@ -128,7 +135,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       },
       async commit() {
         try {
-          await flush();
+          flush();
           if (fsync) await file.syncData();
           close();
           await Deno.rename(tmpPath, join(dataDir, id));
@@ -146,7 +153,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
         buffer = new Uint8Array(0);
         await Deno.remove(tmpPath).catch(() => {});
       },
-    };
+    });
   }
 
   return {

@@ -36,6 +36,8 @@ export interface StartOptions {
   /** Default listener block is added unless false. */
   defaultListener?: boolean;
   env?: Record<string, string>;
+  /** "info" or "debug" (default); the harness needs info lines to find ports. */
+  logLevel?: "info" | "debug";
 }
 
 /** Starts the daemon and waits until every listener is bound. */
@@ -46,7 +48,10 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   const listener = options.defaultListener === false
     ? ""
     : `[[listeners]]\nname = "mx"\naddress = "127.0.0.1:0"\nrole = "mx"\n`;
-  const toml = `data_dir = "${dataDir}"\n${listener}${options.toml ?? ""}\n[log]\nformat = "json"\nlevel = "debug"\n`;
+  const extra = options.toml ?? "";
+  // The harness reads bound ports from JSON log lines, so [log] is always JSON at info or below.
+  const log = options.logLevel ?? "debug";
+  const toml = `data_dir = "${dataDir}"\n${listener}${extra}\n[log]\nformat = "json"\nlevel = "${log}"\n`;
   await Deno.writeTextFile(configPath, toml);
   const expected = (toml.match(/\[\[listeners\]\]/g) ?? []).length;
   return await spawn(dir, dataDir, configPath, expected, options.env);
