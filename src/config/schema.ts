@@ -83,6 +83,74 @@ const log = z.strictObject({
   format: z.enum(["auto", "text", "json"]).default("auto"),
 });
 
+const tlsPolicy = z.enum(["none", "opportunistic", "required"], {
+  error: 'expected "none", "opportunistic" (STARTTLS when offered) or "required"',
+});
+
+const domainPolicy = z.strictObject({
+  /** "host:port" to use instead of MX lookup (smart host / testing). */
+  mx_override: hostPort.optional(),
+  tls: tlsPolicy.optional(),
+  accept_invalid_certs: z.boolean().optional(),
+  /** Concurrent connections to this destination. */
+  max_connections: count.optional(),
+  /** Messages per second to this destination (token bucket). */
+  rate: z.number().positive({ error: "expected messages per second, e.g. 10 or 0.5" }).optional(),
+});
+
+const delivery = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Deliveries in flight at once, all destinations together. */
+  concurrency: count.default(100),
+  /** Default connections per destination domain. */
+  max_connections_per_domain: count.default(20),
+  /** Name in EHLO; default smtp.hostname. */
+  helo_name: z.string().optional(),
+  /** Send everything through this host ("host:port") instead of MX lookup. */
+  relay_host: hostPort.optional(),
+  tls: tlsPolicy.default("opportunistic"),
+  accept_invalid_certs: z.boolean().default(false),
+  /** Postfix maximal_queue_lifetime: 5 days, then bounce. */
+  max_queue_lifetime: duration.default(5 * 86_400_000),
+  /** How long SIGTERM waits for in-flight deliveries. */
+  grace_period: duration.default(30_000),
+  retry: z.strictObject({
+    /** Postfix minimal_backoff_time (300s). */
+    base_delay: duration.default(300_000),
+    /** Postfix maximal_backoff_time (4000s). */
+    max_delay: duration.default(4_000_000),
+    factor: z.number().min(1, { error: "expected a factor of at least 1, e.g. 2" }).default(2),
+    /** Random spread of each delay, as a fraction (0.1 = ±10%). */
+    jitter: z.number().min(0).max(1).default(0.1),
+  }).prefault({}),
+  timeouts: z.strictObject({
+    connect: duration.default(30_000),
+    greeting: duration.default(300_000),
+    command: duration.default(300_000),
+    data_block: duration.default(180_000),
+    data_end: duration.default(600_000),
+  }).prefault({}),
+  pool: z.strictObject({
+    idle_timeout: duration.default(30_000),
+    max_messages_per_connection: count.default(100),
+  }).prefault({}),
+  dns: z.strictObject({
+    /** "ip:port" of the resolver to ask; default: the system's. */
+    nameserver: hostPort.optional(),
+    timeout: duration.default(5_000),
+    cache_ttl: duration.default(300_000),
+    negative_ttl: duration.default(60_000),
+  }).prefault({}),
+  circuit_breaker: z.strictObject({
+    /** Consecutive connection failures that open the breaker for a destination. */
+    failures: count.default(5),
+    /** How long the breaker stays open before one probe is allowed. */
+    cooldown: duration.default(60_000),
+  }).prefault({}),
+  /** Per-domain settings: `[delivery.domains."example.com"]` or `"*.example.com"`. */
+  domains: z.record(domain, domainPolicy).default({}),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   data_dir: z.string().default("./var"),
@@ -98,9 +166,14 @@ export const configSchema = z.strictObject({
   spool: spool.prefault({}),
   queue: queue.prefault({}),
   log: log.prefault({}),
+  delivery: delivery.prefault({}),
 });
 
 /** The validated config, after defaults and unit parsing. */
 export type Config = z.output<typeof configSchema>;
 /** One listener's config. */
 export type ListenerConfig = Config["listeners"][number];
+/** The [delivery] section. */
+export type DeliveryConfig = Config["delivery"];
+/** One `[delivery.domains."…"]` table. */
+export type DomainPolicyConfig = DeliveryConfig["domains"][string];

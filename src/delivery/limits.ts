@@ -1,0 +1,148 @@
+/**
+ * Per-destination limits: concurrent connections (semaphore), messages per
+ * second (token bucket), a circuit breaker that opens after N consecutive
+ * connection failures and lets one probe through after a cool-down, and an
+ * operator suspension that lifts itself.
+ *
+ * @example
+ * ```ts
+ * const limits = new DestinationLimits(() => ({ maxConnections: 5, rate: 10, failures: 5, cooldownMs: 60_000 }));
+ * const verdict = limits.tryAcquire("example.com", Date.now());
+ * if (verdict.ok) { … limits.release("example.com", { connectionFailed: false }) }
+ * ```
+ * @module
+ */
+
+/** Limits for one destination. */
+export interface DestinationPolicy {
+  maxConnections: number;
+  /** Messages per second; undefined = unlimited. */
+  rate?: number;
+  failures: number;
+  cooldownMs: number;
+}
+
+/** Why a destination cannot be used right now, and when to look again. */
+export type AcquireVerdict =
+  | { ok: true }
+  | { ok: false; reason: "busy" | "rate" | "circuit-open" | "suspended"; retryAt: number };
+
+/** Observable state of one destination. */
+export interface DestinationState {
+  domain: string;
+  active: number;
+  tokens: number;
+  consecutiveFailures: number;
+  circuit: "closed" | "open" | "half-open";
+  openUntil?: number;
+  suspendedUntil?: number;
+  lastError?: string;
+}
+
+interface Entry {
+  active: number;
+  tokens: number;
+  refilledAt: number;
+  failures: number;
+  openUntil: number;
+  probing: boolean;
+  suspendedUntil: number;
+  lastError?: string;
+}
+
+/** Tracks all destinations; cheap, in memory. */
+export class DestinationLimits {
+  readonly #entries = new Map<string, Entry>();
+  readonly #overrides = new Map<string, number>();
+  constructor(readonly policyFor: (domain: string) => DestinationPolicy) {}
+
+  #entry(domain: string, now: number): Entry {
+    let e = this.#entries.get(domain);
+    if (!e) {
+      e = { active: 0, tokens: 1, refilledAt: now, failures: 0, openUntil: 0, probing: false, suspendedUntil: 0 };
+      this.#entries.set(domain, e);
+    }
+    return e;
+  }
+
+  #rate(domain: string): number | undefined {
+    return this.#overrides.get(domain) ?? this.policyFor(domain).rate;
+  }
+
+  /** Sets a runtime rate limit (messages/second) for a domain; 0 removes the override. */
+  setRate(domain: string, rate: number) {
+    if (rate > 0) this.#overrides.set(domain, rate);
+    else this.#overrides.delete(domain);
+  }
+
+  /** Holds all delivery to a domain until `until` (epoch ms); 0 lifts it. */
+  suspend(domain: string, until: number) {
+    this.#entry(domain, Date.now()).suspendedUntil = until;
+  }
+
+  suspensions(now = Date.now()): { domain: string; until: number }[] {
+    return [...this.#entries].filter(([, e]) => e.suspendedUntil > now).map(([domain, e]) => ({
+      domain,
+      until: e.suspendedUntil,
+    }));
+  }
+
+  /** Takes a connection slot and a rate token if the destination allows it now. */
+  tryAcquire(domain: string, now: number): AcquireVerdict {
+    const policy = this.policyFor(domain);
+    const e = this.#entry(domain, now);
+    if (e.suspendedUntil > now) return { ok: false, reason: "suspended", retryAt: e.suspendedUntil };
+    if (e.openUntil > now) return { ok: false, reason: "circuit-open", retryAt: e.openUntil };
+    if (e.failures >= policy.failures && e.probing) {
+      return { ok: false, reason: "circuit-open", retryAt: now + Math.min(policy.cooldownMs, 5000) };
+    }
+    if (e.active >= policy.maxConnections) return { ok: false, reason: "busy", retryAt: now + 50 };
+    const rate = this.#rate(domain);
+    if (rate !== undefined) {
+      const burst = Math.max(1, rate);
+      e.tokens = Math.min(burst, e.tokens + ((now - e.refilledAt) / 1000) * rate);
+      e.refilledAt = now;
+      if (e.tokens < 1) return { ok: false, reason: "rate", retryAt: now + Math.ceil(((1 - e.tokens) / rate) * 1000) };
+      e.tokens -= 1;
+    }
+    if (e.failures >= policy.failures) e.probing = true; // half-open: this attempt is the probe
+    e.active++;
+    return { ok: true };
+  }
+
+  /** Returns the slot; a connection failure counts toward opening the breaker. */
+  release(domain: string, outcome: { connectionFailed: boolean; error?: string }, now = Date.now()) {
+    const policy = this.policyFor(domain);
+    const e = this.#entry(domain, now);
+    e.active = Math.max(0, e.active - 1);
+    if (outcome.connectionFailed) {
+      e.failures++;
+      e.lastError = outcome.error;
+      if (e.failures >= policy.failures) e.openUntil = now + policy.cooldownMs;
+    } else {
+      e.failures = 0;
+      e.openUntil = 0;
+    }
+    e.probing = false;
+  }
+
+  state(domain: string, now = Date.now()): DestinationState {
+    const e = this.#entry(domain, now);
+    const policy = this.policyFor(domain);
+    const circuit = e.openUntil > now ? "open" : e.failures >= policy.failures ? "half-open" : "closed";
+    return {
+      domain,
+      active: e.active,
+      tokens: e.tokens,
+      consecutiveFailures: e.failures,
+      circuit,
+      openUntil: e.openUntil > now ? e.openUntil : undefined,
+      suspendedUntil: e.suspendedUntil > now ? e.suspendedUntil : undefined,
+      lastError: e.lastError,
+    };
+  }
+
+  all(now = Date.now()): DestinationState[] {
+    return [...this.#entries.keys()].map((d) => this.state(d, now));
+  }
+}
