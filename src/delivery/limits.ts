@@ -59,7 +59,7 @@ export class DestinationLimits {
   #entry(domain: string, now: number): Entry {
     let e = this.#entries.get(domain);
     if (!e) {
-      e = { active: 0, tokens: 1, refilledAt: now, failures: 0, openUntil: 0, probing: false, suspendedUntil: 0 };
+      e = { active: 0, tokens: -1, refilledAt: now, failures: 0, openUntil: 0, probing: false, suspendedUntil: 0 };
       this.#entries.set(domain, e);
     }
     return e;
@@ -100,7 +100,8 @@ export class DestinationLimits {
     const rate = this.#rate(domain);
     if (rate !== undefined) {
       const burst = Math.max(1, rate);
-      e.tokens = Math.min(burst, e.tokens + ((now - e.refilledAt) / 1000) * rate);
+      // A destination seen for the first time starts with a full bucket (tokens = -1).
+      e.tokens = e.tokens < 0 ? burst : Math.min(burst, e.tokens + ((now - e.refilledAt) / 1000) * rate);
       e.refilledAt = now;
       if (e.tokens < 1) return { ok: false, reason: "rate", retryAt: now + Math.ceil(((1 - e.tokens) / rate) * 1000) };
       e.tokens -= 1;
