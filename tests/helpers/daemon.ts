@@ -51,7 +51,9 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   const extra = options.toml ?? "";
   // The harness reads bound ports from JSON log lines, so [log] is always JSON at info or below.
   const log = options.logLevel ?? "debug";
-  const toml = `data_dir = "${dataDir}"\n${listener}${extra}\n[log]\nformat = "json"\nlevel = "${log}"\n`;
+  // Foundation tests keep messages queued: delivery is off unless the test configures [delivery].
+  const delivery = extra.includes("[delivery") ? "" : "\n[delivery]\nenabled = false\n";
+  const toml = `data_dir = "${dataDir}"\n${listener}${extra}${delivery}\n[log]\nformat = "json"\nlevel = "${log}"\n`;
   await Deno.writeTextFile(configPath, toml);
   const expected = (toml.match(/\[\[listeners\]\]/g) ?? []).length;
   return await spawn(dir, dataDir, configPath, expected, options.env);

@@ -26,22 +26,29 @@ Deno.test("committed data reads back byte for byte", () =>
     assert.equal(Buffer.concat(streamed).toString(), body);
   }));
 
-Deno.test("an uncommitted write is invisible and aborting removes it", () =>
+Deno.test("a write in progress is marked as receiving and aborting removes it", () =>
   withSpool(async (spool, dir) => {
     const w = await spool.create();
     await w.write(bytes("partial"));
-    assert.equal(await spool.exists(w.id), false);
+    assert.ok(spool.receiving.has(w.id));
     await w.abort();
-    assert.deepEqual(await Array.fromAsync(Deno.readDir(join(dir, "tmp"))), []);
+    assert.equal(spool.receiving.has(w.id), false);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(join(dir, "data"))), []);
   }));
 
-Deno.test("leftover partial writes are cleaned up and reported", () =>
+Deno.test("a commit ends the receiving state", () =>
   withSpool(async (spool) => {
     const w = await spool.create();
-    await w.write(bytes("crash before commit"));
-    // Simulate a crash: no commit/abort; the next start cleans it up.
-    assert.deepEqual(await spool.cleanTemp(), [w.id]);
-    assert.deepEqual(await Array.fromAsync(spool.list()), []);
+    await w.write(bytes("x\r\n"));
+    await w.commit();
+    assert.equal(spool.receiving.has(w.id), false);
+    assert.ok(await spool.exists(w.id));
+  }));
+
+Deno.test("leftovers in the legacy tmp directory are cleaned up and reported", () =>
+  withSpool(async (spool, dir) => {
+    await Deno.writeTextFile(join(dir, "tmp", "01JXXXXXXXXXXXXXXXXXXXXXXX"), "old partial");
+    assert.deepEqual(await spool.cleanTemp(), ["01JXXXXXXXXXXXXXXXXXXXXXXX"]);
   }));
 
 Deno.test("many concurrent commits are all listed", () =>
