@@ -61,7 +61,9 @@ function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
   let expected = issue.message;
   if (issue.code === "invalid_key") {
     const key = JSON.stringify(String(issue.path.at(-1)));
-    return `${keyPath(issue.path.slice(0, -1))}: ${key} is not a valid key: ${issue.issues[0]?.message ?? issue.message}`;
+    return `${keyPath(issue.path.slice(0, -1))}: ${key} is not a valid key: ${
+      issue.issues[0]?.message ?? issue.message
+    }`;
   }
   if (issue.code === "invalid_value") {
     expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;

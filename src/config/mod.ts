@@ -2,7 +2,13 @@
  * Configuration: loading, validation and human units.
  * @module
  */
-export { type Config, configSchema, type DeliveryConfig, type DomainPolicyConfig, type ListenerConfig } from "./schema.ts";
+export {
+  type Config,
+  configSchema,
+  type DeliveryConfig,
+  type DomainPolicyConfig,
+  type ListenerConfig,
+} from "./schema.ts";
 export {
   ConfigError,
   configPathFrom,

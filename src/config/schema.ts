@@ -108,6 +108,8 @@ const delivery = z.strictObject({
   helo_name: z.string().optional(),
   /** Send everything through this host ("host:port") instead of MX lookup. */
   relay_host: hostPort.optional(),
+  /** TCP port used for hosts found by MX/A lookup (25; other values are for labs and tests). */
+  port: z.number().int().min(1).max(65535, { error: "expected a TCP port 1-65535" }).default(25),
   tls: tlsPolicy.default("opportunistic"),
   accept_invalid_certs: z.boolean().default(false),
   /** Postfix maximal_queue_lifetime: 5 days, then bounce. */

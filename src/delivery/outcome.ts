@@ -28,7 +28,12 @@ export function pendingRecipients(record: QueueRecord): RecipientState[] {
 }
 
 /** Records outcomes and an attempt on the record (mutates it). */
-export function applyOutcomes(record: QueueRecord, outcomes: RecipientOutcome[], attempt?: AttemptRecord, now = Date.now()) {
+export function applyOutcomes(
+  record: QueueRecord,
+  outcomes: RecipientOutcome[],
+  attempt?: AttemptRecord,
+  now = Date.now(),
+) {
   const byAddress = new Map(record.recipients.map((r) => [r.address, r]));
   for (const o of outcomes) {
     const r = byAddress.get(o.address);
@@ -42,7 +47,9 @@ export function applyOutcomes(record: QueueRecord, outcomes: RecipientOutcome[],
   }
   if (attempt) {
     record.attempts.push(attempt);
-    if (record.attempts.length > MAX_ATTEMPTS_KEPT) record.attempts.splice(0, record.attempts.length - MAX_ATTEMPTS_KEPT);
+    if (record.attempts.length > MAX_ATTEMPTS_KEPT) {
+      record.attempts.splice(0, record.attempts.length - MAX_ATTEMPTS_KEPT);
+    }
   }
   record.updatedAt = now;
 }
