@@ -12,6 +12,7 @@
 import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
+import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
 import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
 import {
@@ -35,6 +36,7 @@ export interface Daemon {
   /** Bound addresses, in listener order. */
   readonly addresses: { name: string; role: string; host: string; port: number }[];
   readonly recovery: RecoveryReport;
+  readonly delivery: DeliveryEngine;
   readonly startedAt: number;
   /** Hooks for subsystems that want to know about new messages (delivery). */
   readonly queuedListeners: Set<(record: QueueRecord) => void>;
@@ -128,6 +130,28 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     throw err;
   }
 
+  const d = config.delivery;
+  const delivery = createDeliveryEngine({
+    config: () => current,
+    store,
+    spool,
+    hostname,
+    log: logger("delivery"),
+    resolver: createResolver({
+      nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
+      timeoutMs: d.dns.timeout,
+      cacheTtlMs: d.dns.cache_ttl,
+      negativeTtlMs: d.dns.negative_ttl,
+    }),
+    pool: createConnectionPool({
+      maxPerDestination: d.max_connections_per_domain,
+      idleTimeoutMs: d.pool.idle_timeout,
+      maxMessagesPerConnection: d.pool.max_messages_per_connection,
+    }),
+  });
+  queuedListeners.add((record) => delivery.wake(record));
+  delivery.start();
+
   let stopping: Promise<void> | undefined;
   return {
     get config() {
@@ -140,6 +164,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     listeners,
     addresses,
     recovery,
+    delivery,
     startedAt: Date.now(),
     queuedListeners,
     stop(graceMs = 30_000) {
@@ -147,6 +172,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         log.info("shutting down: closing listeners, waiting up to {grace}ms for sessions in DATA", { grace: graceMs });
         stopWatchers.forEach((stop) => stop());
         await Promise.all(listeners.map((l) => l.close(graceMs)));
+        await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await store.close();
         log.info("shutdown complete");
       })();

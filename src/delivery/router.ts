@@ -1,0 +1,91 @@
+/**
+ * Routing: where a domain's mail goes. Precedence: per-domain override, relay
+ * host, MX records (sorted by preference, equal preferences shuffled as RFC 5321
+ * 5.1 asks), implicit MX (the domain's own A/AAAA) when there is no MX, and a
+ * permanent failure for a null MX (RFC 7505).
+ *
+ * @example
+ * ```ts
+ * const route = await routeDomain("example.com", resolver, { mxOverrides: new Map(), defaultPort: 25 });
+ * route.hosts; // [{ host: "mx1.example.com", port: 25, preference: 10 }, …]
+ * ```
+ * @module
+ */
+import { DnsError, type Resolver } from "./resolver.ts";
+
+export { DnsError };
+
+/** One host to try. */
+export interface RouteHost {
+  host: string;
+  port: number;
+  preference: number;
+}
+
+/** The hosts for a domain, in the order to try them. */
+export interface Route {
+  domain: string;
+  kind: "override" | "relay" | "mx" | "implicit";
+  hosts: RouteHost[];
+}
+
+/** Routing settings. */
+export interface RoutePolicy {
+  relayHost?: { host: string; port: number };
+  mxOverrides: Map<string, { host: string; port: number }>;
+  defaultPort: number;
+  random?: () => number;
+}
+
+/** Exact domain first, then the longest matching `*.suffix` wildcard. */
+export function matchDomainPolicy<T>(domain: string, table: Map<string, T>): T | undefined {
+  const d = domain.toLowerCase().replace(/\.$/, "");
+  const exact = table.get(d);
+  if (exact !== undefined) return exact;
+  let best: T | undefined;
+  let bestLen = -1;
+  for (const [key, value] of table) {
+    if (!key.startsWith("*.")) continue;
+    const suffix = key.slice(1); // ".example.com"
+    if (d.endsWith(suffix) && suffix.length > bestLen) {
+      best = value;
+      bestLen = suffix.length;
+    }
+  }
+  return best;
+}
+
+/** Resolves the route for a domain; throws DnsError (check `permanent`). */
+export async function routeDomain(domain: string, resolver: Resolver, policy: RoutePolicy): Promise<Route> {
+  const d = domain.toLowerCase().replace(/\.$/, "");
+  const override = matchDomainPolicy(d, policy.mxOverrides);
+  if (override) return { domain: d, kind: "override", hosts: [{ ...override, preference: 0 }] };
+  if (policy.relayHost) return { domain: d, kind: "relay", hosts: [{ ...policy.relayHost, preference: 0 }] };
+  const literal = /^\[(?:IPv6:)?([^\]]+)\]$/i.exec(d);
+  if (literal) {
+    return { domain: d, kind: "implicit", hosts: [{ host: literal[1], port: policy.defaultPort, preference: 0 }] };
+  }
+
+  let mx;
+  try {
+    mx = await resolver.mx(d);
+  } catch (err) {
+    if (!(err instanceof DnsError) || !err.permanent) throw err;
+    // No MX: the domain itself is the implicit MX (RFC 5321 5.1), if it has an address.
+    await resolver.addresses(d).catch((e) => {
+      throw e instanceof DnsError && e.permanent
+        ? new DnsError(`${d} has no MX and no A/AAAA records (or does not exist)`, "NXDOMAIN", true)
+        : e;
+    });
+    return { domain: d, kind: "implicit", hosts: [{ host: d, port: policy.defaultPort, preference: 0 }] };
+  }
+  if (mx.length === 1 && (mx[0].exchange === "" || mx[0].exchange === ".") && mx[0].preference === 0) {
+    throw new DnsError(`${d} publishes a null MX: it accepts no mail (RFC 7505)`, "NULL_MX", true);
+  }
+  const random = policy.random ?? Math.random;
+  const sorted = mx.filter((r) => r.exchange !== "" && r.exchange !== ".")
+    .map((r) => ({ r, key: random() }))
+    .sort((a, b) => a.r.preference - b.r.preference || a.key - b.key)
+    .map(({ r }) => ({ host: r.exchange, port: policy.defaultPort, preference: r.preference }));
+  return { domain: d, kind: "mx", hosts: sorted };
+}

@@ -1,0 +1,320 @@
+/**
+ * One outbound SMTP session over nodemailer's SMTPConnection: EHLO (HELO
+ * fallback), STARTTLS per policy, SIZE/8BITMIME/SMTPUTF8/PIPELINING/DSN as
+ * offered, and a reply recorded for every recipient.
+ *
+ * nodemailer takes DSN NOTIFY/ORCPT per envelope, not per recipient, so
+ * recipients with different DSN parameters go in separate transactions on the
+ * same connection (RSET between). Most mail has none and needs one transaction.
+ * nodemailer times phases with connection, greeting and socket (idle) timeouts;
+ * MAIL/RCPT/DATA/end-of-data share the idle timeout, set to the longest of them.
+ *
+ * @example
+ * ```ts
+ * const session = await SmtpSession.open({ host: "127.0.0.1", port: 25, tls: "opportunistic",
+ *   verifyCertificates: true, heloName: "mx.example", timeouts: { connect: 30_000, greeting: 300_000, data: 180_000 } });
+ * const result = await session.send(message);
+ * await session.close();
+ * ```
+ * @module
+ */
+import type { Readable } from "node:stream";
+import SMTPConnection from "nodemailer/lib/smtp-connection";
+
+/** Client timeouts in ms (RFC 5321 4.5.3.2 defaults are applied by the caller). */
+export interface ClientTimeouts {
+  connect: number;
+  greeting: number;
+  mail?: number;
+  rcpt?: number;
+  data: number;
+  dataEnd?: number;
+}
+
+/** Where and how to connect. */
+export interface DeliveryTarget {
+  host: string;
+  port: number;
+  tls: "none" | "opportunistic" | "required";
+  verifyCertificates: boolean;
+  servername?: string;
+  heloName: string;
+  timeouts: ClientTimeouts;
+  /** Extra CA certificates (PEM) to trust, for private PKI and tests. */
+  ca?: string;
+}
+
+/** The message to send: envelope plus a way to read its data. */
+export interface OutboundMessage {
+  sender: string;
+  recipients: { address: string; notify?: string[]; orcpt?: string }[];
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+  size: number;
+  smtpUtf8?: boolean;
+  eightBit?: boolean;
+  open(): Readable;
+}
+
+/** Per-recipient result of one send. */
+export interface RecipientResult {
+  address: string;
+  code: number;
+  reply: string;
+  outcome: "delivered" | "deferred" | "failed";
+}
+
+/** Result of one send. */
+export interface DeliveryResult {
+  server: string;
+  tls: boolean;
+  recipients: RecipientResult[];
+  durationMs: number;
+}
+
+/** A failure of the connection itself (not a reply about recipients). */
+export class SmtpClientError extends Error {
+  constructor(
+    message: string,
+    readonly code: "CONNECT" | "TIMEOUT" | "TLS" | "GREETING" | "PROTOCOL",
+    readonly phase: string,
+    readonly permanent: boolean,
+    readonly smtpCode?: number,
+    readonly reply?: string,
+  ) {
+    super(message);
+    this.name = "SmtpClientError";
+  }
+}
+
+type Conn = InstanceType<typeof SMTPConnection> & {
+  _socket?: { setNoDelay?(v: boolean): void };
+  _supportedExtensions: string[];
+  _maxAllowedSize: number;
+  secure: boolean;
+  _envelope?: { rejectedErrors?: NodemailerError[] };
+};
+type NodemailerError = Error & {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  recipient?: string;
+  rejectedErrors?: NodemailerError[];
+  command?: string;
+};
+
+const outcomeOf = (code: number): RecipientResult["outcome"] =>
+  code >= 200 && code < 300 ? "delivered" : code >= 500 ? "failed" : "deferred";
+
+function connectionError(err: NodemailerError, phase: string): SmtpClientError {
+  const code = err.code === "ETIMEDOUT"
+    ? "TIMEOUT"
+    : err.code === "ETLS" || /TLS|certificate|self.signed|SSL/i.test(err.message)
+    ? "TLS"
+    : err.command === "CONN" && err.responseCode
+    ? "GREETING"
+    : err.code === "ECONNECTION" || err.code === "ESOCKET" || err.code === "EDNS"
+    ? "CONNECT"
+    : "PROTOCOL";
+  const permanent = !!err.responseCode && err.responseCode >= 500 && code === "GREETING";
+  return new SmtpClientError(err.message, code, phase, permanent, err.responseCode, err.response);
+}
+
+/** An open SMTP connection. */
+export class SmtpSession {
+  messagesSent = 0;
+  #broken = false;
+  private constructor(readonly target: DeliveryTarget, readonly conn: Conn) {
+    conn.on("error", () => {
+      this.#broken = true;
+    });
+    conn.on("end", () => {
+      this.#broken = true;
+    });
+  }
+
+  /** Connects, reads the greeting, says EHLO/HELO and negotiates TLS per policy. */
+  static open(target: DeliveryTarget): Promise<SmtpSession> {
+    const t = target.timeouts;
+    const conn = new SMTPConnection(
+      {
+        host: target.host,
+        port: target.port,
+        secure: false,
+        name: target.heloName,
+        ignoreTLS: target.tls === "none",
+        requireTLS: target.tls === "required",
+        opportunisticTLS: target.tls === "opportunistic",
+        tls: {
+          rejectUnauthorized: target.verifyCertificates,
+          servername: target.servername ?? (/^[\d.:]+$/.test(target.host) ? undefined : target.host),
+          ca: target.ca,
+        },
+        connectionTimeout: t.connect,
+        greetingTimeout: t.greeting,
+        socketTimeout: Math.max(t.mail ?? 0, t.rcpt ?? 0, t.data, t.dataEnd ?? 0, 60_000),
+        logger: false,
+        debug: false,
+      } as ConstructorParameters<typeof SMTPConnection>[0],
+    ) as Conn;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (err: NodemailerError) => {
+        if (settled) return;
+        settled = true;
+        conn.close();
+        reject(connectionError(err, "connect"));
+      };
+      conn.once("error", fail);
+      conn.connect(() => {
+        if (settled) return;
+        conn._socket?.setNoDelay?.(true);
+        conn.removeListener("error", fail);
+        if (target.tls === "required" && !conn.secure) {
+          settled = true;
+          conn.close();
+          return reject(
+            new SmtpClientError(`${target.host}:${target.port} did not offer STARTTLS`, "TLS", "STARTTLS", false),
+          );
+        }
+        settled = true;
+        resolve(new SmtpSession(target, conn));
+      });
+    });
+  }
+
+  get server(): string {
+    return `${this.target.host}:${this.target.port}`;
+  }
+
+  get isUsable(): boolean {
+    return !this.#broken && (this.conn as unknown as { _destroyed?: boolean })._destroyed !== true;
+  }
+
+  /** Extensions the server offered. */
+  get extensions() {
+    const ext = this.conn._supportedExtensions ?? [];
+    return {
+      size: this.conn._maxAllowedSize || undefined,
+      dsn: ext.includes("DSN"),
+      smtpUtf8: ext.includes("SMTPUTF8"),
+      eightBitMime: ext.includes("8BITMIME"),
+      pipelining: ext.includes("PIPELINING"),
+      tls: this.conn.secure,
+    };
+  }
+
+  /** Sends one message to its recipients; connection failures throw SmtpClientError. */
+  async send(message: OutboundMessage): Promise<DeliveryResult> {
+    const t0 = Date.now();
+    const ext = this.extensions;
+    const all = (code: number, reply: string) =>
+      message.recipients.map((r) => ({ address: r.address, code, reply, outcome: outcomeOf(code) }));
+    const done = (recipients: RecipientResult[]) => ({
+      server: this.server,
+      tls: ext.tls,
+      recipients,
+      durationMs: Date.now() - t0,
+    });
+    if (ext.size && message.size > ext.size) {
+      return done(all(552, `552 5.3.4 Message size ${message.size} exceeds ${this.server}'s limit of ${ext.size}`));
+    }
+    if (message.smtpUtf8 && !ext.smtpUtf8) {
+      return done(all(553, `553 5.6.7 ${this.server} does not support SMTPUTF8, which this message needs (RFC 6531)`));
+    }
+    const groups = new Map<string, OutboundMessage["recipients"]>();
+    for (const r of message.recipients) {
+      const key = ext.dsn ? JSON.stringify([r.notify ?? null, r.orcpt ?? null]) : "";
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const results: RecipientResult[] = [];
+    let first = true;
+    for (const rcpts of groups.values()) {
+      if (!first) await this.reset();
+      first = false;
+      results.push(...await this.#transaction(message, rcpts, ext.dsn));
+    }
+    this.messagesSent++;
+    return done(results);
+  }
+
+  #transaction(
+    message: OutboundMessage,
+    rcpts: OutboundMessage["recipients"],
+    dsn: boolean,
+  ): Promise<RecipientResult[]> {
+    const envelope: Record<string, unknown> = {
+      from: message.sender,
+      to: rcpts.map((r) => r.address),
+      size: message.size,
+      use8BitMime: !!message.eightBit,
+    };
+    if (dsn && (message.ret || message.envid || rcpts[0].notify || rcpts[0].orcpt)) {
+      envelope.dsn = { ret: message.ret, envid: message.envid, notify: rcpts[0].notify, orcpt: rcpts[0].orcpt };
+    }
+    const stream = message.open();
+    return new Promise((resolve, reject) => {
+      this.conn.send(
+        envelope as never,
+        stream as never,
+        ((err: NodemailerError | null, info?: Record<string, unknown>) => {
+          const rejected = new Map<string, NodemailerError>();
+          const errs = err?.rejectedErrors ?? (info?.rejectedErrors as NodemailerError[] | undefined) ??
+            this.conn._envelope?.rejectedErrors ?? [];
+          for (const e of errs) if (e.recipient) rejected.set(e.recipient, e);
+          const fromRcpt = (address: string, code: number, reply: string): RecipientResult => {
+            const r = rejected.get(address);
+            const c = r?.responseCode ?? code;
+            return { address, code: c, reply: r?.response ?? reply, outcome: outcomeOf(c) };
+          };
+          if (!err) {
+            const reply = String(info?.response ?? "250");
+            const code = Number(/^\d{3}/.exec(reply)?.[0] ?? 250);
+            return resolve(rcpts.map((r) => fromRcpt(r.address, code, reply)));
+          }
+          if (err.responseCode) {
+            // A reply to MAIL, RCPT (all refused) or DATA: it answers every recipient not refused on its own.
+            this.#broken ||= err.responseCode === 421;
+            return resolve(rcpts.map((r) => fromRcpt(r.address, err.responseCode!, err.response ?? err.message)));
+          }
+          this.#broken = true;
+          reject(connectionError(err, err.command ?? "DATA"));
+        }) as never,
+      );
+    });
+  }
+
+  /** RSET, ready for the next message. */
+  reset(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.conn.reset((err: Error | null) => {
+        if (err) {
+          this.#broken = true;
+          return reject(connectionError(err as NodemailerError, "RSET"));
+        }
+        resolve();
+      });
+    });
+  }
+
+  /** QUIT and close. Never throws. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.conn.close();
+        resolve();
+      }, 2000);
+      this.conn.once("end", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      try {
+        this.conn.quit();
+      } catch {
+        clearTimeout(timer);
+        this.conn.close();
+        resolve();
+      }
+    });
+  }
+}
