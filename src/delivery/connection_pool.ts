@@ -66,7 +66,9 @@ export function createConnectionPool(options: PoolOptions): ConnectionPool {
             continue;
           }
           try {
-            await idle.session.reset();
+            // After a completed transaction the session is ready for MAIL FROM (RFC 5321 4.1.4);
+            // RSET only when the last transaction did not end cleanly.
+            if (!idle.session.clean) await idle.session.reset();
             d.active++;
             return idle.session;
           } catch {

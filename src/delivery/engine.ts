@@ -76,6 +76,8 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   const cfg = () => deps.config();
   const running = new Map<string, Promise<void>>();
   const ready: QueueRecord[] = [];
+  /** Records handed over by intake a moment ago: the snapshot is the stored version. */
+  const fresh = new WeakSet<QueueRecord>();
   const readyIds = new Set<string>();
   const runtimeOverrides = new Map<string, { host: string; port: number }>();
   let started = false;
@@ -160,8 +162,9 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   }
 
   async function processMessage(snapshot: QueueRecord) {
-    // Always work on the stored version: the operator may have changed it since it was listed.
-    const record = await store.get(snapshot.id);
+    // Work on the stored version (the operator may have changed it since it was listed), except
+    // for a record intake handed over a moment ago, which is exactly what was stored.
+    const record = fresh.has(snapshot) ? snapshot : await store.get(snapshot.id);
     if (!record || (record.status !== "queued" && record.status !== "deferred")) return;
     const now = Date.now();
     const d = cfg().delivery;
@@ -412,7 +415,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   /** All recipients final: report, then drop state first and data second (see module docs). */
   async function finish(record: QueueRecord) {
     await emit("finished", record);
-    log.info("{id} {status}: {summary}", {
+    log.debug("{id} {status}: {summary}", {
       id: record.id,
       status: record.status,
       summary: record.recipients.map((r) => `${r.address}=${r.status}`).join(" "),
@@ -450,6 +453,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     wake(record) {
       if (!started || stopping || !cfg().delivery.enabled) return;
       if (record && !frozen && !running.has(record.id) && !readyIds.has(record.id)) {
+        fresh.add(record);
         enqueue(record);
         pump();
       } else schedule(0);

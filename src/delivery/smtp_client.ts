@@ -123,7 +123,10 @@ function connectionError(err: NodemailerError, phase: string): SmtpClientError {
 /** An open SMTP connection. */
 export class SmtpSession {
   messagesSent = 0;
+  /** True when the last transaction ended with a final reply to DATA (no RSET needed). */
+  clean = true;
   #broken = false;
+  #txFailed = false;
   private constructor(readonly target: DeliveryTarget, readonly conn: Conn) {
     conn.on("error", () => {
       this.#broken = true;
@@ -228,6 +231,8 @@ export class SmtpSession {
       groups.set(key, [...(groups.get(key) ?? []), r]);
     }
     const results: RecipientResult[] = [];
+    this.clean = false;
+    this.#txFailed = false;
     let first = true;
     for (const rcpts of groups.values()) {
       if (!first) await this.reset();
@@ -235,6 +240,7 @@ export class SmtpSession {
       results.push(...await this.#transaction(message, rcpts, ext.dsn));
     }
     this.messagesSent++;
+    this.clean = !this.#txFailed;
     return done(results);
   }
 
@@ -274,6 +280,8 @@ export class SmtpSession {
           }
           if (err.responseCode) {
             // A reply to MAIL, RCPT (all refused) or DATA: it answers every recipient not refused on its own.
+            // The transaction may still be open (MAIL accepted, every RCPT refused): reuse needs RSET.
+            this.#txFailed = true;
             this.#broken ||= err.responseCode === 421;
             return resolve(rcpts.map((r) => fromRcpt(r.address, err.responseCode!, err.response ?? err.message)));
           }

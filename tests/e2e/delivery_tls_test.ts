@@ -1,0 +1,130 @@
+/**
+ * Delivery TLS policies (none / opportunistic / required, verification on and off)
+ * and connection reuse, against real aiosmtpd sinks.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startDaemon } from "../helpers/daemon.ts";
+import { startScriptSink } from "../helpers/script_sink.ts";
+import { sendMessage } from "../helpers/smtp_raw.ts";
+
+const MSG = "Subject: tls\r\n\r\nbody\r\n";
+
+async function selfSigned(dir: string) {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return { cert, key };
+}
+
+async function withSetup(
+  sinkTls: boolean,
+  domainToml: string,
+  fn: (
+    send: (to: string) => Promise<void>,
+    d: Awaited<ReturnType<typeof startDaemon>>,
+    sink: Awaited<ReturnType<typeof startScriptSink>>,
+  ) => Promise<void>,
+) {
+  const dir = await Deno.makeTempDir({ prefix: "empath-tls-" });
+  const { cert, key } = await selfSigned(dir);
+  const sink = await startScriptSink(sinkTls ? { tlsCert: cert, tlsKey: key } : {});
+  const d = await startDaemon({
+    toml:
+      `[delivery.retry]\nbase_delay = "1h"\n[delivery.domains."t.test"]\nmx_override = "127.0.0.1:${sink.port}"\n${domainToml}\n`,
+  });
+  try {
+    await fn(
+      async (to) => {
+        const r = await sendMessage(d.port, "a@example.com", [to], MSG);
+        assert.equal(r.code, 250, r.text);
+      },
+      d,
+      sink,
+    );
+  } finally {
+    await d.stop();
+    await d.cleanup();
+    await sink.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("tls = required fails temporarily when the server offers no STARTTLS", () =>
+  withSetup(false, `tls = "required"`, async (send, d, sink) => {
+    await send("x@t.test");
+    assert.match(await d.waitForLog(/x@t\.test.*status=/), /deferred.*(TLS not available|did not offer STARTTLS)/);
+    assert.equal((await sink.messages()).length, 0);
+  }));
+
+Deno.test("tls = opportunistic continues in clear text when STARTTLS is not offered", () =>
+  withSetup(false, `tls = "opportunistic"`, async (send, _d, sink) => {
+    await send("x@t.test");
+    const [m] = await sink.waitFor(1);
+    assert.equal(m.tls, false);
+  }));
+
+Deno.test("a certificate that fails verification defers the message", () =>
+  withSetup(true, `tls = "required"`, async (send, d, sink) => {
+    await send("x@t.test");
+    assert.match(await d.waitForLog(/x@t\.test.*status=/), /deferred.*(certificate|self.signed)/i);
+    assert.equal((await sink.messages()).length, 0);
+  }));
+
+Deno.test("accept_invalid_certs = true delivers over TLS to a self-signed server", () =>
+  withSetup(true, `tls = "required"\naccept_invalid_certs = true`, async (send, _d, sink) => {
+    await send("x@t.test");
+    const [m] = await sink.waitFor(1);
+    assert.equal(m.tls, true);
+  }));
+
+Deno.test("opportunistic TLS upgrades when the server offers STARTTLS", () =>
+  withSetup(true, `accept_invalid_certs = true`, async (send, _d, sink) => {
+    await send("x@t.test");
+    const [m] = await sink.waitFor(1);
+    assert.equal(m.tls, true);
+  }));
+
+Deno.test("one connection carries several messages, with RSET after a refused transaction", async () => {
+  const sink = await startScriptSink({ script: { rcpt: { "refused@r.test": "550 5.1.1 no such user" } } });
+  const d = await startDaemon({
+    toml: `[delivery.domains."r.test"]\nmx_override = "127.0.0.1:${sink.port}"\nmax_connections = 1\n`,
+  });
+  try {
+    for (const to of ["one@r.test", "refused@r.test", "two@r.test", "three@r.test"]) {
+      assert.equal((await sendMessage(d.port, "a@example.com", [to], MSG)).code, 250);
+      await d.waitForLog(new RegExp(`${to.replace(".", "\\.")}.*status=`));
+    }
+    const msgs = await sink.waitFor(3);
+    assert.deepEqual(msgs.map((m) => m.rcpt_tos[0]), ["one@r.test", "two@r.test", "three@r.test"]);
+    const ports = new Set(msgs.map((m) => (m as unknown as { peer: [string, number] }).peer[1]));
+    assert.equal(ports.size, 1, "all three messages came over one connection");
+  } finally {
+    await d.stop();
+    await d.cleanup();
+    await sink.stop();
+  }
+});
