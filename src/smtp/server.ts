@@ -219,6 +219,10 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       const send: SendFn = conn.send.bind(conn);
       // Our replies carry their own enhanced status code; count errors for the max_errors limit.
       conn.send = (code, data, context) => {
+        // RFC 4954 14 / Postfix smtpd_tls_auth_only: never offer AUTH on a clear-text channel.
+        if (Array.isArray(data) && !(conn as unknown as { secure: boolean }).secure) {
+          data = data.filter((line) => !line.startsWith("AUTH "));
+        }
         send(code, data, typeof data === "string" && ENHANCED.test(data) ? false : context);
         if (code >= 400 && code !== 421 && ++errors >= cfg().smtp.max_errors) {
           send(421, "4.7.0 Too many errors, closing connection", false);
