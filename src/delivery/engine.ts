@@ -19,6 +19,7 @@ import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
 import type { AttemptRecord, QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
+import { ulidTime } from "../spool/mod.ts";
 import { retryDelay } from "./backoff.ts";
 import type { ConnectionPool } from "./connection_pool.ts";
 import { DestinationLimits } from "./limits.ts";
@@ -60,6 +61,8 @@ export interface DeliveryEngine {
   unfreeze(filter: { id?: string; domain?: string; all?: boolean }): Promise<number>;
   /** Removes a message (state and data). False when it does not exist. */
   deleteMessage(id: string): Promise<boolean>;
+  /** Removes spool data without queue state (runs every 10 minutes; callable for tests/operators). */
+  sweepOrphans(now?: number): Promise<number>;
   /** Global freeze: nothing is delivered until unfrozen. */
   readonly frozen: boolean;
   setFrozen(frozen: boolean): void;
@@ -69,6 +72,9 @@ export interface DeliveryEngine {
 }
 
 const MAX_BUSY_WAIT_MS = 1000;
+/** How often spool files without a queue record are looked for, and how old they must be. */
+const ORPHAN_SWEEP_MS = 10 * 60_000;
+const ORPHAN_MIN_AGE_MS = 60_000;
 
 /** Creates the engine (call start()). */
 export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
@@ -86,6 +92,25 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let scanning = false;
   let rescan = false;
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Removes spool data that has no queue record: data of finished messages whose unlink
+   * failed, left behind on purpose (see finish()). Files being received are skipped, and so
+   * are young files (their record may be a moment away).
+   */
+  async function sweepOrphans(now = Date.now()): Promise<number> {
+    let removed = 0;
+    for await (const id of spool.list()) {
+      if (spool.receiving.has(id) || running.has(id) || now - ulidTime(id) < ORPHAN_MIN_AGE_MS) continue;
+      if (await store.get(id)) continue;
+      await spool.delete(id).then(() => removed++, (err) => {
+        log.warning("orphan sweep could not remove {id}: {error}", { id, error: (err as Error).message });
+      });
+    }
+    if (removed > 0) log.info("orphan sweep removed {n} spool files without queue state", { n: removed });
+    return removed;
+  }
 
   const domainPolicy = (domain: string) => matchDomainPolicy(domain, new Map(Object.entries(cfg().delivery.domains)));
   const limits = new DestinationLimits((domain) => {
@@ -449,7 +474,10 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
       if (started) return;
       started = true;
       if (cfg().delivery.enabled) schedule(0);
+      sweeper = setInterval(() => void sweepOrphans().catch(() => {}), ORPHAN_SWEEP_MS);
+      Deno.unrefTimer(sweeper as unknown as number);
     },
+    sweepOrphans,
     wake(record) {
       if (!started || stopping || !cfg().delivery.enabled) return;
       if (record && !frozen && !running.has(record.id) && !readyIds.has(record.id)) {
@@ -461,6 +489,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     async stop(graceMs) {
       stopping = true;
       clearTimeout(timer);
+      clearInterval(sweeper);
       ready.length = 0;
       readyIds.clear();
       const deadline = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs));
