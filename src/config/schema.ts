@@ -153,6 +153,13 @@ const delivery = z.strictObject({
   domains: z.record(domain, domainPolicy).default({}),
 });
 
+const dsn = z.strictObject({
+  /** Warn the sender once when a message has waited this long ("0" turns warnings off). */
+  delay_warning: duration.default(4 * 3_600_000),
+  /** Without RET, return the full message up to this size, only its headers above (Postfix bounce_size_limit). */
+  full_message_limit: size.default(50_000),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   data_dir: z.string().default("./var"),
@@ -169,6 +176,7 @@ export const configSchema = z.strictObject({
   queue: queue.prefault({}),
   log: log.prefault({}),
   delivery: delivery.prefault({}),
+  dsn: dsn.prefault({}),
 });
 
 /** The validated config, after defaults and unit parsing. */

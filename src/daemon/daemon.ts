@@ -12,6 +12,7 @@
 import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
+import { createDsnService } from "../dsn/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
 import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
@@ -131,6 +132,17 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
 
   const d = config.delivery;
+  // The DSN service queues reports that the engine then delivers: bound late on purpose.
+  let wake: (record: QueueRecord) => void = () => {};
+  const dsn = createDsnService({
+    config: () => current,
+    spool,
+    store,
+    hostname,
+    log: logger("dsn"),
+    audit: logger("audit"),
+    queued: (record) => wake(record),
+  });
   const delivery = createDeliveryEngine({
     config: () => current,
     store,
@@ -148,7 +160,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       idleTimeoutMs: d.pool.idle_timeout,
       maxMessagesPerConnection: d.pool.max_messages_per_connection,
     }),
+    events: { finished: dsn.finished, deferred: dsn.deferred },
   });
+  wake = (record) => delivery.wake(record);
   queuedListeners.add((record) => delivery.wake(record));
   delivery.start();
 

@@ -33,6 +33,8 @@ export interface DeliveryEvents {
   attempt?(record: QueueRecord, attempt: AttemptRecord): void | Promise<void>;
   /** Called once all recipients are final, before the record and data are removed. */
   finished?(record: QueueRecord): void | Promise<void>;
+  /** Called when a message waits for a retry, before it is stored (may update it). */
+  deferred?(record: QueueRecord): void | Promise<void>;
 }
 
 /** What the engine needs. */
@@ -229,6 +231,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     }
     if (!attempted && next === Infinity) next = Date.now() + 1000;
     if (settle(record, next === Infinity ? Date.now() : next) === "finished") return await finish(record);
+    await emit("deferred", record);
     await store.put(record);
   }
 
@@ -376,6 +379,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
             code: r.code,
             reply: r.reply,
             remoteMta: server,
+            remoteDsn: result.dsn,
           })),
           server,
           tls: result.tls,
@@ -428,10 +432,11 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     };
   }
 
-  async function emit(kind: "attempt" | "finished", record: QueueRecord, attempt?: AttemptRecord) {
+  async function emit(kind: "attempt" | "finished" | "deferred", record: QueueRecord, attempt?: AttemptRecord) {
     try {
       if (kind === "attempt" && attempt) await deps.events?.attempt?.(record, attempt);
       if (kind === "finished") await deps.events?.finished?.(record);
+      if (kind === "deferred") await deps.events?.deferred?.(record);
     } catch (err) {
       log.error("delivery event handler failed for {id}: {error}", { id: record.id, error: (err as Error).message });
     }

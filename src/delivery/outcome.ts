@@ -12,6 +12,8 @@ export interface RecipientOutcome {
   code?: number;
   reply: string;
   remoteMta?: string;
+  /** The receiving server supported DSN (NOTIFY/ORCPT were passed on). */
+  remoteDsn?: boolean;
 }
 
 /** Attempts kept per record (older ones are dropped; counts stay in recipients[].attempts). */
@@ -42,6 +44,7 @@ export function applyOutcomes(
     r.lastReply = o.reply;
     r.lastCode = o.code;
     r.remoteMta = o.remoteMta ?? r.remoteMta;
+    if (o.remoteDsn !== undefined) r.dsnPassed = o.remoteDsn;
     r.attempts++;
     r.updatedAt = now;
   }

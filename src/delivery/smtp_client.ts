@@ -68,6 +68,8 @@ export interface RecipientResult {
 export interface DeliveryResult {
   server: string;
   tls: boolean;
+  /** The server advertised DSN. */
+  dsn: boolean;
   recipients: RecipientResult[];
   durationMs: number;
 }
@@ -216,6 +218,7 @@ export class SmtpSession {
     const done = (recipients: RecipientResult[]) => ({
       server: this.server,
       tls: ext.tls,
+      dsn: ext.dsn,
       recipients,
       durationMs: Date.now() - t0,
     });

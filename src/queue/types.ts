@@ -36,6 +36,8 @@ export interface RecipientState {
   updatedAt: number;
   /** Set once a delay DSN has been sent for this recipient. */
   delayNotified?: boolean;
+  /** The next hop supported DSN, so NOTIFY was passed on (it reports success, not us). */
+  dsnPassed?: boolean;
 }
 
 /** One delivery attempt, as recorded for `queue view`. */

@@ -8,7 +8,7 @@ The script (JSON) sets replies: {"rcpt": {"addr": "451 4.2.0 later"}, "data": ["
 "rcpt_once": {"addr": "451 …"}} — "data" replies are used in order, then 250; "rcpt_once" applies to the
 first RCPT of that address only.
 """
-import argparse, asyncio, json, os, ssl, sys, time, uuid
+import argparse, asyncio, json, os, re, ssl, sys, time, uuid
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
@@ -40,7 +40,7 @@ class Handler:
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.append(rcpt_options)
+        envelope.rcpt_options.append(list(rcpt_options) + list(getattr(server, "_rcpt_dsn", [])))
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -65,8 +65,31 @@ class Handler:
         return "250 2.0.0 OK queued"
 
 
+DSN_PARAM = re.compile(r"(?i)^(NOTIFY|ORCPT|RET|ENVID)=")
+
+
 class DsnSMTP(SMTP):
-    pass
+    """aiosmtpd refuses parameters it does not know; this one takes the RFC 3461 ones when
+    DSN is advertised and records them (rcpt_options / mail_options) like a DSN-capable MTA."""
+
+    def _split(self, arg):
+        if not arg or args.no_dsn:
+            return arg, []
+        parts = arg.split()
+        dsn = [p for p in parts[1:] if DSN_PARAM.match(p)]
+        return " ".join([parts[0]] + [p for p in parts[1:] if not DSN_PARAM.match(p)]), dsn
+
+    async def smtp_MAIL(self, arg):
+        arg, dsn = self._split(arg)
+        self._mail_dsn = dsn
+        await super().smtp_MAIL(arg)
+        if self.envelope.mail_from is not None:
+            self.envelope.mail_options.extend(dsn)
+
+    async def smtp_RCPT(self, arg):
+        arg, dsn = self._split(arg)
+        self._rcpt_dsn = dsn
+        await super().smtp_RCPT(arg)
 
 
 tls_context = None
@@ -74,8 +97,13 @@ if args.tls_cert:
     tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls_context.load_cert_chain(args.tls_cert, args.tls_key)
 
-controller = Controller(Handler(), hostname=args.host, port=args.port, tls_context=tls_context,
-                        require_starttls=False, decode_data=False, enable_SMTPUTF8=True)
+class DsnController(Controller):
+    def factory(self):
+        return DsnSMTP(self.handler, **self.SMTP_kwargs)
+
+
+controller = DsnController(Handler(), hostname=args.host, port=args.port, tls_context=tls_context,
+                           require_starttls=False, decode_data=False, enable_SMTPUTF8=True)
 if args.port == 0:
     import socket
     s = socket.socket(); s.bind((args.host, 0)); controller.port = s.getsockname()[1]; s.close()

@@ -1,0 +1,6 @@
+/**
+ * Delivery status notifications (RFC 3461/3464): building and deciding.
+ * @module
+ */
+export { buildDsn, decodeXtext, type DsnInput, type DsnRecipientReport, headerSection, statusOf } from "./build.ts";
+export { createDsnService, type DsnDeps, type DsnService } from "./service.ts";
