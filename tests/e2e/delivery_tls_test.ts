@@ -3,42 +3,12 @@
  * and connection reuse, against real aiosmtpd sinks.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { startDaemon } from "../helpers/daemon.ts";
+import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 import { sendMessage } from "../helpers/smtp_raw.ts";
 
 const MSG = "Subject: tls\r\n\r\nbody\r\n";
-
-async function selfSigned(dir: string) {
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return { cert, key };
-}
 
 async function withSetup(
   sinkTls: boolean,
@@ -50,7 +20,7 @@ async function withSetup(
   ) => Promise<void>,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "empath-tls-" });
-  const { cert, key } = await selfSigned(dir);
+  const { cert, key } = await selfSignedCertificate(dir);
   const sink = await startScriptSink(sinkTls ? { tlsCert: cert, tlsKey: key } : {});
   const d = await startDaemon({
     toml:

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { hashPassword } from "../../src/smtp/mod.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { RawSmtp } from "../helpers/smtp_raw.ts";
 
 async function swaks(args: string[]) {
@@ -16,32 +17,7 @@ async function swaks(args: string[]) {
 
 async function setup(): Promise<{ dir: string; toml: string }> {
   const dir = await Deno.makeTempDir({ prefix: "empath-inbound-" });
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
-  const ok = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  assert.equal(ok.code, 0);
+  const { cert, key } = await selfSignedCertificate(dir);
   await Deno.writeTextFile(join(dir, "users"), `# test users\nalice:${await hashPassword("s3cret pass")}\n`);
   const toml = `[tls]\ncert = "${cert}"\nkey = "${key}"\n[auth]\nusers_file = "${join(dir, "users")}"\n` +
     `[relay]\nlocal_domains = ["local.test"]\nrelay_networks = []\n` +
