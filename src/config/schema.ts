@@ -160,6 +160,14 @@ const dsn = z.strictObject({
   full_message_limit: size.default(50_000),
 });
 
+const http = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** /metrics and /health/*; keep it on loopback or behind a firewall. */
+  address: hostPort.default({ host: "127.0.0.1", port: 9425 }),
+  /** Domains that get their own label in per-domain metrics; the rest are "other". */
+  metrics_domains: count.default(20),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   data_dir: z.string().default("./var"),
@@ -177,6 +185,7 @@ export const configSchema = z.strictObject({
   log: log.prefault({}),
   delivery: delivery.prefault({}),
   dsn: dsn.prefault({}),
+  http: http.prefault({}),
 });
 
 /** The validated config, after defaults and unit parsing. */

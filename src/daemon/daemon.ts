@@ -12,6 +12,7 @@
 import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
+import { createMetrics, type HttpServer, type Metrics, startHttp } from "../observability/mod.ts";
 import { createDsnService } from "../dsn/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
 import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
@@ -38,6 +39,8 @@ export interface Daemon {
   readonly addresses: { name: string; role: string; host: string; port: number }[];
   readonly recovery: RecoveryReport;
   readonly delivery: DeliveryEngine;
+  readonly metrics: Metrics;
+  readonly http?: HttpServer;
   readonly startedAt: number;
   /** Hooks for subsystems that want to know about new messages (delivery). */
   readonly queuedListeners: Set<(record: QueueRecord) => void>;
@@ -96,6 +99,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   );
 
   const queuedListeners = new Set<(record: QueueRecord) => void>();
+  const metrics = createMetrics({ maxDomains: config.http.metrics_domains });
   let current = config;
   const listeners: SmtpListener[] = [];
   for (const l of config.listeners) {
@@ -109,6 +113,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       tls,
       log: logger("smtp"),
       onQueued: (record) => queuedListeners.forEach((fn) => fn(record)),
+      metrics,
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {
@@ -131,6 +136,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     throw err;
   }
 
+  let stopping: Promise<void> | undefined;
   const d = config.delivery;
   // The DSN service queues reports that the engine then delivers: bound late on purpose.
   let wake: (record: QueueRecord) => void = () => {};
@@ -143,30 +149,84 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     audit: logger("audit"),
     queued: (record) => wake(record),
   });
+  const resolver = createResolver({
+    nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
+    timeoutMs: d.dns.timeout,
+    cacheTtlMs: d.dns.cache_ttl,
+    negativeTtlMs: d.dns.negative_ttl,
+    onLookup: (e) => {
+      if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
+    },
+  });
+  const pool = createConnectionPool({
+    maxPerDestination: d.max_connections_per_domain,
+    idleTimeoutMs: d.pool.idle_timeout,
+    maxMessagesPerConnection: d.pool.max_messages_per_connection,
+  });
   const delivery = createDeliveryEngine({
     config: () => current,
     store,
     spool,
     hostname,
     log: logger("delivery"),
-    resolver: createResolver({
-      nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
-      timeoutMs: d.dns.timeout,
-      cacheTtlMs: d.dns.cache_ttl,
-      negativeTtlMs: d.dns.negative_ttl,
-    }),
-    pool: createConnectionPool({
-      maxPerDestination: d.max_connections_per_domain,
-      idleTimeoutMs: d.pool.idle_timeout,
-      maxMessagesPerConnection: d.pool.max_messages_per_connection,
-    }),
-    events: { finished: dsn.finished, deferred: dsn.deferred },
+    resolver,
+    pool,
+    events: {
+      finished: dsn.finished,
+      deferred: dsn.deferred,
+      attempt: (_record, attempt) => {
+        for (const r of attempt.result) metrics.deliveryAttempts.inc({ result: r.outcome });
+        const domain = attempt.recipients[0]?.split("@").pop()?.toLowerCase() ?? "unknown";
+        metrics.deliveryDuration.observe({ domain: metrics.domainLabel(domain) }, attempt.durationMs / 1000);
+      },
+    },
   });
+  metrics.gauge("empath_queue_messages", "Messages in the queue by status", ["status"], async (set) => {
+    for (const [status, n] of Object.entries(await store.counts())) set({ status }, n);
+  });
+  metrics.gauge("empath_queue_oldest_age_seconds", "Age of the oldest queued message", [], async (set) => {
+    for await (const r of store.list({ limit: 1 })) return set({}, (Date.now() - r.receivedAt) / 1000);
+    set({}, 0);
+  });
+  metrics.gauge("empath_dns_cache_entries", "Entries in the DNS cache", [], (set) => set({}, resolver.size));
+  metrics.gauge("empath_delivery_active_connections", "Outbound SMTP connections in use", [], (set) => {
+    set({}, pool.stats().reduce((n, s) => n + s.active, 0));
+  });
+  metrics.gauge("empath_circuit_breaker_open", "1 while a destination's circuit breaker is open", ["domain"], (set) => {
+    for (const s of delivery.limits.all()) set({ domain: metrics.domainLabel(s.domain) }, s.circuit === "open" ? 1 : 0);
+  });
+  metrics.gauge(
+    "empath_spool_bytes",
+    "Bytes of message data in the spool",
+    [],
+    async (set) => set({}, await spool.usage()),
+  );
+  let http: HttpServer | undefined;
+  if (config.http.enabled) {
+    let dnsOk: { at: number; ok: Promise<void> } | undefined;
+    http = await startHttp(config.http.address, metrics, {
+      spool: () => spool.probe(),
+      queue: () => store.probe(),
+      listeners: () => stopping ? Promise.reject(new Error("shutting down")) : Promise.resolve(),
+      dns: () => {
+        // Any answer (even NXDOMAIN) proves the resolver works; cached for 10 s.
+        if (!dnsOk || Date.now() - dnsOk.at > 10_000) {
+          dnsOk = {
+            at: Date.now(),
+            ok: resolver.mx("health-check.invalid").then(() => {}, (err) => {
+              if (!(err as { permanent?: boolean }).permanent) throw err;
+            }),
+          };
+        }
+        return dnsOk.ok;
+      },
+    });
+    log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
+  }
   wake = (record) => delivery.wake(record);
   queuedListeners.add((record) => delivery.wake(record));
   delivery.start();
 
-  let stopping: Promise<void> | undefined;
   return {
     get config() {
       return current;
@@ -179,6 +239,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     addresses,
     recovery,
     delivery,
+    metrics,
+    http,
     startedAt: Date.now(),
     queuedListeners,
     stop(graceMs = 30_000) {
@@ -187,6 +249,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         stopWatchers.forEach((stop) => stop());
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
+        await http?.close();
         await store.close();
         log.info("shutdown complete");
       })();

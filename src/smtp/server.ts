@@ -24,6 +24,7 @@ import { createRelayPolicy, type RelayPolicy } from "./policy.ts";
 import { readProxyHeader } from "./proxy.ts";
 import type { TlsFiles } from "./tls.ts";
 import type { UserDb } from "./users.ts";
+import type { Metrics } from "../observability/metrics.ts";
 
 /** What a listener needs from the daemon. */
 export interface ListenerDeps {
@@ -36,6 +37,7 @@ export interface ListenerDeps {
   log: Logger;
   /** Called after a message is durably queued (wakes delivery). */
   onQueued?: (record: QueueRecord) => void;
+  metrics?: Metrics;
 }
 
 /** An active session, as shown by `empathctl smtp connections`. */
@@ -118,6 +120,8 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     onConnect(session, cb) {
       const ip = session.remoteAddress;
       counted.add(session.id);
+      deps.metrics?.smtpConnections.inc({ listener: name });
+      deps.metrics?.smtpActive.inc({ listener: name });
       const n = (perIp.get(ip) ?? 0) + 1;
       perIp.set(ip, n);
       if (closing) return cb(reject(421, "4.3.2", "Service shutting down, try again later"));
@@ -130,6 +134,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     onClose(session) {
       conns.delete(session.id);
       if (counted.delete(session.id)) {
+        deps.metrics?.smtpActive.dec({ listener: name });
         const n = (perIp.get(session.remoteAddress) ?? 1) - 1;
         if (n <= 0) perIp.delete(session.remoteAddress);
         else perIp.set(session.remoteAddress, n);
@@ -194,6 +199,8 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
           nrcpt: record.recipients.length,
           peer: session.remoteAddress,
         });
+        deps.metrics?.messagesReceived.inc({ listener: name });
+        deps.metrics?.messageSize.observe(record.size);
         deps.onQueued?.(record);
         cb(null, `2.0.0 Ok: queued as ${record.id}`);
       }, (err: Error) => {
@@ -224,6 +231,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
           data = data.filter((line) => !line.startsWith("AUTH "));
         }
         send(code, data, typeof data === "string" && ENHANCED.test(data) ? false : context);
+        if (code >= 400) deps.metrics?.smtpRejections.inc({ code: String(code) });
         if (code >= 400 && code !== 421 && ++errors >= cfg().smtp.max_errors) {
           send(421, "4.7.0 Too many errors, closing connection", false);
         }

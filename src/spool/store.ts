@@ -225,7 +225,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       return total;
     },
     async probe() {
-      const path = join(tmpDir, `.probe-${ulid()}`);
+      const path = join(dataDir, `.probe-${ulid()}`);
       await Deno.writeFile(path, new Uint8Array(1));
       await Deno.remove(path);
     },

@@ -53,7 +53,10 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   const log = options.logLevel ?? "debug";
   // Foundation tests keep messages queued: delivery is off unless the test configures [delivery].
   const delivery = extra.includes("[delivery") ? "" : "\n[delivery]\nenabled = false\n";
-  const toml = `data_dir = "${dataDir}"\n${listener}${extra}${delivery}\n[log]\nformat = "json"\nlevel = "${log}"\n`;
+  // The HTTP listener gets an ephemeral port too (its port is in ports.http).
+  const http = extra.includes("[http") ? "" : `\n[http]\naddress = "127.0.0.1:0"\n`;
+  const toml =
+    `data_dir = "${dataDir}"\n${listener}${extra}${delivery}${http}\n[log]\nformat = "json"\nlevel = "${log}"\n`;
   await Deno.writeTextFile(configPath, toml);
   const expected = (toml.match(/\[\[listeners\]\]/g) ?? []).length;
   return await spawn(dir, dataDir, configPath, expected, options.env);

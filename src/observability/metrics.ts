@@ -1,0 +1,132 @@
+/**
+ * Prometheus metrics (npm:prom-client), one registry per daemon. Gauges that
+ * describe state (queue, DNS cache, breakers, spool) are computed at scrape time.
+ * Domain labels are bounded: the first `maxDomains` domains seen keep their name,
+ * the rest are reported as "other".
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ maxDomains: 20 });
+ * metrics.smtpConnections.inc({ listener: "mx" });
+ * const text = await metrics.registry.metrics();
+ * ```
+ * @module
+ */
+import client from "prom-client";
+
+/** All of Empath's metrics. */
+export interface Metrics {
+  registry: client.Registry;
+  smtpConnections: client.Counter<"listener">;
+  smtpActive: client.Gauge<"listener">;
+  messagesReceived: client.Counter<"listener">;
+  messageSize: client.Histogram<string>;
+  smtpRejections: client.Counter<"code">;
+  deliveryAttempts: client.Counter<"result">;
+  deliveryDuration: client.Histogram<"domain">;
+  dnsLookupDuration: client.Histogram<"type" | "result">;
+  /** Maps a domain to its bounded label. */
+  domainLabel(domain: string): string;
+  /** Registers scrape-time gauges. */
+  gauge(
+    name: string,
+    help: string,
+    labelNames: string[],
+    collect: (set: (labels: Record<string, string>, value: number) => void) => Promise<void> | void,
+  ): void;
+}
+
+/** Creates the registry and the metrics. */
+export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
+  const registry = new client.Registry();
+  const maxDomains = options.maxDomains ?? 20;
+  const domains = new Set<string>();
+  try {
+    // Process metrics (CPU, RSS, heap, event-loop lag…) as empath_process_*.
+    client.collectDefaultMetrics({ register: registry, prefix: "empath_" });
+  } catch {
+    // If the runtime lacks what prom-client needs, keep at least the RSS.
+    new client.Gauge({
+      name: "empath_process_resident_memory_bytes",
+      help: "Resident set size of the daemon",
+      registers: [registry],
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
+  }
+  const metrics: Metrics = {
+    registry,
+    smtpConnections: new client.Counter({
+      name: "empath_smtp_connections_total",
+      help: "SMTP connections accepted",
+      labelNames: ["listener"],
+      registers: [registry],
+    }),
+    smtpActive: new client.Gauge({
+      name: "empath_smtp_active_connections",
+      help: "SMTP sessions open now",
+      labelNames: ["listener"],
+      registers: [registry],
+    }),
+    messagesReceived: new client.Counter({
+      name: "empath_messages_received_total",
+      help: "Messages accepted (250) and queued",
+      labelNames: ["listener"],
+      registers: [registry],
+    }),
+    messageSize: new client.Histogram({
+      name: "empath_message_size_bytes",
+      help: "Size of accepted messages",
+      buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
+      registers: [registry],
+    }),
+    smtpRejections: new client.Counter({
+      name: "empath_smtp_rejections_total",
+      help: "SMTP error replies sent, by reply code",
+      labelNames: ["code"],
+      registers: [registry],
+    }),
+    deliveryAttempts: new client.Counter({
+      name: "empath_delivery_attempts_total",
+      help: "Delivery outcomes per recipient attempt",
+      labelNames: ["result"],
+      registers: [registry],
+    }),
+    deliveryDuration: new client.Histogram({
+      name: "empath_delivery_duration_seconds",
+      help: "Duration of delivery attempts (one per domain group)",
+      labelNames: ["domain"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    dnsLookupDuration: new client.Histogram({
+      name: "empath_dns_lookup_duration_seconds",
+      help: "DNS lookups that went to a name server",
+      labelNames: ["type", "result"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    domainLabel(domain) {
+      if (domains.has(domain)) return domain;
+      if (domains.size < maxDomains) {
+        domains.add(domain);
+        return domain;
+      }
+      return "other";
+    },
+    gauge(name, help, labelNames, collect) {
+      new client.Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        async collect() {
+          this.reset();
+          await collect((labels, value) => this.set(labels, value));
+        },
+      });
+    },
+  };
+  return metrics;
+}

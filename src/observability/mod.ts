@@ -1,0 +1,7 @@
+/**
+ * Observability: logging, metrics and the operator's HTTP endpoints.
+ * @module
+ */
+export { closeLogging, logger, logLevel, type LogSettings, setLogLevel, setupLogging } from "./log.ts";
+export { createMetrics, type Metrics } from "./metrics.ts";
+export { type HttpServer, type ReadinessCheck, startHttp } from "./http.ts";
