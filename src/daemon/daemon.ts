@@ -12,6 +12,7 @@
 import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
+import { watchConfig } from "./reload.ts";
 import { createMetrics, type HttpServer, type Metrics, startHttp } from "../observability/mod.ts";
 import { createDsnService } from "../dsn/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
@@ -137,6 +138,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
 
   let stopping: Promise<void> | undefined;
+  stopWatchers.push(watchConfig(configPath, () => current, (next) => current = next, logger("config")));
   const d = config.delivery;
   // The DSN service queues reports that the engine then delivers: bound late on purpose.
   let wake: (record: QueueRecord) => void = () => {};

@@ -3,3 +3,4 @@
  * @module
  */
 export { type Daemon, startDaemon } from "./daemon.ts";
+export { reloadConfig, type ReloadResult, watchConfig } from "./reload.ts";
