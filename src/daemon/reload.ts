@@ -3,8 +3,9 @@
  * version at runtime. Everything read through the daemon's live config getter
  * (relay policy, SMTP limits and data checks, delivery and DSN settings, per-domain
  * policies, log level) changes at once; settings bound at start (listeners, TLS
- * files, data_dir, queue backend, HTTP address, DNS server) are reported as needing
- * a restart. An invalid file is logged and ignored: the running config stays.
+ * files, data_dir, queue backend, HTTP address, DNS server, and the smtp-server
+ * options SIZE, max connections/recipients, banner and command timeout) are
+ * reported as needing a restart. An invalid file is logged and ignored: the running config stays.
  *
  * @example
  * ```ts
@@ -47,8 +48,12 @@ export async function reloadConfig(
     JSON.stringify(before[k]) !== JSON.stringify(next[k])
   );
   const needsRestart: string[] = changed.filter((k) => (RESTART_KEYS as readonly string[]).includes(k));
-  // Delivery's DNS server is bound at start too.
+  // Bound at start too: delivery's DNS server, and the smtp-server options set at construction.
   if (JSON.stringify(before.delivery.dns) !== JSON.stringify(next.delivery.dns)) needsRestart.push("delivery.dns");
+  for (const key of ["max_message_size", "max_connections", "max_recipients", "banner"] as const) {
+    if (before.smtp[key] !== next.smtp[key]) needsRestart.push(`smtp.${key}`);
+  }
+  if (before.smtp.timeouts.command !== next.smtp.timeouts.command) needsRestart.push("smtp.timeouts.command");
   apply(next);
   if (before.log.level !== next.log.level) await setLogLevel(next.log.level);
   log.info("config reloaded from {path}: changed {changed}; needs a restart: {restart}", {
