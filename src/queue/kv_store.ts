@@ -220,7 +220,6 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     },
     async close() {
       closed = true;
-      queue = queue.splice(0); // let pending writes finish
       if (flushing) await flushing;
       kv.close();
     },
