@@ -73,7 +73,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   }
 
   // Group commit.
-  let queue: Pending[] = [];
+  const queue: Pending[] = [];
   let flushing: Promise<void> | null = null;
   // Invariant: `flushing` is non-null exactly while flush() may still look at `queue`. flush()
   // clears it itself in the same synchronous step that finds the queue empty, so a put that
