@@ -3,37 +3,236 @@
  * 2 usage error, 3 daemon unreachable.
  * @module
  */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { loadConfig } from "../config/mod.ts";
+import { ControlClient, ControlError } from "../control/mod.ts";
 import { VERSION } from "../version.ts";
+import { COMMANDS, type CommandSpec, type CtlOptions, statsText, UsageError } from "./ctl_commands.ts";
 
-const HELP = `empathctl ${VERSION} — operate a running Empath over its control socket
+const GLOBAL = `Global options:
+  --socket PATH         control socket (default: $EMPATH_SOCKET, else control.socket or
+                        <data_dir>/control.sock from --config / $EMPATH_CONFIG / ./config.toml)
+  --config FILE         read the socket path and token file from this config
+  --token-file FILE     shared token, when control.token_file is set (default: $EMPATH_TOKEN_FILE)
+  --json                machine-readable output (one JSON document; one per line with --watch)
+  --timeout SECONDS     give up waiting for the daemon (default 30)
+  --max-response SIZE   largest answer accepted, in bytes (default 16777216)
 
-Usage:
-  empathctl <group> <command> [options]
-  empathctl --version | --help
+Exit codes: 0 success, 1 command failed (the daemon said no), 2 usage error, 3 daemon unreachable.`;
 
-Groups (commands arrive with the control-plane issue):
-  system    ping, status, reload-config, log-level
-  queue     list, view, retry, delete, bounce, freeze, unfreeze, suspend, summary, stats
-  dns       list-cache, clear-cache, refresh, overrides
-  smtp      connections
+function help(): string {
+  const lines = [`empathctl ${VERSION} — operate a running Empath over its control socket`, "", "Usage:"];
+  lines.push("  empathctl <group> <command> [options]", "  empathctl <group> <command> --help", "");
+  for (const [group, cmds] of Object.entries(COMMANDS)) {
+    for (const spec of Object.values(cmds)) lines.push(`  ${spec.usage.padEnd(52)} ${spec.summary}`);
+    lines.push("");
+    void group;
+  }
+  return lines.join("\n") + GLOBAL;
+}
 
-Options:
-  --socket PATH   control socket (default: $EMPATH_SOCKET or ./var/control.sock)
-  --json          machine-readable output
+const commandHelp = (spec: CommandSpec) => `Usage: empathctl ${spec.usage}\n\n${spec.summary}\n\n${GLOBAL}`;
 
-Exit codes: 0 success, 1 command failed, 2 usage error, 3 daemon unreachable.
-`;
+const OPTIONS = {
+  socket: { type: "string" },
+  config: { type: "string" },
+  "token-file": { type: "string" },
+  json: { type: "boolean" },
+  timeout: { type: "string" },
+  "max-response": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  status: { type: "string" },
+  domain: { type: "string" },
+  limit: { type: "string" },
+  all: { type: "boolean" },
+  yes: { type: "boolean", short: "y" },
+  for: { type: "string" },
+  watch: { type: "boolean", short: "w" },
+  interval: { type: "string" },
+  count: { type: "string" },
+} as const;
+
+const GLOBAL_KEYS = new Set(["socket", "config", "token-file", "json", "timeout", "max-response", "help", "version"]);
+
+/** Where the socket is and what token to send. */
+async function target(values: Record<string, unknown>) {
+  const env = (k: string) => Deno.env.get(k) || undefined;
+  let socket = (values.socket as string | undefined) ?? env("EMPATH_SOCKET");
+  let tokenFile = (values["token-file"] as string | undefined) ?? env("EMPATH_TOKEN_FILE");
+  const configPath = (values.config as string | undefined) ?? env("EMPATH_CONFIG") ?? "config.toml";
+  if (!socket || !tokenFile) {
+    const loaded = await loadConfig(configPath).catch((err) => {
+      if (values.config) throw new UsageError((err as Error).message);
+      return undefined;
+    });
+    if (loaded) {
+      const dataDir = resolve(loaded.config.data_dir);
+      socket ??= resolve(dataDir, loaded.config.control.socket ?? "control.sock");
+      tokenFile ??= loaded.config.control.token_file;
+    }
+  }
+  socket ??= resolve("var/control.sock");
+  let token: string | undefined;
+  if (tokenFile) {
+    try {
+      token = (await Deno.readTextFile(tokenFile)).trim();
+    } catch (err) {
+      throw new UsageError(`cannot read the token file ${tokenFile}: ${(err as Error).message}`);
+    }
+  }
+  return { socket, token };
+}
+
+function positiveNumber(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} "${text}": expected a positive number`);
+  return n;
+}
+
+async function confirm(question: string): Promise<boolean> {
+  // The question goes to stderr so that stdout stays clean for scripts.
+  await Deno.stderr.write(new TextEncoder().encode(`${question} [y/N] `));
+  const buf = new Uint8Array(256);
+  const n = await Deno.stdin.read(buf);
+  const answer = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n)).trim().toLowerCase();
+  if (!Deno.stdin.isTerminal()) await Deno.stderr.write(new TextEncoder().encode(`${answer}\n`));
+  return answer === "y" || answer === "yes";
+}
 
 /** Runs empathctl; resolves to the exit code. */
-export function runCtl(args: string[]): Promise<number> {
-  if (args.length === 0 || args.includes("--help") || args.includes("-h")) {
-    console.log(HELP);
-    return Promise.resolve(args.length === 0 ? 2 : 0);
+export async function runCtl(args: string[]): Promise<number> {
+  try {
+    return await run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`empathctl: ${err.message}\nTry 'empathctl --help'.`);
+      return 2;
+    }
+    if (err instanceof ControlError) {
+      console.error(`empathctl: ${err.message}`);
+      if (err.code === "UNREACHABLE" || err.code === "TIMEOUT") return 3;
+      return err.code === "BAD_ARGS" ? 2 : 1;
+    }
+    console.error(`empathctl: ${(err as Error).message}`);
+    return 1;
   }
-  if (args.includes("--version") || args.includes("-V")) {
+}
+
+async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
     console.log(`empathctl ${VERSION}`);
-    return Promise.resolve(0);
+    return 0;
   }
-  console.error(`empathctl: unknown command "${args.join(" ")}"\nTry 'empathctl --help'.`);
-  return Promise.resolve(2);
+  const [group, name, ...rest] = positionals;
+  if (!group) {
+    console.log(help());
+    return values.help ? 0 : 2;
+  }
+  const groupSpec = Object.hasOwn(COMMANDS, group) ? COMMANDS[group] : undefined;
+  if (!groupSpec) throw new UsageError(`unknown group "${group}"; groups: ${Object.keys(COMMANDS).join(", ")}`);
+  const spec = name && Object.hasOwn(groupSpec, name) ? groupSpec[name] : undefined;
+  if (!spec) {
+    if (values.help && !name) {
+      console.log(Object.values(groupSpec).map((s) => `  ${s.usage.padEnd(52)} ${s.summary}`).join("\n"));
+      return 0;
+    }
+    throw new UsageError(
+      `${name ? `unknown command "${group} ${name}"` : `"${group}" needs a command`}; ${group} commands: ${
+        Object.keys(groupSpec).join(", ")
+      }`,
+    );
+  }
+  if (values.help) {
+    console.log(commandHelp(spec));
+    return 0;
+  }
+  for (const key of Object.keys(values)) {
+    if (!GLOBAL_KEYS.has(key) && !spec.options.includes(key as keyof CtlOptions)) {
+      throw new UsageError(`"${group} ${name}" does not take --${key} (usage: empathctl ${spec.usage})`);
+    }
+  }
+  const required = spec.positionals.filter((p) => !p.endsWith("?")).length;
+  if (rest.length < required || rest.length > spec.positionals.length) {
+    throw new UsageError(`wrong number of arguments (usage: empathctl ${spec.usage})`);
+  }
+  const opts = values as CtlOptions;
+  const request = spec.request(rest, opts);
+  const timeoutMs = positiveNumber("timeout", values.timeout, 30) * 1000;
+  const maxResponse = positiveNumber("max-response", values["max-response"], 16 * 1024 * 1024);
+  const { socket, token } = await target(values);
+  const json = !!values.json;
+
+  if (group === "queue" && name === "stats" && opts.watch) {
+    return await watch(socket, { token, timeoutMs, maxResponse }, json, opts);
+  }
+  const client = await ControlClient.connect(socket, { token, timeoutMs, maxResponse });
+  try {
+    if (group === "queue" && name === "delete" && !opts.yes) {
+      const { result } = await client.request<{ sender: string; recipients: unknown[] }>("queue.view", {
+        id: rest[0],
+      });
+      if (
+        !(await confirm(
+          `Delete message ${rest[0]} from <${result.sender}> to ${result.recipients.length} recipient(s)?`,
+        ))
+      ) {
+        console.error("empathctl: not deleted (answer y to confirm, or pass --yes)");
+        return 1;
+      }
+    }
+    const { result } = await client.request(request.command, request.args);
+    console.log(json ? JSON.stringify(result, null, 2) : spec.text(result));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+/** `queue stats --watch`: one connection reused for every sample; reconnects after a daemon restart. */
+async function watch(
+  socket: string,
+  options: { token?: string; timeoutMs: number; maxResponse: number },
+  json: boolean,
+  opts: CtlOptions,
+): Promise<number> {
+  const intervalMs = positiveNumber("interval", opts.interval, 2) * 1000;
+  const count = opts.count === undefined ? Infinity : positiveNumber("count", opts.count, 1);
+  const tty = Deno.stdout.isTerminal();
+  const write = (s: string) => Deno.stdout.write(new TextEncoder().encode(s));
+  let client: ControlClient | undefined;
+  let previous: unknown;
+  for (let shown = 0; shown < count;) {
+    try {
+      client ??= await ControlClient.connect(socket, options);
+      const { result, connection } = await client.request("queue.stats");
+      shown++;
+      if (json) await write(JSON.stringify({ ...(result as object), connection }) + "\n");
+      else {
+        const text = `empathctl queue stats — every ${intervalMs / 1000}s, ${new Date().toISOString()}\n` +
+          statsText(result, previous);
+        // On a terminal the screen is redrawn in place; otherwise samples are separated by a blank line.
+        await write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
+      }
+      previous = result;
+    } catch (err) {
+      if (!(err instanceof ControlError) || (err.code !== "UNREACHABLE" && err.code !== "TIMEOUT")) throw err;
+      client?.close();
+      client = undefined;
+      previous = undefined;
+      console.error(`empathctl: ${err.message} — retrying every ${intervalMs / 1000}s`);
+    }
+    if (shown < count) await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  client?.close();
+  return 0;
 }

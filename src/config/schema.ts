@@ -168,6 +168,26 @@ const http = z.strictObject({
   metrics_domains: count.default(20),
 });
 
+const audit = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** JSON lines file (rotated daily); "-" writes to stdout; default <data_dir>/audit.log. */
+  file: z.string().optional(),
+  /** Rotated files (audit.log.YYYY-MM-DD) kept this many days; 0 keeps all. */
+  retain_days: z.number().int().min(0, { error: "expected a number of days (0 keeps every file)" }).default(30),
+});
+
+const control = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Unix socket path (mode 0600); default <data_dir>/control.sock. */
+  socket: z.string().optional(),
+  /** A file holding a shared secret every request must carry (optional; the socket mode is the main guard). */
+  token_file: z.string().optional(),
+  /** Largest request frame the daemon reads. */
+  max_request: size.default(64 * 1024),
+  /** A client must send a complete request within this time, and is disconnected after this long idle. */
+  timeout: duration.default(30_000),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   data_dir: z.string().default("./var"),
@@ -186,6 +206,8 @@ export const configSchema = z.strictObject({
   delivery: delivery.prefault({}),
   dsn: dsn.prefault({}),
   http: http.prefault({}),
+  audit: audit.prefault({}),
+  control: control.prefault({}),
 });
 
 /** The validated config, after defaults and unit parsing. */

@@ -12,8 +12,26 @@
 import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
-import { watchConfig } from "./reload.ts";
-import { createMetrics, type HttpServer, type Metrics, startHttp } from "../observability/mod.ts";
+import { reloadConfig, watchConfig } from "./reload.ts";
+import {
+  type AuditLog,
+  createAuditLog,
+  createMetrics,
+  type HttpServer,
+  logLevel,
+  type Metrics,
+  setLogLevel,
+  startHttp,
+} from "../observability/mod.ts";
+import {
+  claimSocketPath,
+  type ControlServer,
+  createHandlers,
+  type ReloadReport,
+  startControlServer,
+  type Totals,
+} from "../control/mod.ts";
+import { VERSION } from "../version.ts";
 import { createDsnService } from "../dsn/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
 import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
@@ -42,6 +60,8 @@ export interface Daemon {
   readonly delivery: DeliveryEngine;
   readonly metrics: Metrics;
   readonly http?: HttpServer;
+  readonly control?: ControlServer;
+  readonly audit: AuditLog;
   readonly startedAt: number;
   /** Hooks for subsystems that want to know about new messages (delivery). */
   readonly queuedListeners: Set<(record: QueueRecord) => void>;
@@ -75,6 +95,26 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const hostname = config.smtp.hostname ?? Deno.hostname();
   const dataDir = resolve(config.data_dir);
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const startedAt = Date.now();
+  // A second instance on the same data is refused before it touches anything.
+  const controlPath = resolve(dataDir, config.control.socket ?? "control.sock");
+  if (config.control.enabled) await claimSocketPath(controlPath, log);
+  const controlToken = config.control.token_file
+    ? await Deno.readTextFile(config.control.token_file).then((t) => t.trim(), (err) => {
+      throw new ConfigError(
+        `invalid configuration in ${configPath}:\n  control.token_file = "${config.control.token_file}": cannot be read (${
+          (err as Error).message
+        })`,
+        configPath,
+      );
+    })
+    : undefined;
+  if (controlToken === "") {
+    throw new ConfigError(
+      `invalid configuration in ${configPath}:\n  control.token_file = "${config.control.token_file}": the file is empty; expected a secret`,
+      configPath,
+    );
+  }
 
   const users: UserDb | undefined = config.auth.users_file ? await loadUsers(config.auth.users_file) : undefined;
   const tlsCache = new Map<string, TlsFiles>();
@@ -101,6 +141,18 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
 
   const queuedListeners = new Set<(record: QueueRecord) => void>();
   const metrics = createMetrics({ maxDomains: config.http.metrics_domains });
+  const audit = createAuditLog({
+    target: !config.audit.enabled
+      ? ""
+      : config.audit.file === "-"
+      ? "-"
+      : resolve(dataDir, config.audit.file ?? "audit.log"),
+    retainDays: config.audit.retain_days,
+    log: logger("audit"),
+    onDrop: (n) => metrics.auditDropped.inc(n),
+  });
+  const totals: Totals = { received: 0, delivered: 0, deferred: 0, failed: 0 };
+  queuedListeners.add(() => totals.received++);
   let current = config;
   const listeners: SmtpListener[] = [];
   for (const l of config.listeners) {
@@ -138,7 +190,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
 
   let stopping: Promise<void> | undefined;
-  stopWatchers.push(watchConfig(configPath, () => current, (next) => current = next, logger("config")));
+  let lastReload: ReloadReport | undefined;
+  const recordReload = (r: { ok: boolean; error?: string; changed: string[]; needsRestart: string[] }) =>
+    lastReload = { at: Date.now(), ...r };
+  stopWatchers.push(
+    watchConfig(configPath, () => current, (next) => current = next, logger("config"), recordReload),
+  );
   const d = config.delivery;
   // The DSN service queues reports that the engine then delivers: bound late on purpose.
   let wake: (record: QueueRecord) => void = () => {};
@@ -176,8 +233,42 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     events: {
       finished: dsn.finished,
       deferred: dsn.deferred,
-      attempt: (_record, attempt) => {
-        for (const r of attempt.result) metrics.deliveryAttempts.inc({ result: r.outcome });
+      failedWithoutAttempt: (record, recipients, reason) => {
+        totals.failed += recipients.length;
+        for (const rcpt of recipients) {
+          const r = record.recipients.find((x) => x.address === rcpt);
+          audit.write({
+            type: "delivery",
+            id: record.id,
+            sender: record.sender,
+            recipient: rcpt,
+            mx: null,
+            outcome: "failed",
+            reply: r?.lastReply ?? reason,
+            reason,
+            duration_ms: 0,
+            attempt: r?.attempts ?? 0,
+          });
+        }
+      },
+      attempt: (record, attempt) => {
+        for (const r of attempt.result) {
+          metrics.deliveryAttempts.inc({ result: r.outcome });
+          totals[r.outcome]++;
+          audit.write({
+            type: "delivery",
+            id: record.id,
+            sender: record.sender,
+            recipient: r.address,
+            mx: attempt.server ?? null,
+            tls: attempt.tls ?? false,
+            outcome: r.outcome,
+            code: r.code ?? null,
+            reply: r.reply,
+            duration_ms: attempt.durationMs,
+            attempt: record.recipients.find((x) => x.address === r.address)?.attempts ?? 0,
+          });
+        }
         const domain = attempt.recipients[0]?.split("@").pop()?.toLowerCase() ?? "unknown";
         metrics.deliveryDuration.observe({ domain: metrics.domainLabel(domain) }, attempt.durationMs / 1000);
       },
@@ -229,6 +320,36 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   queuedListeners.add((record) => delivery.wake(record));
   delivery.start();
 
+  let control: ControlServer | undefined;
+  if (config.control.enabled) {
+    control = await startControlServer({
+      path: controlPath,
+      token: controlToken,
+      maxRequest: config.control.max_request,
+      timeoutMs: config.control.timeout,
+      log: logger("control"),
+      audit,
+      handlers: createHandlers({
+        version: VERSION,
+        startedAt,
+        configPath,
+        config: () => current,
+        addresses,
+        store,
+        spool,
+        delivery,
+        resolver,
+        sessions: () => listeners.flatMap((l) => l.sessions()),
+        reload: async () =>
+          recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
+        lastReload: () => lastReload,
+        logLevel,
+        setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
+        totals: () => ({ ...totals }),
+      }),
+    });
+  }
+
   return {
     get config() {
       return current;
@@ -243,16 +364,20 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     delivery,
     metrics,
     http,
-    startedAt: Date.now(),
+    control,
+    audit,
+    startedAt,
     queuedListeners,
     stop(graceMs = 30_000) {
       stopping ??= (async () => {
         log.info("shutting down: closing listeners, waiting up to {grace}ms for sessions in DATA", { grace: graceMs });
         stopWatchers.forEach((stop) => stop());
+        await control?.close();
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await http?.close();
         await store.close();
+        await audit.close();
         log.info("shutdown complete");
       })();
       return stopping;

@@ -70,6 +70,7 @@ export function watchConfig(
   current: () => Config,
   apply: (next: Config) => void,
   log: Logger,
+  onResult?: (result: ReloadResult) => void,
 ): () => void {
   let watcher: Deno.FsWatcher;
   try {
@@ -84,7 +85,7 @@ export function watchConfig(
       for await (const event of watcher) {
         if (event.kind === "access") continue;
         clearTimeout(timer);
-        timer = setTimeout(() => void reloadConfig(path, current, apply, log), 200);
+        timer = setTimeout(() => void reloadConfig(path, current, apply, log).then(onResult), 200);
       }
     } catch { /* closed */ }
   })();

@@ -35,6 +35,8 @@ export interface DeliveryEvents {
   finished?(record: QueueRecord): void | Promise<void>;
   /** Called when a message waits for a retry, before it is stored (may update it). */
   deferred?(record: QueueRecord): void | Promise<void>;
+  /** Recipients failed without an attempt: queue lifetime expired, or bounced by the operator. */
+  failedWithoutAttempt?(record: QueueRecord, recipients: string[], reason: string): void | Promise<void>;
 }
 
 /** What the engine needs. */
@@ -61,6 +63,10 @@ export interface DeliveryEngine {
   retryNow(filter: { id?: string; domain?: string; all?: boolean }): Promise<number>;
   freeze(filter: { id?: string; domain?: string; all?: boolean }): Promise<number>;
   unfreeze(filter: { id?: string; domain?: string; all?: boolean }): Promise<number>;
+  /** Fails every pending recipient now (a failure DSN goes to the sender); returns how many messages. */
+  bounce(filter: { id?: string; domain?: string; all?: boolean }, reason?: string): Promise<number>;
+  /** Last error reply seen per destination domain (for `queue summary`). */
+  lastReplies(): Map<string, { reply: string; at: number }>;
   /** Removes a message (state and data). False when it does not exist. */
   deleteMessage(id: string): Promise<boolean>;
   /** Removes spool data without queue state (runs every 10 minutes; callable for tests/operators). */
@@ -88,6 +94,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   const fresh = new WeakSet<QueueRecord>();
   const readyIds = new Set<string>();
   const runtimeOverrides = new Map<string, { host: string; port: number }>();
+  const lastReplies = new Map<string, { reply: string; at: number }>();
   let started = false;
   let stopping = false;
   let frozen = false;
@@ -196,7 +203,9 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     const now = Date.now();
     const d = cfg().delivery;
     if (now - record.receivedAt > d.max_queue_lifetime) {
+      const pending = pendingRecipients(record).map((r) => r.address);
       expire(record, d.max_queue_lifetime, now);
+      await emitFailed(record, pending, "expired");
       log.info("{id} expired after {age}s in the queue", {
         id: record.id,
         age: Math.round((now - record.receivedAt) / 1000),
@@ -223,6 +232,11 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
       }
       attempted = true;
       applyOutcomes(record, result.outcomes, result.attempt);
+      for (const o of result.outcomes) {
+        if (o.outcome === "delivered") continue;
+        const domain = o.address.slice(o.address.lastIndexOf("@") + 1).toLowerCase();
+        lastReplies.set(domain, { reply: o.reply, at: Date.now() });
+      }
       await emit("attempt", record, result.attempt);
       if (result.outcomes.some((o) => o.outcome === "deferred")) {
         const attempts = Math.max(...record.recipients.map((r) => r.attempts));
@@ -442,6 +456,14 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     }
   }
 
+  async function emitFailed(record: QueueRecord, recipients: string[], reason: string) {
+    try {
+      await deps.events?.failedWithoutAttempt?.(record, recipients, reason);
+    } catch (err) {
+      log.error("delivery event handler failed for {id}: {error}", { id: record.id, error: (err as Error).message });
+    }
+  }
+
   /** All recipients final: report, then drop state first and data second (see module docs). */
   async function finish(record: QueueRecord) {
     await emit("finished", record);
@@ -544,6 +566,24 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
       schedule(0);
       return n;
     },
+    async bounce(filter, reason = "5.0.0 Returned to the sender by the mail system administrator") {
+      let n = 0;
+      for (const listed of await select(filter)) {
+        await running.get(listed.id);
+        const record = await store.get(listed.id);
+        if (!record) continue;
+        const pending = pendingRecipients(record);
+        if (pending.length === 0) continue;
+        applyOutcomes(record, pending.map((r) => ({ address: r.address, outcome: "failed" as const, reply: reason })));
+        await emitFailed(record, pending.map((r) => r.address), "bounced by operator");
+        settle(record, Date.now());
+        log.info("{id} bounced by the operator ({n} recipients)", { id: record.id, n: pending.length });
+        await finish(record);
+        n++;
+      }
+      return n;
+    },
+    lastReplies: () => new Map(lastReplies),
     async deleteMessage(id) {
       await running.get(id);
       const record = await store.get(id);

@@ -25,6 +25,7 @@ export interface Metrics {
   deliveryAttempts: client.Counter<"result">;
   deliveryDuration: client.Histogram<"domain">;
   dnsLookupDuration: client.Histogram<"type" | "result">;
+  auditDropped: client.Counter<string>;
   /** Maps a domain to its bounded label. */
   domainLabel(domain: string): string;
   /** Registers scrape-time gauges. */
@@ -105,6 +106,11 @@ export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
       help: "DNS lookups that went to a name server",
       labelNames: ["type", "result"],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    auditDropped: new client.Counter({
+      name: "empath_audit_dropped_lines_total",
+      help: "Audit log lines that could not be written (full disk, unwritable file, slow target)",
       registers: [registry],
     }),
     domainLabel(domain) {

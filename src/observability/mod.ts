@@ -5,3 +5,4 @@
 export { closeLogging, logger, logLevel, type LogSettings, setLogLevel, setupLogging } from "./log.ts";
 export { createMetrics, type Metrics } from "./metrics.ts";
 export { type HttpServer, type ReadinessCheck, startHttp } from "./http.ts";
+export { type AuditLog, type AuditOptions, createAuditLog } from "./audit.ts";

@@ -121,6 +121,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
       }
     },
     counts: () => Promise.resolve(index.counts()),
+    stats: () => Promise.resolve(index.stats()),
     async probe() {
       const path = join(dir, `.probe.tmp${seq++}`);
       await Deno.writeFile(path, new Uint8Array(1));

@@ -14,7 +14,21 @@ export interface IndexEntry {
   due: number;
   /** Backend-specific extra (KV: number of value chunks). */
   parts: number;
+  receivedAt: number;
+  /** Domains of the recipients still waiting (lower case). */
+  domains: string[];
 }
+
+/** Queue totals without reading records (`queue stats`). */
+export interface QueueStats {
+  counts: Record<MessageStatus, number>;
+  /** receivedAt of the oldest message, or null when the queue is empty. */
+  oldestReceivedAt: number | null;
+  /** Per destination domain: messages waiting for it and the oldest one's receivedAt. */
+  domains: Record<string, { messages: number; oldestReceivedAt: number }>;
+}
+
+const FINAL = new Set(["delivered", "failed", "relayed", "expanded"]);
 
 /** Status/due index with live counts. */
 export class QueueIndex {
@@ -28,7 +42,17 @@ export class QueueIndex {
   set(record: QueueRecord, parts = 1): IndexEntry | undefined {
     const prev = this.entries.get(record.id);
     if (prev) this.#counts[prev.status]--;
-    this.entries.set(record.id, { status: record.status, due: record.nextAttemptAt, parts });
+    const domains = new Set<string>();
+    for (const r of record.recipients) {
+      if (!FINAL.has(r.status)) domains.add(r.address.slice(r.address.lastIndexOf("@") + 1).toLowerCase());
+    }
+    this.entries.set(record.id, {
+      status: record.status,
+      due: record.nextAttemptAt,
+      parts,
+      receivedAt: record.receivedAt,
+      domains: [...domains],
+    });
     this.#counts[record.status]++;
     return prev;
   }
@@ -44,6 +68,21 @@ export class QueueIndex {
 
   counts(): Record<MessageStatus, number> {
     return { ...this.#counts };
+  }
+
+  /** Counts by status and by domain, and the oldest message (one pass over memory). */
+  stats(): QueueStats {
+    const domains: QueueStats["domains"] = {};
+    let oldest: number | null = null;
+    for (const e of this.entries.values()) {
+      if (oldest === null || e.receivedAt < oldest) oldest = e.receivedAt;
+      for (const d of e.domains) {
+        const s = domains[d] ??= { messages: 0, oldestReceivedAt: e.receivedAt };
+        s.messages++;
+        if (e.receivedAt < s.oldestReceivedAt) s.oldestReceivedAt = e.receivedAt;
+      }
+    }
+    return { counts: this.counts(), oldestReceivedAt: oldest, domains };
   }
 
   /** Scheduled ids due by `now`, earliest first (a linear scan; fine to ~10^6 entries). */

@@ -215,6 +215,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
       }
     },
     counts: () => Promise.resolve(index.counts()),
+    stats: () => Promise.resolve(index.stats()),
     async probe() {
       await kv.get(["probe"]);
     },

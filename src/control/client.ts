@@ -1,0 +1,111 @@
+/**
+ * The control client used by `empathctl`: one connection, many requests
+ * (watch mode keeps it open), bounded responses (refused from the length prefix
+ * before anything is allocated) and a timeout on every request.
+ *
+ * @example
+ * ```ts
+ * const client = await ControlClient.connect("/var/lib/empath/control.sock");
+ * const status = await client.request("system.status");
+ * client.close();
+ * ```
+ * @module
+ */
+import { ControlError, type ControlResponse, FrameReader, PROTOCOL_VERSION, writeFrame } from "./protocol.ts";
+
+/** Options for {@link ControlClient.connect}. */
+export interface ClientOptions {
+  token?: string;
+  timeoutMs?: number;
+  /** Largest response accepted (default 16 MiB). */
+  maxResponse?: number;
+}
+
+/** A successful response's result plus the server's connection serial. */
+export interface ControlResult<T = unknown> {
+  result: T;
+  connection?: number;
+}
+
+/** A connection to the daemon's control socket. */
+export class ControlClient {
+  #nextId = 1;
+  readonly #reader: FrameReader;
+  private constructor(readonly conn: Deno.UnixConn, readonly path: string, readonly options: ClientOptions) {
+    this.#reader = new FrameReader(conn);
+  }
+
+  /** Connects; throws ControlError UNREACHABLE naming the path when no daemon answers. */
+  static async connect(path: string, options: ClientOptions = {}): Promise<ControlClient> {
+    try {
+      return new ControlClient(await Deno.connect({ transport: "unix", path }), path, options);
+    } catch (err) {
+      const reason = err instanceof Deno.errors.NotFound
+        ? "no such socket"
+        : err instanceof Deno.errors.ConnectionRefused
+        ? "nothing is listening"
+        : err instanceof Deno.errors.PermissionDenied
+        ? "permission denied (the socket is owner-only: run as the daemon's user)"
+        : (err as Error).message;
+      throw new ControlError(
+        `cannot reach the daemon at ${path}: ${reason}. Is empath running? Point at another socket with --socket PATH or EMPATH_SOCKET.`,
+        "UNREACHABLE",
+        { cause: err },
+      );
+    }
+  }
+
+  /** Sends one request and waits for its answer; a daemon "no" becomes a ControlError with its code. */
+  async request<T = unknown>(command: string, args: Record<string, unknown> = {}): Promise<ControlResult<T>> {
+    const id = this.#nextId++;
+    const frame = {
+      version: PROTOCOL_VERSION,
+      id,
+      command,
+      args,
+      token: this.options.token,
+      client: identity(),
+    };
+    try {
+      await writeFrame(this.conn, frame);
+    } catch (err) {
+      throw new ControlError(`lost the connection to ${this.path}: ${(err as Error).message}`, "UNREACHABLE");
+    }
+    let raw: unknown;
+    try {
+      raw = await this.#reader.read({
+        maxBytes: this.options.maxResponse ?? 16 * 1024 * 1024,
+        timeoutMs: this.options.timeoutMs ?? 30_000,
+      });
+    } catch (err) {
+      const e = err as ControlError;
+      if (e.code === "TOO_LARGE") {
+        throw new ControlError(`response refused: ${e.message} (raise it with --max-response)`, "TOO_LARGE");
+      }
+      if (e.code === "TIMEOUT") throw new ControlError(`the daemon did not answer: ${e.message}`, "TIMEOUT");
+      throw new ControlError(`lost the connection to ${this.path}: ${e.message}`, "UNREACHABLE");
+    }
+    if (raw === null) throw new ControlError(`the daemon closed the connection at ${this.path}`, "UNREACHABLE");
+    const response = raw as ControlResponse;
+    if (!response.ok) throw new ControlError(response.error.message, response.error.code);
+    return { result: response.result as T, connection: response.connection };
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+function identity() {
+  let uid: number | undefined;
+  try {
+    uid = Deno.uid() ?? undefined;
+  } catch { /* no --allow-sys: the daemon reads it from /proc instead */ }
+  let user: string | undefined;
+  try {
+    user = Deno.env.get("USER");
+  } catch { /* no --allow-env */ }
+  return { pid: Deno.pid, uid, user };
+}
