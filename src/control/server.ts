@@ -147,6 +147,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       return await writeFrame(conn, fail("UNKNOWN_COMMAND", `unknown command "${raw.command}"`));
     }
     const started = Date.now();
+    log.debug("control request {command} on connection {connection}", { command: raw.command, connection });
     let response: ControlResponse;
     try {
       const result = await handler.run(raw.args ?? {});
