@@ -21,6 +21,7 @@ import type { AttemptRecord, QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { ulidTime } from "../spool/mod.ts";
 import { retryDelay } from "./backoff.ts";
+import { endSpan, startSpan } from "../observability/tracing.ts";
 import type { ConnectionPool } from "./connection_pool.ts";
 import { DestinationLimits } from "./limits.ts";
 import { applyOutcomes, expire, pendingRecipients, type RecipientOutcome, settle } from "./outcome.ts";
@@ -267,6 +268,16 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     }
     let connectionFailed = false;
     let lastError = "";
+    const span = startSpan("delivery.attempt", {
+      "empath.message_id": record.id,
+      "empath.domain": domain,
+      "empath.recipients": rcpts.length,
+      "empath.attempt": Math.max(
+        0,
+        ...record.recipients.filter((r) => rcpts.includes(r.address)).map((r) => r.attempts),
+      ) +
+        1,
+    });
     try {
       const result = await attemptGroup(record, domain, rcpts);
       connectionFailed = result.connectionFailed;
@@ -289,7 +300,12 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
           reply: o.reply,
         });
       }
+      const outcomes = [...new Set(result.outcomes.map((o) => o.outcome))].join(",");
+      endSpan(span, result.error, { "empath.server": result.server ?? "", "empath.outcome": outcomes });
       return { kind: "done", outcomes: result.outcomes, attempt };
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
     } finally {
       limits.release(domain, { connectionFailed, error: lastError });
     }

@@ -6,3 +6,4 @@ export { closeLogging, logger, logLevel, type LogSettings, setLogLevel, setupLog
 export { createMetrics, type Metrics } from "./metrics.ts";
 export { type HttpServer, type ReadinessCheck, startHttp } from "./http.ts";
 export { type AuditLog, type AuditOptions, createAuditLog } from "./audit.ts";
+export { endSpan, type Span, startSpan, tracer } from "./tracing.ts";

@@ -25,6 +25,7 @@ import { readProxyHeader } from "./proxy.ts";
 import type { TlsFiles } from "./tls.ts";
 import type { UserDb } from "./users.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { endSpan, type Span, startSpan } from "../observability/tracing.ts";
 
 /** What a listener needs from the daemon. */
 export interface ListenerDeps {
@@ -86,6 +87,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
   const name = listener.name ?? `${listener.role}@${listener.address.host}:${listener.address.port}`;
   const log = deps.log;
   const conns = new Map<string, Conn>();
+  const spans = new Map<string, Span>();
   const perIp = new Map<string, number>();
   const counted = new Set<string>();
   const inflight = new Set<Promise<unknown>>();
@@ -120,6 +122,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     onConnect(session, cb) {
       const ip = session.remoteAddress;
       counted.add(session.id);
+      spans.set(session.id, startSpan("smtp.session", { "net.peer.ip": ip, "empath.listener": name }));
       deps.metrics?.smtpConnections.inc({ listener: name });
       deps.metrics?.smtpActive.inc({ listener: name });
       const n = (perIp.get(ip) ?? 0) + 1;
@@ -133,6 +136,11 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     },
     onClose(session) {
       conns.delete(session.id);
+      const span = spans.get(session.id);
+      if (span) {
+        spans.delete(session.id);
+        endSpan(span, undefined, { "empath.tls": !!session.secure, "empath.transactions": session.transaction });
+      }
       if (counted.delete(session.id)) {
         deps.metrics?.smtpActive.dec({ listener: name });
         const n = (perIp.get(session.remoteAddress) ?? 1) - 1;
@@ -184,6 +192,11 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       conn?._socket.setTimeout(cfg().smtp.timeouts.data_block);
       const c = cfg();
       const envelope = envelopeOf(session, name, submission);
+      const span = startSpan("smtp.message", {
+        "empath.listener": name,
+        "empath.sender": envelope.sender,
+        "empath.recipients": envelope.recipients.length,
+      });
       const work = receiveMessage(stream, envelope, {
         spool: deps.spool,
         store: deps.store,
@@ -201,10 +214,12 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         });
         deps.metrics?.messagesReceived.inc({ listener: name });
         deps.metrics?.messageSize.observe(record.size);
+        endSpan(span, undefined, { "empath.message_id": record.id, "empath.size": record.size });
         deps.onQueued?.(record);
         cb(null, `2.0.0 Ok: queued as ${record.id}`);
       }, (err: Error) => {
         const smtp = err instanceof SmtpError ? err : reject(451, "4.3.0", "Local error in processing");
+        endSpan(span, smtp, { "empath.reply_code": smtp.responseCode });
         log.warning("message from {peer} not accepted: {reason}", {
           peer: session.remoteAddress,
           reason: smtp.message,
