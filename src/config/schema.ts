@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { count, domain, duration, hostPort, network, size } from "./types.ts";
+import { modulesConfig } from "../modules/config.ts";
 
 const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
@@ -208,6 +209,8 @@ export const configSchema = z.strictObject({
   http: http.prefault({}),
   audit: audit.prefault({}),
   control: control.prefault({}),
+  /** `[[modules]]`: plugins over the SMTP and delivery lifecycle, run in this order (see README "Modules"). */
+  modules: modulesConfig,
 });
 
 /** The validated config, after defaults and unit parsing. */

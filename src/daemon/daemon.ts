@@ -33,6 +33,7 @@ import {
 } from "../control/mod.ts";
 import { VERSION } from "../version.ts";
 import { createDsnService } from "../dsn/mod.ts";
+import { chainDeliveryEvents, loadModules, moduleDeliveryEvents, moduleDnsListener } from "../modules/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
 import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
@@ -117,6 +118,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
 
   const users: UserDb | undefined = config.auth.users_file ? await loadUsers(config.auth.users_file) : undefined;
+  const modules = await loadModules(config.modules, { configPath });
   const tlsCache = new Map<string, TlsFiles>();
   const stopWatchers: (() => void)[] = [];
   const tlsFor = async (cert?: string, key?: string) => {
@@ -167,6 +169,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       log: logger("smtp"),
       onQueued: (record) => queuedListeners.forEach((fn) => fn(record)),
       metrics,
+      modules,
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {
@@ -208,12 +211,14 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     audit: logger("audit"),
     queued: (record) => wake(record),
   });
+  const moduleDns = moduleDnsListener(modules);
   const resolver = createResolver({
     nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
     timeoutMs: d.dns.timeout,
     cacheTtlMs: d.dns.cache_ttl,
     negativeTtlMs: d.dns.negative_ttl,
     onLookup: (e) => {
+      moduleDns?.(e);
       if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
     },
   });
@@ -230,7 +235,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     log: logger("delivery"),
     resolver,
     pool,
-    events: {
+    events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
       finished: dsn.finished,
       deferred: dsn.deferred,
       failedWithoutAttempt: (record, recipients, reason) => {
@@ -272,7 +277,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         const domain = attempt.recipients[0]?.split("@").pop()?.toLowerCase() ?? "unknown";
         metrics.deliveryDuration.observe({ domain: metrics.domainLabel(domain) }, attempt.durationMs / 1000);
       },
-    },
+    }),
   });
   metrics.gauge("empath_queue_messages", "Messages in the queue by status", ["status"], async (set) => {
     for (const [status, n] of Object.entries(await store.counts())) set({ status }, n);
@@ -375,6 +380,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await control?.close();
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
+        await modules.close();
         await http?.close();
         await store.close();
         await audit.close();

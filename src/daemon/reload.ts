@@ -18,7 +18,7 @@ import { type Config, loadConfig } from "../config/mod.ts";
 import { setLogLevel } from "../observability/log.ts";
 
 /** Top-level keys whose change only takes effect after a restart. */
-const RESTART_KEYS = ["listeners", "data_dir", "queue", "tls", "auth", "http", "spool"] as const;
+const RESTART_KEYS = ["listeners", "data_dir", "queue", "tls", "auth", "http", "spool", "modules"] as const;
 
 /** The outcome of one reload. */
 export interface ReloadResult {

@@ -26,7 +26,18 @@ export interface IntakeEnvelope {
   /** Submission listeners add Message-ID and Date when missing. */
   submission: boolean;
   metadata?: Record<string, unknown>;
+  /** Header fields added by modules (CRLF-terminated), written right below Received. */
+  headers?: string;
 }
+
+/**
+ * Runs once the data is durable and before the queue record is written (modules'
+ * `data` hook): throws an SmtpError to refuse the message (its data is removed),
+ * returns the metadata to store and the size if the data was rewritten.
+ */
+export type QueueHook = (
+  message: { id: string; path: string; size: number },
+) => Promise<{ metadata?: Record<string, unknown>; size?: number }>;
 
 /** Limits and identity for the intake. */
 export interface IntakeOptions {
@@ -36,6 +47,7 @@ export interface IntakeOptions {
   maxLineLength: number;
   bareNewline: "reject" | "normalize";
   maxReceivedHeaders: number;
+  beforeQueue?: QueueHook;
 }
 
 const encoder = new TextEncoder();
@@ -78,6 +90,7 @@ export async function receiveMessage(
       recipient: envelope.recipients.length === 1 ? envelope.recipients[0].address : undefined,
       date: new Date(now),
     });
+    if (envelope.headers) prefix += envelope.headers;
     if (envelope.submission) {
       if (!facts.names.has("message-id")) prefix += `Message-ID: ${messageId(id, options.hostname)}\r\n`;
       if (!facts.names.has("date")) prefix += `Date: ${rfc5322Date(new Date(now))}\r\n`;
@@ -120,7 +133,18 @@ export async function receiveMessage(
   } catch (err) {
     throw toSmtp(err);
   }
-  const record = newRecord(id, now, writer!.bytes, envelope);
+  let size = writer!.bytes;
+  if (options.beforeQueue) {
+    try {
+      const result = await options.beforeQueue({ id, path: options.spool.pathOf(id), size });
+      if (result.metadata) envelope.metadata = result.metadata;
+      size = result.size ?? size;
+    } catch (err) {
+      await options.spool.delete(id).catch(() => {});
+      throw toSmtp(err);
+    }
+  }
+  const record = newRecord(id, now, size, envelope);
   try {
     await options.store.put(record);
   } catch (err) {

@@ -25,6 +25,8 @@ import { readProxyHeader } from "./proxy.ts";
 import type { TlsFiles } from "./tls.ts";
 import type { UserDb } from "./users.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { ModuleHost } from "../modules/host.ts";
+import { createSmtpBridge } from "../modules/smtp_bridge.ts";
 import { endSpan, type Span, startSpan } from "../observability/tracing.ts";
 
 /** What a listener needs from the daemon. */
@@ -39,6 +41,8 @@ export interface ListenerDeps {
   /** Called after a message is durably queued (wakes delivery). */
   onQueued?: (record: QueueRecord) => void;
   metrics?: Metrics;
+  /** Loaded modules; without any, the SMTP path does no module work at all. */
+  modules?: ModuleHost;
 }
 
 /** An active session, as shown by `empathctl smtp connections`. */
@@ -97,6 +101,9 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
   const secure = listener.role === "smtps";
   const hasTls = !!deps.tls;
   const proxyNets = parseNetworks(listener.proxy_protocol);
+  const mods = deps.modules?.modules.length
+    ? createSmtpBridge(deps.modules, { listener: name, spool: deps.spool, log })
+    : undefined;
 
   const options: SMTPServerOptions = {
     name: deps.hostname,
@@ -132,10 +139,12 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         log.info("refused {peer}: too many connections from this address", { peer: ip });
         return cb(reject(421, "4.7.0", `Too many connections from ${ip}, try again later`));
       }
+      if (mods) return void mods.connect(session).then((refusal) => cb(refusal ?? undefined));
       cb();
     },
     onClose(session) {
       conns.delete(session.id);
+      mods?.closed(session);
       const span = spans.get(session.id);
       if (span) {
         spans.delete(session.id);
@@ -154,19 +163,24 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       if (!users || auth.method === "XOAUTH2" || !auth.username) return fail();
       users.verify(auth.username, auth.password ?? "").then((ok) => {
         if (ok) {
-          log.info("session {session} authenticated as {user}", { session: session.id, user: auth.username });
-          return cb(null, { user: auth.username });
+          const done = (refusal: SmtpError | null) => {
+            if (refusal) return cb(refusal);
+            log.info("session {session} authenticated as {user}", { session: session.id, user: auth.username });
+            cb(null, { user: auth.username });
+          };
+          return mods ? void mods.auth(session, auth.method, auth.username!).then(done) : done(null);
         }
         log.warning("AUTH failed for {user} from {peer}", { user: auth.username, peer: session.remoteAddress });
         // Slow down guessing: every failure costs the client a second.
         setTimeout(fail, 1000);
       }, () => fail());
     },
-    onMailFrom(address, _session, cb) {
+    onMailFrom(address, session, cb) {
       if (closing) return cb(reject(421, "4.3.2", "Service shutting down, try again later"));
       if (address.address.includes(INVALID_UTF8)) {
         return cb(reject(501, "5.6.7", "Sender address is not valid UTF-8"));
       }
+      if (mods) return void mods.mailFrom(session, address).then((refusal) => cb(refusal ?? undefined));
       cb();
     },
     onRcptTo(address, session, cb) {
@@ -185,13 +199,15 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
           reason: denied.message,
         });
       }
-      cb(denied ?? undefined);
+      if (denied || !mods) return cb(denied ?? undefined);
+      mods.rcptTo(session, address).then((refusal) => cb(refusal ?? undefined));
     },
     onData(stream, session, cb) {
       const conn = conns.get(session.id);
       conn?._socket.setTimeout(cfg().smtp.timeouts.data_block);
       const c = cfg();
       const envelope = envelopeOf(session, name, submission);
+      const beforeQueue = mods?.intake(session, envelope);
       const span = startSpan("smtp.message", {
         "empath.listener": name,
         "empath.sender": envelope.sender,
@@ -204,6 +220,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         maxLineLength: c.smtp.max_line_length,
         bareNewline: c.smtp.bare_newline,
         maxReceivedHeaders: c.smtp.max_received_headers,
+        beforeQueue,
       }).then((record) => {
         log.info("queued {id} from=<{from}> size={size} nrcpt={nrcpt} peer={peer}", {
           id: record.id,
@@ -217,6 +234,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         endSpan(span, undefined, { "empath.message_id": record.id, "empath.size": record.size });
         deps.onQueued?.(record);
         cb(null, `2.0.0 Ok: queued as ${record.id}`);
+        mods?.received(session, record);
       }, (err: Error) => {
         const smtp = err instanceof SmtpError ? err : reject(451, "4.3.0", "Local error in processing");
         endSpan(span, smtp, { "empath.reply_code": smtp.responseCode });
@@ -247,11 +265,13 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         }
         send(code, data, typeof data === "string" && ENHANCED.test(data) ? false : context);
         if (code >= 400) deps.metrics?.smtpRejections.inc({ code: String(code) });
+        if (code >= 400 && mods) mods.smtpError(conn.session, code, data);
         if (code >= 400 && code !== 421 && ++errors >= cfg().smtp.max_errors) {
           send(421, "4.7.0 Too many errors, closing connection", false);
         }
       };
       conns.set(conn.id, conn);
+      mods?.instrument(conn);
       this.connections.add(conn);
       conn.on("error", (err: Error) => log.debug("session error: {error}", { error: err.message }));
       conn.on("connect", () => {});
