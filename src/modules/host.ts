@@ -151,6 +151,11 @@ function withTimeout<T>(
 
 function asModuleError(err: unknown, m: LoadedModule, hook: string): ModuleError {
   if (err instanceof ModuleError) return err;
-  const message = err instanceof Error ? err.message : `threw ${JSON.stringify(err) ?? String(err)}`;
+  let message: string;
+  try {
+    message = err instanceof Error ? err.message : `threw ${String(err)}`;
+  } catch {
+    message = "threw a value that cannot be shown";
+  }
   return new ModuleError(message, "MODULE_THREW", m.name, hook);
 }

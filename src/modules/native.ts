@@ -44,20 +44,31 @@ export function ffiAllowed(): boolean {
 
 /** Loads a native module and returns its hooks (init already called with the options). */
 export function loadNativeModule(path: string, name: string, options: Record<string, unknown>): ModuleHooks {
-  const hooks = [...VALIDATION_HOOKS, ...EVENT_HOOKS];
-  const symbols = {
-    empath_module_abi_version: { parameters: [], result: "u32" },
-    empath_module_init: { parameters: ["buffer"], result: "i32", optional: true },
-    empath_module_close: { parameters: [], result: "void", optional: true },
-    ...Object.fromEntries(hooks.map((h) => [nativeSymbol(h), HOOK_FN])),
-  } as const satisfies Deno.ForeignLibraryInterface;
-  let lib: Deno.DynamicLibrary<typeof symbols>;
+  const all = [...VALIDATION_HOOKS, ...EVENT_HOOKS];
+  let lib: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
+  let hooks: HookName[];
   try {
-    lib = Deno.dlopen(path, symbols);
+    // Which hooks exist: an optional *nonblocking* symbol that is missing still gets a
+    // wrapper function in Deno 2, so presence is probed with blocking definitions first.
+    const probe = Deno.dlopen(
+      path,
+      Object.fromEntries(all.map((h) => [nativeSymbol(h), { parameters: [], result: "void", optional: true }])),
+    );
+    hooks = all.filter((h) => probe.symbols[nativeSymbol(h)] !== null);
+    try {
+      lib = Deno.dlopen(path, {
+        empath_module_abi_version: { parameters: [], result: "u32" },
+        empath_module_init: { parameters: ["buffer"], result: "i32", optional: true },
+        empath_module_close: { parameters: [], result: "void", optional: true },
+        ...Object.fromEntries(hooks.map((h) => [nativeSymbol(h), HOOK_FN])),
+      });
+    } finally {
+      probe.close();
+    }
   } catch (err) {
     throw new ModuleError(`cannot load native module ${path}: ${(err as Error).message}`, "MODULE_LOAD", name);
   }
-  const version = lib.symbols.empath_module_abi_version();
+  const version = (lib.symbols.empath_module_abi_version as () => number)();
   if (version !== NATIVE_ABI_VERSION) {
     lib.close();
     throw new ModuleError(
@@ -66,7 +77,7 @@ export function loadNativeModule(path: string, name: string, options: Record<str
       name,
     );
   }
-  const init = lib.symbols.empath_module_init;
+  const init = lib.symbols.empath_module_init as ((options: Uint8Array) => number) | null;
   if (init) {
     const rc = init(cString(JSON.stringify(options)));
     if (rc !== 0) {
@@ -76,7 +87,7 @@ export function loadNativeModule(path: string, name: string, options: Record<str
   }
   const result: ModuleHooks = {
     close() {
-      lib.symbols.empath_module_close?.();
+      (lib.symbols.empath_module_close as (() => void) | null)?.();
       lib.close();
     },
   };
