@@ -140,7 +140,7 @@ Deno.test("event hooks run in order; failures and hangs are logged and never rej
       },
     }),
     mod("c", { messageReceived: () => new Promise(() => {}) }, { timeoutMs: 50 }),
-    mod("d", { messageReceived: async (ctx) => void calls.push(`d:${ctx.metadata.x}`) }),
+    mod("d", { messageReceived: (ctx) => Promise.resolve(void calls.push(`d:${ctx.metadata.x}`)) }),
   ], log);
   await host.notify("messageReceived", plainContext({ d: { x: 1 } }), { id: "x", size: 1 });
   assert.deepEqual(calls, ["a", "d:1"]);
