@@ -7,11 +7,11 @@
  * - logs when a VIP message is delivered — possibly hours later, after restarts,
  *   because metadata is stored with the message.
  *
- * ```toml
- * [[modules]]
- * path = "./modules/example.ts"
- * options = { vip_domains = ["example.com"], blocked_domains = ["spam.test"] }
- * ```
+ * Config:
+ *
+ *     [[modules]]
+ *     path = "./modules/example.ts"
+ *     options = { vip_domains = ["example.com"], blocked_domains = ["spam.test"] }
  */
 import { defineModule, reject } from "../src/modules/mod.ts";
 
