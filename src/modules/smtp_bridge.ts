@@ -58,8 +58,11 @@ export interface SmtpBridge {
   auth(session: SMTPServerSession, method: string, username: string): Promise<SmtpError | null>;
   mailFrom(session: SMTPServerSession, address: SMTPServerAddress): Promise<SmtpError | null>;
   rcptTo(session: SMTPServerSession, address: SMTPServerAddress): Promise<SmtpError | null>;
-  /** Before intake: adds module header fields to the envelope and returns the hook run before queueing. */
-  intake(session: SMTPServerSession, envelope: IntakeEnvelope): QueueHook;
+  /**
+   * Before intake: adds the transaction's header fields and metadata to the envelope; when
+   * modules have a `data` hook, returns the hook to run before queueing (it reads the stored file).
+   */
+  intake(session: SMTPServerSession, envelope: IntakeEnvelope): QueueHook | undefined;
   received(session: SMTPServerSession, record: QueueRecord): void;
   smtpError(session: SMTPServerSession, code: number, reply: unknown): void;
 }
@@ -246,19 +249,26 @@ export function createSmtpBridge(
       const state = stateOf(session);
       const tx = state.tx ??= { sender: envelope.sender, meta: structuredClone(state.meta), headers: [], late: [] };
       if (tx.headers.length > 0) envelope.headers = tx.headers.join("");
+      if (!host.has("data")) {
+        // Nothing can change the metadata any more: no hook after intake, and the fast spool path stays.
+        try {
+          envelope.metadata = snapshot(tx.meta);
+          return undefined;
+        } catch (err) {
+          return () => Promise.reject(err);
+        }
+      }
       return async ({ id, path, size }) => {
         tx.messageId = id;
-        if (host.has("data")) {
-          const opened = await openMessage(path, id, size);
-          let refusal: SmtpError | null;
-          try {
-            refusal = await safe(host.validate("data", contextFor(state, tx, true), opened.message), "data");
-          } finally {
-            opened.close();
-          }
-          if (refusal) throw refusal;
-          if (tx.late.length > 0) size = await insertHeaders(deps.spool, id, tx.late.join(""));
+        const opened = await openMessage(path, id, size);
+        let refusal: SmtpError | null;
+        try {
+          refusal = await safe(host.validate("data", contextFor(state, tx, true), opened.message), "data");
+        } finally {
+          opened.close();
         }
+        if (refusal) throw refusal;
+        if (tx.late.length > 0) size = await insertHeaders(deps.spool, id, tx.late.join(""));
         return { metadata: snapshot(tx.meta), size };
       };
     },
@@ -266,6 +276,7 @@ export function createSmtpBridge(
       const state = states.get(session);
       if (!state || !host.has("messageReceived")) return;
       const tx = state.tx;
+      if (tx) tx.messageId = record.id;
       event(state, "messageReceived", tx, { id: record.id, size: record.size });
     },
     smtpError(session, code, reply) {
