@@ -85,8 +85,12 @@ export function loadNativeModule(path: string, name: string, options: Record<str
       throw new ModuleError(`empath_module_init returned ${rc}`, "MODULE_INIT", name);
     }
   }
+  let running = 0;
   const result: ModuleHooks = {
     close() {
+      // A hook abandoned at its time budget may still run on its thread: unloading the
+      // library under it would crash the process, so it stays loaded until exit.
+      if (running > 0) return;
       (lib.symbols.empath_module_close as (() => void) | null)?.();
       lib.close();
     },
@@ -100,7 +104,13 @@ export function loadNativeModule(path: string, name: string, options: Record<str
     table[hook] = async (ctx: Context, args?: unknown) => {
       const json = contextJson(ctx, hook === "data" ? messageArgs(args as MessageData) : args);
       const reply = new Uint8Array(NATIVE_REPLY_SIZE);
-      const rc = await fn(cString(json), reply, reply.length);
+      running++;
+      let rc: number;
+      try {
+        rc = await fn(cString(json), reply, reply.length);
+      } finally {
+        running--;
+      }
       const text = readCString(reply);
       if (rc < 0) throw new ModuleError(text || `returned ${rc}`, "MODULE_NATIVE", name, hook);
       if (rc === 0) {
