@@ -37,6 +37,8 @@ interface Transaction {
   /** Fields added by the data hook (need a rewrite of the stored message). */
   late: string[];
   messageId?: string;
+  /** Fixed at DATA (the session's envelope is reset after the message). */
+  recipients?: string[];
 }
 
 interface SessionState {
@@ -117,7 +119,7 @@ export function createSmtpBridge(
           const env = state.session.envelope;
           return {
             sender: tx?.sender,
-            recipients: (env?.rcptTo ?? []).map((r) => r.address),
+            recipients: tx?.recipients ?? (env?.rcptTo ?? []).map((r) => r.address),
           };
         },
         messageId: tx?.messageId,
@@ -248,6 +250,7 @@ export function createSmtpBridge(
     intake(session, envelope) {
       const state = stateOf(session);
       const tx = state.tx ??= { sender: envelope.sender, meta: structuredClone(state.meta), headers: [], late: [] };
+      tx.recipients = envelope.recipients.map((r) => r.address);
       if (tx.headers.length > 0) envelope.headers = tx.headers.join("");
       if (!host.has("data")) {
         // Nothing can change the metadata any more: no hook after intake, and the fast spool path stays.

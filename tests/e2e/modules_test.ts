@@ -194,6 +194,12 @@ for (const backend of ["kv", "file"] as const) {
       }
       const order = ["mailFrom", "rcptTo", "data", "messageReceived", "connectionClosed"].map((h) => hooks.indexOf(h));
       assert.deepEqual(order, [...order].sort((a, b) => a - b), `events in session order: ${hooks}`);
+      const received = (await recorded(out)).find((l) => l.hook === "messageReceived");
+      assert.deepEqual(received?.envelope, {
+        sender: "alice@example.com",
+        recipients: ["bob@mod.test", "carol@dns.test"],
+      });
+      assert.equal(received?.messageId, id);
       const smtpError = (await recorded(out)).find((l) => l.hook === "smtpError");
       assert.equal((smtpError?.args as { code: number }).code, 500);
 
