@@ -14,7 +14,6 @@
  * ```
  * @module
  */
-import { createReadStream } from "node:fs";
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
 import type { AttemptRecord, QueueRecord, QueueStore } from "../queue/mod.ts";
@@ -458,7 +457,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
       size: record.size,
       smtpUtf8: record.smtpUtf8,
       eightBit: record.bodyType === "8bitmime",
-      open: () => createReadStream(spool.pathOf(record.id)),
+      open: () => spool.readStream(record.id),
     };
   }
 

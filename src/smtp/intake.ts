@@ -66,7 +66,8 @@ export async function receiveMessage(
   let writer: SpoolWriter | undefined;
   let failure: Error | undefined;
   try {
-    writer = await options.spool.create(id);
+    // Modules' data hooks read the message by path: those messages get a file of their own.
+    writer = await options.spool.create(id, { standalone: !!options.beforeQueue });
   } catch (err) {
     failure = toSmtp(err);
   }

@@ -1,7 +1,11 @@
 /**
- * The message spool: one file per message under `<dir>/data/<ULID>`. Data is
- * streamed straight into its final file, which is fsync'd and whose directory is
- * fsync'd (grouped, see {@link DirSync}) before a commit resolves.
+ * The message spool. Messages up to 256 KiB are held in memory while received and
+ * appended at commit to a shared, append-only segment (`<dir>/seg/*.seg`, see
+ * segments.ts) whose group `fdatasync` makes them durable: no file creation and one
+ * sync per batch instead of per message. Larger messages (and messages a module's
+ * `data` hook reads by path) get their own file under `<dir>/data/<ULID>`: data is
+ * streamed straight into it, it is fsync'd and its directory is fsync'd (grouped,
+ * see {@link DirSync}) before a commit resolves.
  *
  * There is no temp file and rename: a data file only counts once the queue store
  * holds a record for it, and the queue record is written after the commit. A file
@@ -19,8 +23,10 @@
  * ```
  * @module
  */
+import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { openSegments, type SegmentLocation } from "./segments.ts";
 import { DirSync } from "./dir_sync.ts";
 import { SpoolError, toSpoolError } from "./errors.ts";
 import { isUlid, ulid } from "./ulid.ts";
@@ -45,11 +51,20 @@ export interface SpoolWriter {
 /** The file spool. */
 export interface Spool {
   readonly dir: string;
-  create(id?: string): Promise<SpoolWriter>;
-  /** Path of a committed message's data. */
+  /**
+   * Starts a message. Small messages are appended to a shared segment at commit; with
+   * `standalone` (or once a message outgrows the in-memory limit) it gets its own file,
+   * whose path {@link Spool.pathOf} gives.
+   */
+  create(id?: string, options?: { standalone?: boolean }): Promise<SpoolWriter>;
+  /** Path of a standalone message's data file. */
   pathOf(id: string): string;
+  /** Where a committed message's bytes are: a file and a byte range. */
+  locate(id: string): SegmentLocation;
   /** Opens committed data as a Node readable stream (for SMTP clients and parsers). */
   openStream(id: string, start?: number): Promise<Readable>;
+  /** The same, synchronously (the location is known in memory). */
+  readStream(id: string): Readable;
   readAll(id: string): Promise<Uint8Array>;
   size(id: string): Promise<number>;
   exists(id: string): Promise<boolean>;
@@ -67,6 +82,15 @@ export interface Spool {
 }
 
 const WRITE_BUFFER = 64 * 1024;
+/** Messages up to this size are kept in memory while received and appended to a segment at commit. */
+const INLINE_MAX = 256 * 1024;
+
+/** A Node stream over a location's bytes, from `start` within the message. */
+function rangeStream(loc: SegmentLocation, start: number): Readable {
+  if (loc.length < 0) return createReadStream(loc.path, { start });
+  if (loc.length === 0 || start >= loc.length) return Readable.from([]);
+  return createReadStream(loc.path, { start: loc.start + start, end: loc.start + loc.length - 1 });
+}
 
 /** Opens (creating if needed) the spool at `dir`. */
 export async function openSpool(dir: string, options: SpoolOptions = {}): Promise<Spool> {
@@ -77,6 +101,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
   await Deno.mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const dataSync = new DirSync(dataDir);
   const receiving = new Set<string>();
+  const segments = await openSegments(join(dir, "seg"), { fsync });
 
   const checkId = (id: string) => {
     if (!isUlid(id)) throw new SpoolError(`invalid message id "${id}"`, "SPOOL_BAD_ID", 500);
@@ -86,12 +111,69 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     return join(dataDir, id);
   };
 
-  function create(id = ulid()): Promise<SpoolWriter> {
+  const locate = (id: string): SegmentLocation => {
+    const inSegment = segments.locate(id);
+    if (inSegment) return inSegment;
+    const path = pathOf(id);
+    return { path, start: 0, length: -1 };
+  };
+  const fileLength = async (loc: SegmentLocation) => loc.length >= 0 ? loc.length : (await Deno.stat(loc.path)).size;
+
+  /** A message held in memory and appended to a segment at commit, or spilled to its own file when large. */
+  function createInline(id: string): SpoolWriter {
+    receiving.add(id);
+    let chunks: Uint8Array[] = [];
+    let bytes = 0;
+    let spilled: SpoolWriter | undefined;
+    return {
+      id,
+      get bytes() {
+        return spilled ? spilled.bytes : bytes;
+      },
+      async write(chunk) {
+        if (spilled) return await spilled.write(chunk);
+        if (bytes + chunk.length > INLINE_MAX) {
+          spilled = await createFile(id);
+          for (const c of chunks) await spilled.write(c);
+          chunks = [];
+          return await spilled.write(chunk);
+        }
+        // The socket may reuse its buffer: keep a copy.
+        chunks.push(chunk.slice());
+        bytes += chunk.length;
+      },
+      async commit() {
+        if (spilled) return await spilled.commit();
+        try {
+          segments.append(id, chunks, bytes);
+          chunks = [];
+          await segments.sync();
+        } catch (err) {
+          await segments.delete(id);
+          throw toSpoolError(err, "committing message data");
+        } finally {
+          receiving.delete(id);
+        }
+      },
+      async abort() {
+        chunks = [];
+        if (spilled) return await spilled.abort();
+        receiving.delete(id);
+      },
+    };
+  }
+
+  function create(id = ulid(), options: { standalone?: boolean } = {}): Promise<SpoolWriter> {
     try {
       checkId(id);
     } catch (err) {
       return Promise.reject(err);
     }
+    if (!options.standalone) return Promise.resolve(createInline(id));
+    return createFile(id);
+  }
+
+  function createFile(id: string): Promise<SpoolWriter> {
     const path = join(dataDir, id);
     let file: Deno.FsFile;
     try {
@@ -173,22 +255,45 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     receiving,
     create,
     pathOf,
+    locate,
     async openStream(id, start = 0) {
-      const file = await Deno.open(pathOf(id), { read: true }).catch((err) => {
+      const loc = locate(id);
+      // Fail early (and typed) when the data is gone, rather than from inside the stream.
+      await Deno.stat(loc.path).catch((err) => {
         throw toSpoolError(err, `opening ${id}`);
       });
-      if (start > 0) await file.seek(start, Deno.SeekMode.Start);
-      return Readable.fromWeb(file.readable as import("node:stream/web").ReadableStream<Uint8Array>);
+      return rangeStream(loc, start);
     },
+    readStream: (id) => rangeStream(locate(id), 0),
     async readAll(id) {
-      return await Deno.readFile(pathOf(id)).catch((err) => {
+      const loc = locate(id);
+      if (loc.length < 0) {
+        return await Deno.readFile(loc.path).catch((err) => {
+          throw toSpoolError(err, `reading ${id}`);
+        });
+      }
+      const file = await Deno.open(loc.path, { read: true }).catch((err) => {
         throw toSpoolError(err, `reading ${id}`);
       });
+      try {
+        await file.seek(loc.start, Deno.SeekMode.Start);
+        const out = new Uint8Array(loc.length);
+        let off = 0;
+        while (off < out.length) {
+          const n = await file.read(out.subarray(off));
+          if (n === null) throw new SpoolError(`spool data of ${id} is truncated`, "SPOOL_IO");
+          off += n;
+        }
+        return out;
+      } finally {
+        file.close();
+      }
     },
     async size(id) {
-      return (await Deno.stat(pathOf(id))).size;
+      return await fileLength(locate(id));
     },
     async exists(id) {
+      if (segments.locate(id)) return true;
       try {
         await Deno.stat(pathOf(id));
         return true;
@@ -198,6 +303,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       }
     },
     async delete(id) {
+      if (await segments.delete(id)) return;
       try {
         await Deno.remove(pathOf(id));
       } catch (err) {
@@ -205,6 +311,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       }
     },
     async *list() {
+      yield* [...segments.ids()];
       for await (const entry of Deno.readDir(dataDir)) {
         if (entry.isFile && isUlid(entry.name)) yield entry.name;
       }
@@ -218,16 +325,18 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       return removed;
     },
     async usage() {
-      let total = 0;
+      let total = segments.bytes();
       for await (const entry of Deno.readDir(dataDir)) {
         if (entry.isFile) total += (await Deno.stat(join(dataDir, entry.name)).catch(() => ({ size: 0 }))).size;
       }
       return total;
     },
     async probe() {
-      const path = join(dataDir, `.probe-${ulid()}`);
-      await Deno.writeFile(path, new Uint8Array(1));
-      await Deno.remove(path);
+      for (const d of [dataDir, join(dir, "seg")]) {
+        const path = join(d, `.probe-${ulid()}`);
+        await Deno.writeFile(path, new Uint8Array(1));
+        await Deno.remove(path);
+      }
     },
   };
 }

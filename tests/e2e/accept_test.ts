@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { openFileStore, openKvStore, type QueueStore } from "../../src/queue/mod.ts";
 import { restartDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { RawSmtp, sendMessage } from "../helpers/smtp_raw.ts";
+import { spooledIds, spooledMessages } from "../helpers/spool_reader.ts";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -27,9 +28,7 @@ function openStore(d: TestDaemon, backend: "kv" | "file"): Promise<QueueStore> {
 }
 
 async function spoolIds(d: TestDaemon): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const e of Deno.readDir(join(d.dataDir, "spool", "data"))) ids.push(e.name);
-  return ids.sort();
+  return await spooledIds(d.dataDir);
 }
 
 for (const backend of ["kv", "file"] as const) {
@@ -66,7 +65,7 @@ s.quit()`,
       const ids = await spoolIds(d);
       assert.equal(ids.length, 2);
       assert.ok(ids.includes(swaksId));
-      const data = await Deno.readTextFile(join(d.dataDir, "spool", "data", swaksId));
+      const data = (await spooledMessages(d.dataDir)).get(swaksId)!;
       assert.match(data, /^Received: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby \S+ \(Empath\) with ESMTP id /);
       assert.match(data, /Subject: swaks test/);
       assert.match(data, /hello from swaks/);

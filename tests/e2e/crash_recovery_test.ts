@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { openFileStore, openKvStore } from "../../src/queue/mod.ts";
 import { restartDaemon, startDaemon } from "../helpers/daemon.ts";
 import { RawSmtp } from "../helpers/smtp_raw.ts";
+import { spooledIds } from "../helpers/spool_reader.ts";
 
 async function sender(port: number, accepted: string[], stop: { now: boolean }) {
   while (!stop.now) {
@@ -56,7 +57,7 @@ for (const backend of ["kv", "file"] as const) {
       const store = backend === "kv"
         ? await openKvStore(join(d.dataDir, "queue.kv"))
         : await openFileStore(join(d.dataDir, "queue"));
-      const spool = new Set((await Array.fromAsync(Deno.readDir(join(d.dataDir, "spool", "data")))).map((e) => e.name));
+      const spool = new Set(await spooledIds(d.dataDir));
       const records = new Set((await Array.fromAsync(store.list())).map((r) => r.id));
       await store.close();
       for (const id of accepted) {

@@ -9,6 +9,7 @@ import { hashPassword } from "../../src/smtp/mod.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { RawSmtp } from "../helpers/smtp_raw.ts";
+import { spooledMessages } from "../helpers/spool_reader.ts";
 
 async function swaks(args: string[]) {
   const out = await new Deno.Command("swaks", { args, stdout: "piped", stderr: "piped" }).output();
@@ -28,9 +29,8 @@ async function setup(): Promise<{ dir: string; toml: string }> {
 }
 
 async function spooled(d: TestDaemon): Promise<string[]> {
-  const dir = join(d.dataDir, "spool", "data");
-  const names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-  return await Promise.all(names.map((n) => Deno.readTextFile(join(dir, n))));
+  const all = await spooledMessages(d.dataDir);
+  return [...all.keys()].sort().map((id) => all.get(id)!);
 }
 
 Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t) => {

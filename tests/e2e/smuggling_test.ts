@@ -4,14 +4,14 @@
  * second transaction; the server must see one DATA only, ended by the real CRLF.CRLF.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { RawSmtp } from "../helpers/smtp_raw.ts";
+import { spooledIds, spooledMessages } from "../helpers/spool_reader.ts";
 
 const VARIANTS = ["\n.\n", "\n.\r\n", "\r.\r", "\r\n.\n", "\n.\r", "\r.\r\n", "\r\n.\r", "\r\n\x00.\r\n"];
 
 async function spoolIds(d: TestDaemon): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(join(d.dataDir, "spool", "data")))).map((e) => e.name);
+  return await spooledIds(d.dataDir);
 }
 
 async function attempt(port: number, seq: string) {
@@ -59,7 +59,7 @@ Deno.test("in normalize mode each smuggling attempt is stored as exactly one mes
     const ids = await spoolIds(d);
     assert.equal(ids.length, VARIANTS.length - 1);
     for (const id of ids) {
-      const text = await Deno.readTextFile(join(d.dataDir, "spool", "data", id));
+      const text = (await spooledMessages(d.dataDir)).get(id)!;
       assert.match(text, /Subject: outer/);
       assert.match(text, /Subject: smuggled/, "the smuggled part stays inside the one message");
       assert.ok(!/(^|[^\r])\n|\r(?!\n)/.test(text), "only CRLF line endings are stored");

@@ -18,9 +18,12 @@ Deno.test("recovery removes unacknowledged data, requeues in-flight messages and
     await ok.commit();
     const okRecord = sampleRecord({ id: ok.id, status: "delivering" });
     await store.put(okRecord);
-    // 2. A crash mid-DATA: a half-written file, never committed, no record.
-    const partial = await spool.create();
+    // 2. A crash mid-DATA: a half-written file, never committed, no record (a small message
+    // in memory leaves nothing at all; a standalone one leaves a partial file).
+    const partial = await spool.create(undefined, { standalone: true });
     await partial.write(new TextEncoder().encode("Subject: half"));
+    const inMemory = await spool.create();
+    await inMemory.write(new TextEncoder().encode("Subject: never written"));
     // 3. A crash after the data commit but before the record (no 250 was sent).
     const orphan = await spool.create();
     await orphan.write(new TextEncoder().encode("Subject: orphan\r\n\r\n"));
