@@ -38,6 +38,8 @@ const smtp = z.strictObject({
   max_recipients: count.default(100),
   max_connections: count.default(1000),
   max_connections_per_ip: count.default(50),
+  /** Pause before the 220 greeting; a client that talks during it is an early talker and is refused. */
+  greet_delay: duration.default(0),
   /** Error replies allowed per session before 421 and disconnect. */
   max_errors: count.default(10),
   /** Longest accepted message line in octets including CRLF (RFC 5321 4.5.3.1.6: 1000). */

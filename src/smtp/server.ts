@@ -275,7 +275,18 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       this.connections.add(conn);
       conn.on("error", (err: Error) => log.debug("session error: {error}", { error: err.message }));
       conn.on("connect", () => {});
-      conn.init();
+      // smtp-server's init() waits a fixed 100 ms before the greeting to catch early talkers;
+      // here the pause is smtp.greet_delay (default 0, like Postfix without postscreen).
+      const c = conn as unknown as { _setListeners(cb: () => void): void; connectionReady(): void; name: string };
+      c._setListeners(() => {
+        if (this.options.maxClients && this.connections.size > this.options.maxClients) {
+          return conn.send(421, `${c.name} Too many connected clients, try again in a moment`, false);
+        }
+        const delay = cfg().smtp.greet_delay;
+        if (delay <= 0) return c.connectionReady();
+        const timer = setTimeout(() => c.connectionReady(), delay);
+        Deno.unrefTimer(timer as unknown as number);
+      });
     }
   }
 

@@ -85,3 +85,41 @@ Deno.test("random and malformed command sequences always get well-formed replies
     await d.cleanup();
   }
 });
+
+Deno.test("the greeting comes at once by default; with greet_delay an early talker is refused", async () => {
+  const readLine = async (conn: Deno.Conn) => {
+    const buf = new Uint8Array(512);
+    const n = await conn.read(buf);
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  };
+  const d = await startDaemon({ logLevel: "info" });
+  try {
+    // No pause before the greeting (smtp-server's own is 100 ms): a client that pipelines EHLO
+    // right after connecting is answered, not refused as an early talker.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: d.port });
+    await conn.write(new TextEncoder().encode("EHLO quick.test\r\n"));
+    let text = "";
+    while (!/\r\n250 /.test(text) && !/421 /.test(text)) text += await readLine(conn);
+    assert.match(text, /^220 /);
+    assert.doesNotMatch(text, /too soon/);
+    conn.close();
+  } finally {
+    await d.stop();
+    await d.cleanup();
+  }
+  const slow = await startDaemon({ toml: `[smtp]\ngreet_delay = "700ms"\n`, logLevel: "info" });
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: slow.port });
+    await conn.write(new TextEncoder().encode("EHLO spammer.test\r\n"));
+    const text = await readLine(conn) + await readLine(conn).catch(() => "");
+    assert.match(text, /421 .*You talk too soon/);
+    conn.close();
+    const polite = await RawSmtp.connect(slow.port);
+    assert.equal((await polite.reply()).code, 220);
+    assert.equal((await polite.cmd("EHLO polite.test")).code, 250);
+    polite.close();
+  } finally {
+    await slow.stop();
+    await slow.cleanup();
+  }
+});
