@@ -29,12 +29,26 @@ const MAX_BATCH_BYTES = 700_000;
 interface Pending {
   kind: "put" | "delete";
   id: string;
+  /** What the index needs, copied at put time (the caller may change the record afterwards). */
   record?: QueueRecord;
+  /** The record as stored, serialised once at put time. */
+  json?: string;
   resolve: () => void;
   reject: (err: Error) => void;
 }
 
 type Stored = { json: string } | { parts: number };
+
+/** The fields the index reads, copied (cheaper than a deep clone of the whole record). */
+function indexView(r: QueueRecord): QueueRecord {
+  return {
+    id: r.id,
+    status: r.status,
+    nextAttemptAt: r.nextAttemptAt,
+    receivedAt: r.receivedAt,
+    recipients: r.recipients.map((x) => ({ address: x.address, status: x.status })),
+  } as QueueRecord;
+}
 
 /** Opens the KV queue store and loads its index. */
 export async function openKvStore(path: string): Promise<QueueStore> {
@@ -94,7 +108,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
       return { mutations: mutations + 1 + oldParts, bytes: 64 };
     }
     const record = p.record!;
-    const json = JSON.stringify(record);
+    const json = p.json!;
     bytes += json.length;
     if (json.length <= CHUNK) {
       op.set(["msg", p.id], { json });
@@ -117,10 +131,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
 
   function applyToIndex(p: Pending) {
     if (p.kind === "delete") index.delete(p.id);
-    else {
-      const json = JSON.stringify(p.record);
-      index.set(p.record!, json.length <= CHUNK ? 0 : Math.ceil(json.length / CHUNK));
-    }
+    else index.set(p.record!, p.json!.length <= CHUNK ? 0 : Math.ceil(p.json!.length / CHUNK));
   }
 
   async function commitBatch(batch: Pending[]): Promise<void> {
@@ -141,7 +152,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
         let mutations = 0;
         let bytes = 0;
         while (queue.length > 0 && !ids.has(queue[0].id)) {
-          const est = queue[0].kind === "put" ? JSON.stringify(queue[0].record).length : 64;
+          const est = queue[0].kind === "put" ? queue[0].json!.length : 64;
           const estMut = 3 + Math.ceil(est / CHUNK) + (index.get(queue[0].id)?.parts ?? 0);
           if (batch.length > 0 && (mutations + estMut > MAX_BATCH_MUTATIONS || bytes + est > MAX_BATCH_BYTES)) break;
           const p = queue.shift()!;
@@ -188,7 +199,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
 
   return {
     backend: "kv",
-    put: (record) => enqueue({ kind: "put", id: record.id, record: structuredClone(record) }),
+    put: (record) => enqueue({ kind: "put", id: record.id, record: indexView(record), json: JSON.stringify(record) }),
     delete: (id) => enqueue({ kind: "delete", id }),
     get,
     async due(now, limit) {
