@@ -69,7 +69,9 @@ async function target(values: Record<string, unknown>) {
     });
     if (loaded) {
       const dataDir = resolve(loaded.config.data_dir);
-      socket ??= resolve(dataDir, loaded.config.control.socket ?? "control.sock");
+      socket ??= loaded.config.control.socket
+        ? resolve(loaded.config.control.socket)
+        : resolve(dataDir, "control.sock");
       tokenFile ??= loaded.config.control.token_file;
     }
   }

@@ -98,7 +98,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
   // A second instance on the same data is refused before it touches anything.
-  const controlPath = resolve(dataDir, config.control.socket ?? "control.sock");
+  // Relative paths are relative to the working directory, like data_dir.
+  const controlPath = config.control.socket ? resolve(config.control.socket) : join(dataDir, "control.sock");
   if (config.control.enabled) await claimSocketPath(controlPath, log);
   const controlToken = config.control.token_file
     ? await Deno.readTextFile(config.control.token_file).then((t) => t.trim(), (err) => {
@@ -148,7 +149,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       ? ""
       : config.audit.file === "-"
       ? "-"
-      : resolve(dataDir, config.audit.file ?? "audit.log"),
+      : config.audit.file
+      ? resolve(config.audit.file)
+      : join(dataDir, "audit.log"),
     retainDays: config.audit.retain_days,
     log: logger("audit"),
     onDrop: (n) => metrics.auditDropped.inc(n),
