@@ -15,6 +15,7 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
+import { dirname, join } from "node:path";
 import type { Logger } from "@logtape/logtape";
 import type { AuditLog } from "../observability/audit.ts";
 import {
@@ -101,19 +102,33 @@ function isRequest(v: unknown): v is ControlRequest {
     (r.args === undefined || (typeof r.args === "object" && r.args !== null && !Array.isArray(r.args)));
 }
 
+/**
+ * Binds the socket inside a fresh 0700 directory, makes it 0600, and only then renames it to
+ * `path`: no other user can connect in between, and no process-wide umask (which would need
+ * --allow-sys) is touched.
+ */
+async function bindOwnerOnly(path: string): Promise<Deno.UnixListener> {
+  const staging = await Deno.makeTempDir({ dir: dirname(path), prefix: ".control-" });
+  let listener: Deno.UnixListener | undefined;
+  try {
+    const staged = join(staging, "sock");
+    listener = Deno.listen({ transport: "unix", path: staged });
+    await Deno.chmod(staged, 0o600);
+    await Deno.rename(staged, path);
+    return listener;
+  } catch (err) {
+    listener?.close();
+    throw err;
+  } finally {
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
+
 /** Creates the socket (mode 0600) and serves requests until closed. */
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const { path, log } = options;
   await claimSocketPath(path, log);
-  // The socket is created owner-only from the first moment (umask), then chmod'ed to be sure.
-  const oldMask = Deno.umask(0o177);
-  let listener: Deno.UnixListener;
-  try {
-    listener = Deno.listen({ transport: "unix", path });
-  } finally {
-    Deno.umask(oldMask);
-  }
-  await Deno.chmod(path, 0o600);
+  const listener = await bindOwnerOnly(path);
   const conns = new Set<Deno.Conn>();
   let serial = 0;
   let closing = false;

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { verifyPassword } from "../../src/smtp/mod.ts";
-import { runEmpath } from "../helpers/daemon.ts";
+import { runEmpath, START_PERMISSIONS, taskPermissions } from "../helpers/daemon.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
@@ -33,7 +33,7 @@ Deno.test("EMPATH_CONFIG selects the file", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(join(dir, "c.toml"), `queue = 1\n`);
   const child = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(REPO, "main.ts"), "--check-config"],
+    args: ["run", ...START_PERMISSIONS, join(REPO, "main.ts"), "--check-config"],
     env: { EMPATH_CONFIG: join(dir, "c.toml"), NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
@@ -71,7 +71,7 @@ Deno.test("--hash-password prints a hash that verifies", async () => {
 Deno.test("empathctl --help/--version exit 0, an unknown command exits 2", async () => {
   const run = async (args: string[]) => {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", join(REPO, "ctl.ts"), ...args],
+      args: ["run", ...taskPermissions("ctl"), join(REPO, "ctl.ts"), ...args],
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -393,6 +393,7 @@ Deno.test({
     const d = await startDaemon({
       toml: `[[modules]]\nname = "cmod"\npath = "${lib}"\nnative = true\noptions = { deny_domain = "blocked.test" }\n` +
         `[[modules]]\npath = "${faulty}"\nnative = true\ntimeout = "300ms"\n`,
+      permissions: ["--allow-ffi"],
     });
     try {
       const c = await RawSmtp.connect(d.port);

@@ -2,9 +2,11 @@
  * Runs the real `empathctl` (ctl.ts) as a subprocess against a test daemon's socket.
  */
 import { join } from "node:path";
-import type { TestDaemon } from "./daemon.ts";
+import { taskPermissions, type TestDaemon } from "./daemon.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
+/** The permissions of `deno task ctl`, so the tests run empathctl as operators do. */
+const CTL_PERMISSIONS = taskPermissions("ctl");
 
 /** What one empathctl run printed and returned. */
 export interface CtlRun {
@@ -24,7 +26,7 @@ export async function ctl(
 ): Promise<CtlRun> {
   const socket = typeof d === "string" ? d : socketOf(d);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(REPO, "ctl.ts"), "--socket", socket, ...args],
+    args: ["run", ...CTL_PERMISSIONS, join(REPO, "ctl.ts"), "--socket", socket, ...args],
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -7,6 +7,18 @@ import { join } from "node:path";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
+/** The `--allow-*` flags of a deno.json task, so tests run a program exactly as operators do. */
+export function taskPermissions(task: string): string[] {
+  const tasks = JSON.parse(Deno.readTextFileSync(join(REPO, "deno.json"))).tasks as Record<string, string>;
+  return tasks[task].split(/\s+/).filter((a) => a.startsWith("--allow-"));
+}
+
+/**
+ * The permissions of `deno task start`: a permission the daemon lacks fails a test, not a
+ * deployment.
+ */
+export const START_PERMISSIONS: readonly string[] = taskPermissions("start");
+
 /** A running daemon under test. */
 export interface TestDaemon {
   dir: string;
@@ -17,6 +29,8 @@ export interface TestDaemon {
   port: number;
   logs: string[];
   child: Deno.ChildProcess;
+  /** Permission flags beyond {@link START_PERMISSIONS} (kept for restarts). */
+  permissions: string[];
   /** Resolves with the first log line matching `re`. */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
   /** SIGTERM and wait; returns the exit code. */
@@ -38,6 +52,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** "info" or "debug" (default); the harness needs info lines to find ports. */
   logLevel?: "info" | "debug";
+  /** Permission flags beyond {@link START_PERMISSIONS}, e.g. `--allow-ffi` for native modules. */
+  permissions?: string[];
 }
 
 /** Starts the daemon and waits until every listener is bound. */
@@ -59,13 +75,20 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
     `data_dir = "${dataDir}"\n${listener}${extra}${delivery}${http}\n[log]\nformat = "json"\nlevel = "${log}"\n`;
   await Deno.writeTextFile(configPath, toml);
   const expected = (toml.match(/\[\[listeners\]\]/g) ?? []).length;
-  return await spawn(dir, dataDir, configPath, expected, options.env);
+  return await spawn(dir, dataDir, configPath, expected, options.env, options.permissions ?? []);
 }
 
 /** Starts again on the same dir and config (after stop/kill). */
 export function restartDaemon(prev: TestDaemon): Promise<TestDaemon> {
   return Deno.readTextFile(prev.configPath).then((toml) =>
-    spawn(prev.dir, prev.dataDir, prev.configPath, (toml.match(/\[\[listeners\]\]/g) ?? []).length)
+    spawn(
+      prev.dir,
+      prev.dataDir,
+      prev.configPath,
+      (toml.match(/\[\[listeners\]\]/g) ?? []).length,
+      undefined,
+      prev.permissions,
+    )
   );
 }
 
@@ -74,10 +97,11 @@ async function spawn(
   dataDir: string,
   configPath: string,
   expected: number,
-  env?: Record<string, string>,
+  env: Record<string, string> | undefined,
+  permissions: string[],
 ): Promise<TestDaemon> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(REPO, "main.ts"), "--config", configPath],
+    args: ["run", ...START_PERMISSIONS, ...permissions, join(REPO, "main.ts"), "--config", configPath],
     cwd: dir,
     stdout: "piped",
     stderr: "piped",
@@ -164,6 +188,7 @@ async function spawn(
     port: ports.__first,
     logs,
     child,
+    permissions,
     waitForLog,
     stop,
     async kill() {
@@ -184,7 +209,7 @@ async function spawn(
 /** Runs the daemon CLI to completion (for --check-config, --help, bad configs). */
 export async function runEmpath(args: string[], cwd = REPO, stdin?: string) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(REPO, "main.ts"), ...args],
+    args: ["run", ...START_PERMISSIONS, join(REPO, "main.ts"), ...args],
     cwd,
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
