@@ -157,7 +157,9 @@ export class SmtpSession {
         },
         connectionTimeout: t.connect,
         greetingTimeout: t.greeting,
-        socketTimeout: Math.max(t.mail ?? 0, t.rcpt ?? 0, t.data, t.dataEnd ?? 0, 60_000),
+        // No floor: a configured timeout below a minute is meant (a stalled server is given up on
+        // after that long, not after 60 s).
+        socketTimeout: Math.max(t.mail ?? 0, t.rcpt ?? 0, t.data, t.dataEnd ?? 0),
         logger: false,
         debug: false,
       } as ConstructorParameters<typeof SMTPConnection>[0],
