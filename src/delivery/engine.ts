@@ -391,7 +391,18 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
       const server = host.name === host.ip ? `${host.ip}:${host.port}` : `${host.name}[${host.ip}]:${host.port}`;
       let session: SmtpSession;
       try {
-        session = await deps.pool.acquire(target);
+        session = await deps.pool.acquire(target).catch((err) => {
+          // Opportunistic TLS (Postfix smtp_tls_security_level = may): when STARTTLS was offered
+          // but the handshake failed, the same host is tried again without TLS rather than
+          // deferring the mail until it expires. `required` never falls back.
+          if (target.tls !== "opportunistic" || !(err instanceof SmtpClientError) || err.code !== "TLS") throw err;
+          log.info("{id}: TLS with {server} failed ({error}); retrying in clear text (tls = opportunistic)", {
+            id: record.id,
+            server,
+            error: err.message,
+          });
+          return deps.pool.acquire({ ...target, tls: "none" });
+        });
       } catch (err) {
         // Connection, greeting, EHLO or TLS trouble: try the next MX (RFC 5321 5.1).
         lastError = err as Error;
