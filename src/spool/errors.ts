@@ -16,7 +16,8 @@ export function toSpoolError(err: unknown, action: string): SpoolError {
   if (err instanceof SpoolError) return err;
   const e = err as Error & { code?: string };
   const text = `${e?.name ?? ""} ${e?.message ?? ""} ${e?.code ?? ""}`;
-  if (/ENOSPC|No space left|EDQUOT|quota/i.test(text)) {
+  // SQLite (the KV queue store) says SQLITE_FULL as "database or disk is full".
+  if (/ENOSPC|No space left|EDQUOT|quota|disk is full/i.test(text)) {
     return new SpoolError(`spool full while ${action}: ${e.message}`, "SPOOL_FULL", 452, { cause: err });
   }
   if (err instanceof Deno.errors.NotFound) {
