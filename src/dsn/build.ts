@@ -57,6 +57,20 @@ export function decodeXtext(text: string): string {
   return text.replace(/\+([0-9A-F]{2})/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
 }
 
+/**
+ * A stored ENVID or ORCPT value as a DSN field value. They are stored decoded (the SMTP
+ * parser decodes xtext once; decoding again turned `+2B0D+2B0A` into a line break), and
+ * the SMTP side refuses control characters; as a backstop, anything outside printable
+ * US-ASCII is written as xtext `+XX` so no value can ever start a new field.
+ */
+export function dsnFieldText(text: string): string {
+  return text.replace(/[^\x20-\x7e]/gu, (c) => {
+    let out = "";
+    for (const byte of new TextEncoder().encode(c)) out += `+${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    return out;
+  });
+}
+
 /** The header section of a message (up to and including the blank line). */
 export function headerSection(original: Uint8Array): Uint8Array {
   for (let i = 3; i < original.length; i++) {
@@ -97,14 +111,14 @@ function deliveryStatus(input: DsnInput): string {
   const blocks: string[][] = [[
     `Reporting-MTA: dns; ${input.reportingMta}`,
     `X-Empath-Queue-ID: ${record.id}`,
-    ...(record.dsn.envid ? [`Original-Envelope-Id: ${decodeXtext(record.dsn.envid)}`] : []),
+    ...(record.dsn.envid ? [`Original-Envelope-Id: ${dsnFieldText(record.dsn.envid)}`] : []),
     `Arrival-Date: ${rfc5322Date(new Date(record.receivedAt))}`,
   ]];
   for (const r of input.recipients) {
     const block: string[] = [];
     if (r.orcpt) {
       const [type, ...rest] = r.orcpt.split(";");
-      block.push(`Original-Recipient: ${type.toLowerCase()}; ${decodeXtext(rest.join(";"))}`);
+      block.push(`Original-Recipient: ${dsnFieldText(type.toLowerCase())}; ${dsnFieldText(rest.join(";"))}`);
     }
     block.push(`Final-Recipient: rfc822; ${r.address}`, `Action: ${r.action}`, `Status: ${r.status}`);
     if (r.remoteMta) block.push(`Remote-MTA: dns; ${r.remoteMta}`);

@@ -13,7 +13,7 @@ function record() {
     {
       address: "bob@example.net",
       status: "failed",
-      orcpt: "rfc822;Bob+2BTag@example.net",
+      orcpt: "rfc822;Bob+Tag@example.net", // stored decoded, as the SMTP parser hands it over
       lastCode: 550,
       lastReply: "550 5.1.1 <bob@example.net>: no such user",
       remoteMta: "mx.example.net[192.0.2.1]:25",
@@ -141,4 +141,24 @@ print(json.dumps({"type": msg.get_content_type(), "report": msg.get_param("repor
   assert.equal(carol["Final-Recipient"], "rfc822; carol@example.org");
   assert.equal(carol["Status"], "4.4.7");
   assert.equal(carol["Diagnostic-Code"], undefined);
+});
+
+Deno.test("ENVID and ORCPT are written as stored (decoded once) and can never start a new field", async () => {
+  const rec = record();
+  // "+0D+0A" is what a client's ENVID=…+2B0D+2B0A… decodes to: literal text, not a line break.
+  rec.dsn.envid = "id+0D+0AX-Injected: yes";
+  rec.recipients[0].orcpt = "rfc822;bob\r\nX-Orcpt: yes@example.net\u2028";
+  const text = new TextDecoder().decode(
+    await buildDsn({
+      reportingMta: "mx.empath.test",
+      kind: "failure",
+      record: rec,
+      recipients: reports(rec),
+      original: ORIGINAL,
+      ret: "HDRS",
+    }),
+  );
+  assert.match(text, /\r\nOriginal-Envelope-Id: id\+0D\+0AX-Injected: yes\r\n/);
+  assert.match(text, /\r\nOriginal-Recipient: rfc822; bob\+0D\+0AX-Orcpt: yes@example\.net\+E2\+80\+A8\r\n/);
+  assert.doesNotMatch(text, /^X-(Injected|Orcpt)/m);
 });
