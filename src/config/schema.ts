@@ -31,6 +31,44 @@ const timeouts = z.strictObject({
   handshake: duration.default(30_000),
 });
 
+/** Longest AUTH failure delay accepted: longer holds sessions open until clients time out. */
+const MAX_AUTH_DELAY = 60_000;
+
+/** `[smtp.auth]`: slowing down and locking out password guessing (see README "AUTH failures"). */
+const smtpAuth = z.strictObject({
+  /** Delay before the 535 of the first failed AUTH in a session; it doubles with each further failure. "0s" = none. */
+  failure_delay: duration.default(1_000),
+  /** Upper bound of that growing delay. */
+  max_failure_delay: duration.default(5_000),
+  /** Failed AUTH attempts allowed per session; the last one's 535 is followed by 421 4.7.0 and disconnect. */
+  max_failures: count.default(3),
+  /** Failed AUTH attempts per client address (IPv6: per /64) within ip_window before AUTH gets 454 4.7.0; 0 = no limit. */
+  ip_max_failures: z.number({ error: "expected a whole number of failures (0 turns the per-address limit off)" })
+    .int({ error: "expected a whole number of failures (0 turns the per-address limit off)" })
+    .min(0, { error: "expected a whole number of failures (0 turns the per-address limit off)" })
+    .default(10),
+  /** How far back failures of one client address are counted. */
+  ip_window: duration.default(600_000),
+}).superRefine((auth, ctx) => {
+  if (auth.max_failure_delay > MAX_AUTH_DELAY) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["max_failure_delay"],
+      message: 'expected at most "60s" (longer delays hold sessions open until clients time out)',
+    });
+  }
+  if (auth.failure_delay > auth.max_failure_delay) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["failure_delay"],
+      message: `expected at most smtp.auth.max_failure_delay ("${auth.max_failure_delay / 1000}s")`,
+    });
+  }
+  if (auth.ip_window <= 0) {
+    ctx.addIssue({ code: "custom", path: ["ip_window"], message: 'expected a duration above zero, like "10m"' });
+  }
+});
+
 const smtp = z.strictObject({
   hostname: z.string().min(1).optional(),
   banner: z.string().default("Empath ESMTP"),
@@ -49,6 +87,7 @@ const smtp = z.strictObject({
   /** Received headers above this mean a mail loop (RFC 5321 6.3). */
   max_received_headers: count.default(50),
   timeouts: timeouts.prefault({}),
+  auth: smtpAuth.prefault({}),
 });
 
 const tls = z.strictObject({

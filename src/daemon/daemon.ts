@@ -38,6 +38,7 @@ import { createConnectionPool, createDeliveryEngine, createResolver, type Delive
 import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
 import {
+  AuthThrottle,
   createSmtpListener,
   loadTlsFiles,
   loadUsers,
@@ -160,6 +161,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   queuedListeners.add(() => totals.received++);
   let current = config;
   const listeners: SmtpListener[] = [];
+  const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
   for (const l of config.listeners) {
     const tls = await tlsFor(l.tls_cert ?? config.tls.cert, l.tls_key ?? config.tls.key);
     const listener = createSmtpListener(l, {
@@ -173,6 +175,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       onQueued: (record) => queuedListeners.forEach((fn) => fn(record)),
       metrics,
       modules,
+      authThrottle,
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {

@@ -22,6 +22,8 @@ export interface Metrics {
   messagesReceived: client.Counter<"listener">;
   messageSize: client.Histogram<string>;
   smtpRejections: client.Counter<"code">;
+  /** Failed SMTP AUTH: `credentials` (535) or `locked_out` (454, too many failures from the address). */
+  authFailures: client.Counter<"reason">;
   deliveryAttempts: client.Counter<"result">;
   deliveryDuration: client.Histogram<"domain">;
   dnsLookupDuration: client.Histogram<"type" | "result">;
@@ -86,6 +88,13 @@ export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
       name: "empath_smtp_rejections_total",
       help: "SMTP error replies sent, by reply code",
       labelNames: ["code"],
+      registers: [registry],
+    }),
+    authFailures: new client.Counter({
+      name: "empath_auth_failures_total",
+      help:
+        "Failed SMTP AUTH attempts: wrong credentials (535) or refused while the client address is locked out (454)",
+      labelNames: ["reason"],
       registers: [registry],
     }),
     deliveryAttempts: new client.Counter({

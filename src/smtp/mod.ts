@@ -5,6 +5,7 @@
 export { createSmtpListener, type ListenerDeps, type SessionInfo, type SmtpListener } from "./server.ts";
 export { createRelayPolicy, type RelayPolicy, splitAddress } from "./policy.ts";
 export { reject, SmtpError } from "./errors.ts";
+export { AuthThrottle, type AuthThrottleSettings, clientKey, failureDelay } from "./auth_throttle.ts";
 export { DataFilter, headerEnd } from "./data_filter.ts";
 export { receiveMessage } from "./intake.ts";
 export { loadTlsFiles, TlsConfigError, type TlsFiles, watchTlsFiles } from "./tls.ts";

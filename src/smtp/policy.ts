@@ -1,8 +1,21 @@
 /**
  * Relay policy: a recipient is accepted when its domain is local, or the client
  * authenticated, or the client address is in `relay_networks`. Everything else
- * gets `554 5.7.1`. Source routes, percent hacks and bang paths from clients
- * that may not relay are refused outright (they are relay tricks).
+ * gets `554 5.7.1`. Decisions for the classic relay tricks (README "Relay policy",
+ * tests/e2e/open_relay_test.ts):
+ *
+ * - source routes (`<@relay:user@domain>`) are stripped by the SMTP parser before
+ *   the policy sees the address (RFC 5321 4.1.1.3 and appendix C: accept, ignore the
+ *   route); the remaining address is judged like any other;
+ * - `%` (percent hack), `!` (bang path) and `@` inside the local part are sender-specified
+ *   routing: refused with 554 5.7.1 from clients that may not relay, even towards a local
+ *   domain (Postfix `allow_untrusted_routing = no`); nothing is ever rewritten (no
+ *   `allow_percent_hack`, no `swap_bangpath`), so clients that may relay get the address verbatim;
+ * - IP literals (`user@[192.0.2.1]`) are never local domains;
+ * - domains compare case-insensitively and by their ASCII (A-label) form, so
+ *   `bücher.example` and `xn--bcher-kva.example` are the same domain;
+ * - `postmaster` without a domain (RFC 5321 4.5.1: MUST be accepted) is the postmaster
+ *   of the first local domain.
  *
  * @example
  * ```ts
@@ -11,6 +24,7 @@
  * ```
  * @module
  */
+import { domainToASCII } from "node:url";
 import { matchesAny, type Network, parseNetworks } from "../util/cidr.ts";
 import { reject, type SmtpError } from "./errors.ts";
 
@@ -24,6 +38,8 @@ export interface ClientFacts {
 export interface RelayPolicy {
   isLocalDomain(domain: string): boolean;
   mayRelay(client: ClientFacts): boolean;
+  /** The address to store: a domainless `postmaster` becomes `postmaster@<first local domain>`. */
+  resolveRecipient(address: string): string;
   /** null when accepted, otherwise the rejection to send. */
   checkRecipient(address: string, client: ClientFacts): SmtpError | null;
 }
@@ -35,15 +51,26 @@ export function splitAddress(address: string): { local: string; domain: string }
   return { local: address.slice(0, at), domain: address.slice(at + 1).toLowerCase().replace(/\.$/, "") };
 }
 
+/** A domain in the form local domains are compared in: lower case, A-labels, no trailing dot. */
+export function comparableDomain(domain: string): string {
+  const d = domain.toLowerCase().replace(/\.$/, "");
+  if (d.startsWith("[") || /^[\x21-\x7e]*$/.test(d)) return d;
+  return domainToASCII(d) || d;
+}
+
 /** Builds the policy from the [relay] config section. */
 export function createRelayPolicy(relay: { local_domains: string[]; relay_networks: string[] }): RelayPolicy {
-  const local = new Set(relay.local_domains.map((d) => d.toLowerCase()));
+  const local = new Set(relay.local_domains.map(comparableDomain));
   const networks: Network[] = parseNetworks(relay.relay_networks);
-  const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
+  const isLocalDomain = (domain: string) => local.has(comparableDomain(domain));
   const mayRelay = (client: ClientFacts) => client.authenticated || matchesAny(networks, client.address);
+  const postmasterDomain = relay.local_domains[0];
   return {
     isLocalDomain,
     mayRelay,
+    resolveRecipient(address) {
+      return postmasterDomain && address.toLowerCase() === "postmaster" ? `postmaster@${postmasterDomain}` : address;
+    },
     checkRecipient(address, client) {
       const { local: localPart, domain } = splitAddress(address);
       if (!domain || !localPart) {

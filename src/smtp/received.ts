@@ -33,7 +33,9 @@ export function rfc5322Date(date: Date): string {
 /** Builds the complete header line(s), folded, ending in CRLF. */
 export function receivedHeader(info: ReceivedInfo): string {
   const protocol = (info.esmtp ? "ESMTP" : "SMTP") + (info.tls ? "S" : "") + (info.authenticated ? "A" : "");
-  const helo = (info.helo ?? "unknown").replace(/[^\x21-\x7e]/g, "?").slice(0, 255);
+  // The client's EHLO name is the only client text here: printable ASCII without the characters that
+  // delimit Received's comments and date (`(`, `)`, `;`, `\`), so it can neither break the line nor fake a clause.
+  const helo = (info.helo ?? "unknown").replace(/[^\x21-\x7e]|[();\\]/g, "?").slice(0, 255);
   const addr = info.address.includes(":") ? `IPv6:${info.address}` : info.address;
   const lines = [`Received: from ${helo} ([${addr}])`, `\tby ${info.hostname} (Empath) with ${protocol} id ${info.id}`];
   if (info.tls) {

@@ -18,7 +18,9 @@ import type { Config, ListenerConfig } from "../config/mod.ts";
 import type { QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { matchesAny, parseNetworks } from "../util/cidr.ts";
+import { AuthThrottle } from "./auth_throttle.ts";
 import { reject, SmtpError } from "./errors.ts";
+import { checkMailParams, checkRcptParams } from "./envelope_checks.ts";
 import { type IntakeEnvelope, receiveMessage } from "./intake.ts";
 import { createRelayPolicy, type RelayPolicy } from "./policy.ts";
 import { readProxyHeader } from "./proxy.ts";
@@ -43,6 +45,8 @@ export interface ListenerDeps {
   metrics?: Metrics;
   /** Loaded modules; without any, the SMTP path does no module work at all. */
   modules?: ModuleHost;
+  /** AUTH failure accounting shared by all listeners (per-address lockout); a listener makes its own without. */
+  authThrottle?: AuthThrottle;
 }
 
 /** An active session, as shown by `empathctl smtp connections`. */
@@ -95,6 +99,9 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
   const perIp = new Map<string, number>();
   const counted = new Set<string>();
   const inflight = new Set<Promise<unknown>>();
+  /** Failed AUTH attempts per session id. */
+  const authFailures = new Map<string, number>();
+  const authThrottle = deps.authThrottle ?? new AuthThrottle();
   let closing = false;
   const cfg = () => deps.config();
   const submission = listener.role !== "mx";
@@ -144,6 +151,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     },
     onClose(session) {
       conns.delete(session.id);
+      authFailures.delete(session.id);
       mods?.closed(session);
       const span = spans.get(session.id);
       if (span) {
@@ -159,20 +167,50 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     },
     onAuth(auth, session, cb) {
       const users = deps.users;
-      const fail = () => cb(reject(535, "5.7.8", "Authentication credentials invalid"));
+      const limits = cfg().smtp.auth;
+      const peer = session.remoteAddress;
+      // A client address with too many recent failures is refused before its password is looked at.
+      const locked = authThrottle.admit(peer, limits);
+      if (locked) {
+        deps.metrics?.authFailures.inc({ reason: "locked_out" });
+        log.warning("AUTH refused for {user} from {peer}: {failures} failed attempts from this address recently", {
+          user: auth.username,
+          peer,
+          failures: authThrottle.recentFailures(peer, limits),
+        });
+        return cb(locked);
+      }
+      // Slow down guessing: each failure in the session waits longer for its 535; the last one ends the session.
+      const fail = () => {
+        const n = (authFailures.get(session.id) ?? 0) + 1;
+        authFailures.set(session.id, n);
+        const verdict = authThrottle.fail(peer, n, limits);
+        deps.metrics?.authFailures.inc({ reason: "credentials" });
+        log.warning("AUTH failed for {user} from {peer} ({n} of {max} in this session)", {
+          user: auth.username,
+          peer,
+          n,
+          max: limits.max_failures,
+        });
+        const reply = () => {
+          cb(reject(535, "5.7.8", "Authentication credentials invalid"));
+          if (verdict.closeSession) {
+            conns.get(session.id)?.send(421, "4.7.0 Too many failed authentication attempts, closing connection");
+          }
+        };
+        if (verdict.delayMs <= 0) return reply();
+        const timer = setTimeout(reply, verdict.delayMs);
+        Deno.unrefTimer(timer as unknown as number); // never holds up shutdown
+      };
       if (!users || auth.method === "XOAUTH2" || !auth.username) return fail();
       users.verify(auth.username, auth.password ?? "").then((ok) => {
-        if (ok) {
-          const done = (refusal: SmtpError | null) => {
-            if (refusal) return cb(refusal);
-            log.info("session {session} authenticated as {user}", { session: session.id, user: auth.username });
-            cb(null, { user: auth.username });
-          };
-          return mods ? void mods.auth(session, auth.method, auth.username!).then(done) : done(null);
-        }
-        log.warning("AUTH failed for {user} from {peer}", { user: auth.username, peer: session.remoteAddress });
-        // Slow down guessing: every failure costs the client a second.
-        setTimeout(fail, 1000);
+        if (!ok) return fail();
+        const done = (refusal: SmtpError | null) => {
+          if (refusal) return cb(refusal);
+          log.info("session {session} authenticated as {user}", { session: session.id, user: auth.username });
+          cb(null, { user: auth.username });
+        };
+        return mods ? void mods.auth(session, auth.method, auth.username!).then(done) : done(null);
       }, () => fail());
     },
     onMailFrom(address, session, cb) {
@@ -180,6 +218,8 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       if (address.address.includes(INVALID_UTF8)) {
         return cb(reject(501, "5.6.7", "Sender address is not valid UTF-8"));
       }
+      const bad = checkMailParams(address.args);
+      if (bad) return cb(bad);
       if (mods) return void mods.mailFrom(session, address).then((refusal) => cb(refusal ?? undefined));
       cb();
     },
@@ -187,7 +227,11 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       if (address.address.includes(INVALID_UTF8)) {
         return cb(reject(501, "5.6.7", "Recipient address is not valid UTF-8"));
       }
+      const bad = checkRcptParams(address.args);
+      if (bad) return cb(bad);
       const policy = policyFor(cfg());
+      // smtp-server stores this very object as the recipient: a domainless postmaster gets its domain here.
+      address.address = policy.resolveRecipient(address.address);
       const denied = policy.checkRecipient(address.address, {
         address: session.remoteAddress,
         authenticated: !!session.user,
