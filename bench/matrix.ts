@@ -1,0 +1,326 @@
+/**
+ * The relay matrix: `smtp-source` → MTA → `smtp-sink` for every combination of
+ * message size (1 KB, 4 KB, 100 KB), sessions (1, 20) and recipients (1, 10), for
+ * Empath and Postfix in the same run on the same machine, cell by cell (Empath then
+ * Postfix, so both see the same background load). Per cell: end-to-end rate, accept
+ * rate, p50/p99 accept latency (a Deno client timing MAIL FROM … final 250 at the
+ * same size/sessions/recipients, flat out), peak memory, Empath/Postfix ratio. Then
+ * accept latency at a fixed offered rate (default 200 msg/s, 4 KB, 20 sessions), and
+ * the three targets of issue #8, met or missed.
+ *
+ * The message count per cell adapts to the rate measured so far so each cell takes
+ * about `--seconds` (default 5), after a warm-up (a tenth of that, at least 200
+ * messages) which is not counted (a fresh Empath daemon per cell; one Postfix for the whole run); the full
+ * matrix takes ~5–8 minutes on 2 cores.
+ * Before each cell the script waits (up to 30 s) for the machine to be quiet and
+ * prints the load average and background CPU next to the numbers.
+ *
+ *   flock /tmp/empath-bench.lock deno run -A bench/matrix.ts --json var/bench/matrix.jsonl
+ *   deno run -A bench/matrix.ts --quick                       # one cell, ~15 s (the smoke test)
+ *   deno run -A bench/matrix.ts --sizes 4096 --sessions 20 --recipients 1
+ *   deno run -A bench/matrix.ts --skip-postfix                # Empath only
+ *
+ * Postfix needs root and Debian's postfix package (see bench/lib/postfix.ts).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  appendJson,
+  BenchSetupError,
+  bgText,
+  loadAvgs,
+  machineInfo,
+  machineLine,
+  requireLoadTools,
+  startSink,
+  stopAllOnSignal,
+  table,
+} from "./lib/common.ts";
+import { requirePostfix } from "./lib/postfix.ts";
+import {
+  type CellResult,
+  type CellSpec,
+  type Mta,
+  pacedLatency,
+  type PacedResult,
+  runCell,
+  startEmpath,
+  startPostfixMta,
+} from "./lib/relay_cell.ts";
+
+const USAGE = `usage: deno run -A bench/matrix.ts [options]
+  --sizes 1024,4096,102400   message sizes (octets)
+  --sessions 1,20            parallel smtp-source sessions
+  --recipients 1,10          recipients per message
+  --seconds 5                target length of each cell's smtp-source run
+  --latency-seconds 2        length of each cell's latency run (Deno client, flat out)
+  --rate 200                 offered rate for the paced latency run (0 skips it)
+  --rate-seconds 10          length of the paced run
+  --max-messages 20000       cap per cell
+  --max-busy 25              wait (up to --max-wait s) until other work uses at most this % CPU
+  --max-wait 30
+  --skip-postfix             Empath only
+  --json FILE                append one JSON line per cell (and machine, paced, targets)
+  --quick                    one cell (4 KB × 20 sessions × 1 rcpt), ~1 s runs, no waiting for quiet`;
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    sizes: { type: "string" },
+    sessions: { type: "string" },
+    recipients: { type: "string" },
+    seconds: { type: "string" },
+    "latency-seconds": { type: "string" },
+    rate: { type: "string" },
+    "rate-seconds": { type: "string" },
+    "max-messages": { type: "string" },
+    "max-busy": { type: "string" },
+    "max-wait": { type: "string" },
+    "skip-postfix": { type: "boolean", default: false },
+    json: { type: "string" },
+    quick: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h" },
+  },
+}).values;
+if (args.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+const quick = args.quick;
+/** An option's value: given, else its --quick value, else its default. */
+function opt(name: keyof typeof args, full: string, short: string): string {
+  const v = args[name];
+  return typeof v === "string" ? v : quick ? short : full;
+}
+function numbers(name: keyof typeof args, full: string, short: string): number[] {
+  const text = opt(name, full, short);
+  const list = text.split(",").map(Number);
+  if (list.some((n) => !Number.isFinite(n) || n < 0)) {
+    console.error(`--${name}: expected a comma-separated list of numbers, got "${text}"\n${USAGE}`);
+    Deno.exit(2);
+  }
+  return list;
+}
+const SIZES = numbers("sizes", "1024,4096,102400", "4096");
+const SESSIONS = numbers("sessions", "1,20", "20");
+const RECIPIENTS = numbers("recipients", "1,10", "1");
+const [SECONDS] = numbers("seconds", "5", "1");
+const [LAT_SECONDS] = numbers("latency-seconds", "2", "0.5");
+const [RATE] = numbers("rate", "200", "200");
+const [RATE_SECONDS] = numbers("rate-seconds", "10", "1");
+const [MAX_MESSAGES] = numbers("max-messages", "20000", "2000");
+const [MAX_BUSY] = numbers("max-busy", "25", "100");
+const [MAX_WAIT] = numbers("max-wait", "30", "0");
+const SAMPLE_MS = quick ? 200 : 1000;
+const MIN_MESSAGES = quick ? 100 : 50;
+const POSTFIX = !args["skip-postfix"];
+
+/** First guesses (msg/s) before anything was measured; replaced by measured rates as the run goes. */
+function guess(mta: string, spec: CellSpec): number {
+  const big = spec.size > 50_000;
+  if (spec.sessions === 1) return mta === "empath" ? (big ? 60 : 120) : (big ? 40 : 60);
+  return mta === "empath" ? (big ? 300 : 650) : (big ? 150 : 250);
+}
+const measured = new Map<string, number>();
+const key = (mta: string, spec: CellSpec) => `${mta}/${spec.size}/${spec.sessions}`;
+function messagesFor(mta: string, spec: CellSpec, seconds: number): number {
+  const rate = measured.get(key(mta, spec)) ?? guess(mta, spec);
+  return Math.max(MIN_MESSAGES, Math.min(MAX_MESSAGES, Math.round(rate * seconds)));
+}
+
+const fmtLat = (r?: CellResult) => r?.latency ? `${r.latency.p50.toFixed(1)}/${r.latency.p99.toFixed(1)}` : "-";
+const loadText = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+
+function printCell(r: CellResult) {
+  console.log(
+    `  ${r.mta.padEnd(7)} ${String(r.messages).padStart(5)} msgs  e2e ${r.e2eRate.toFixed(0).padStart(4)} msg/s  ` +
+      `accept ${r.acceptRate.toFixed(0).padStart(4)} msg/s  latency p50/p99 ${fmtLat(r)} ms  ` +
+      `peak ${r.mta === "empath" ? "RSS" : "PSS"} ${r.peakRssMb.toFixed(0)} MB` +
+      `${r.cpuMsPerMsg !== undefined ? `  cpu ${r.cpuMsPerMsg.toFixed(2)} ms/msg` : ""}` +
+      `  (${bgText(r.bg)}, load after ${r.loadAfter.toFixed(2)})`,
+  );
+}
+
+function printPaced(p: PacedResult) {
+  console.log(
+    `paced ${p.mta.padEnd(7)} offered ${p.rate}/s (${p.size} B, ${p.sessions} sessions): achieved ${
+      p.achieved.toFixed(0)
+    }/s, accept latency p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (from schedule ${
+      p.p99FromSchedule.toFixed(1)
+    } ms), max ${p.max.toFixed(1)} ms, errors ${p.errors} (${bgText(p.bg)}, load after ${p.loadAfter.toFixed(2)})`,
+  );
+}
+
+/** One of issue #8's targets. */
+interface Target {
+  name: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+function targets(rows: { empath: CellResult; postfix?: CellResult }[], paced: PacedResult[]): Target[] {
+  const cell = (size: number, sessions: number) =>
+    rows.find((r) => r.empath.size === size && r.empath.sessions === sessions && r.empath.recipients === 1);
+  const c4 = cell(4096, 20);
+  const c100 = cell(102400, 20);
+  const p = paced.find((x) => x.mta === "empath" && x.rate === 200);
+  const ratio = c4?.postfix ? c4.empath.e2eRate / c4.postfix.e2eRate : undefined;
+  return [
+    {
+      name: "end to end ≥ 3x Postfix, 4 KB × 20 sessions × 1 rcpt",
+      measured: ratio !== undefined
+        ? `${ratio.toFixed(2)}x (${c4!.empath.e2eRate.toFixed(0)} vs ${c4!.postfix!.e2eRate.toFixed(0)} msg/s)`
+        : "not measured",
+      met: ratio === undefined ? undefined : ratio >= 3,
+    },
+    {
+      name: "≥ 750 msg/s end to end, 100 KB × 20 sessions × 1 rcpt, fsync on",
+      measured: c100 ? `${c100.empath.e2eRate.toFixed(0)} msg/s` : "not measured",
+      met: c100 ? c100.empath.e2eRate >= 750 : undefined,
+    },
+    {
+      name: "p99 accept latency < 25 ms at 200 msg/s offered (4 KB, 20 sessions)",
+      measured: p ? `${p.p99.toFixed(1)} ms (achieved ${p.achieved.toFixed(0)}/s)` : "not measured",
+      met: p ? p.p99 < 25 && p.errors === 0 : undefined,
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  requireLoadTools();
+  if (POSTFIX) await requirePostfix();
+  stopAllOnSignal();
+
+  const machine = await machineInfo();
+  const loadStart = await loadAvgs();
+  console.log(machineLine(machine));
+  console.log(`load average at start: ${loadText(loadStart)}`);
+  await appendJson(args.json, { kind: "machine", ...machine, loadStart, quick });
+
+  const specs: CellSpec[] = [];
+  for (const size of SIZES) {
+    for (const sessions of SESSIONS) {
+      for (const recipients of RECIPIENTS) specs.push({ size, sessions, recipients });
+    }
+  }
+  const started = performance.now();
+  const wait = { maxBusy: MAX_BUSY, maxWaitMs: MAX_WAIT * 1000, sampleMs: SAMPLE_MS };
+  const results: { empath: CellResult; postfix?: CellResult }[] = [];
+  const paced: PacedResult[] = [];
+  const sink = await startSink();
+  let postfix: Mta | undefined;
+  try {
+    postfix = POSTFIX ? await startPostfixMta(sink.port) : undefined;
+    for (const spec of specs) {
+      console.log(`cell: ${spec.size} B × ${spec.sessions} sessions × ${spec.recipients} rcpt`);
+      const row: { empath?: CellResult; postfix?: CellResult } = {};
+      for (const name of ["empath", "postfix"] as const) {
+        if (name === "postfix" && !postfix) continue;
+        const mta = name === "empath" ? await startEmpath(sink.port) : postfix!;
+        try {
+          const rate = measured.get(key(name, spec)) ?? guess(name, spec);
+          const r = await runCell(mta, sink, spec, {
+            messages: messagesFor(name, spec, SECONDS),
+            warmupMessages: quick ? 0 : Math.max(200, Math.round(messagesFor(name, spec, SECONDS) / 10)),
+            latencyMessages: LAT_SECONDS > 0 ? Math.max(20, Math.round(rate * LAT_SECONDS)) : 0,
+            ...wait,
+          });
+          measured.set(key(name, spec), r.e2eRate);
+          row[name] = r;
+          printCell(r);
+          await appendJson(args.json, { kind: "cell", ...r });
+        } finally {
+          if (name === "empath") await mta.stop();
+        }
+      }
+      results.push(row as { empath: CellResult; postfix?: CellResult });
+      if (row.postfix) {
+        console.log(`  ratio empath/postfix: ${(row.empath!.e2eRate / row.postfix.e2eRate).toFixed(2)}x`);
+      }
+    }
+
+    // Accept latency at a fixed offered rate, while relaying.
+    if (RATE > 0) {
+      for (const name of ["empath", "postfix"] as const) {
+        if (name === "postfix" && !postfix) continue;
+        const mta = name === "empath" ? await startEmpath(sink.port) : postfix!;
+        try {
+          const p = await pacedLatency(mta, sink, {
+            rate: RATE,
+            seconds: RATE_SECONDS,
+            size: 4096,
+            sessions: 20,
+            warmupMessages: quick ? 0 : 500,
+            ...wait,
+          });
+          paced.push(p);
+          printPaced(p);
+          await appendJson(args.json, { kind: "paced", ...p });
+        } finally {
+          if (name === "empath") await mta.stop();
+        }
+      }
+    }
+  } finally {
+    await postfix?.stop();
+    await sink.stop();
+  }
+
+  console.log(
+    "\nsummary (e2e = messages at the sink per second, first send to last arrival; accept = smtp-source's rate;\n" +
+      "latency = accept latency p50/p99 in ms from a Deno client at the same size/sessions/recipients, flat out;\n" +
+      "memory = Empath's peak RSS, Postfix's peak summed PSS; load = 1-min load average before/after the cell)",
+  );
+  console.log(table(
+    [
+      "size",
+      "sess",
+      "rcpt",
+      "empath e2e",
+      "accept",
+      "lat p50/p99",
+      "RSS MB",
+      "postfix e2e",
+      "accept",
+      "lat p50/p99",
+      "PSS MB",
+      "ratio",
+      "load",
+    ],
+    results.map(({ empath: e, postfix: p }) => [
+      e.size,
+      e.sessions,
+      e.recipients,
+      e.e2eRate.toFixed(0),
+      e.acceptRate.toFixed(0),
+      fmtLat(e),
+      e.peakRssMb.toFixed(0),
+      p ? p.e2eRate.toFixed(0) : "-",
+      p ? p.acceptRate.toFixed(0) : "-",
+      fmtLat(p),
+      p ? p.peakRssMb.toFixed(0) : "-",
+      p ? `${(e.e2eRate / p.e2eRate).toFixed(2)}x` : "-",
+      `${e.bg.load.toFixed(1)}/${(p ?? e).loadAfter.toFixed(1)}`,
+    ]),
+  ));
+  const peak = Math.max(...results.map((r) => r.empath.peakRssMb));
+  console.log(`empath peak RSS over all cells: ${peak.toFixed(0)} MB`);
+
+  const t = targets(results, paced);
+  console.log("\ntargets (issue #8, 2-core machine):");
+  for (const x of t) {
+    console.log(`  ${x.met === undefined ? "n/a   " : x.met ? "met   " : "MISSED"}  ${x.name}: ${x.measured}`);
+  }
+  const loadEnd = await loadAvgs();
+  console.log(
+    `load average at end: ${loadText(loadEnd)}; total ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
+  await appendJson(args.json, { kind: "targets", targets: t, loadEnd, peakRssMb: peak });
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error(err instanceof BenchSetupError ? `bench/matrix.ts: ${err.message}` : err);
+  Deno.exit(1);
+}
