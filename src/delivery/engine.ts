@@ -85,7 +85,39 @@ const ORPHAN_SWEEP_MS = 10 * 60_000;
 const ORPHAN_MIN_AGE_MS = 60_000;
 
 /** Creates the engine (call start()). */
+/** TLS errors that mean "the certificate did not verify" rather than "the handshake failed". */
+const CERT_FAILURE =
+  /certificate|self[- ]signed|unable to verify|UnknownIssuer|CERT_|hostname|altname|NotValidForName|Expired/i;
+
 export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
+  /**
+   * Opportunistic TLS is unauthenticated encryption (RFC 7435; Postfix smtp_tls_security_level = may).
+   * When the certificate fails verification, the same host is tried with TLS but without
+   * verification (still encrypted against passive eavesdroppers); when the handshake itself fails,
+   * in clear text. Either way the mail is not held until it expires. `required` never falls back.
+   */
+  async function opportunisticFallback(err: unknown, target: DeliveryTarget, id: string, server: string) {
+    if (target.tls !== "opportunistic" || !(err instanceof SmtpClientError) || err.code !== "TLS") throw err;
+    if (target.verifyCertificates && CERT_FAILURE.test(err.message)) {
+      log.warning(
+        "{id}: the certificate of {server} failed verification ({error}); delivering over unverified TLS (tls = opportunistic)",
+        { id, server, error: err.message },
+      );
+      try {
+        return await deps.pool.acquire({ ...target, verifyCertificates: false });
+      } catch (again) {
+        if (!(again instanceof SmtpClientError) || again.code !== "TLS") throw again;
+        err = again;
+      }
+    }
+    log.info("{id}: TLS with {server} failed ({error}); retrying in clear text (tls = opportunistic)", {
+      id,
+      server,
+      error: (err as Error).message,
+    });
+    return await deps.pool.acquire({ ...target, tls: "none" });
+  }
+
   const { store, spool, log } = deps;
   const cfg = () => deps.config();
   const running = new Map<string, Promise<void>>();
@@ -391,18 +423,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
       const server = host.name === host.ip ? `${host.ip}:${host.port}` : `${host.name}[${host.ip}]:${host.port}`;
       let session: SmtpSession;
       try {
-        session = await deps.pool.acquire(target).catch((err) => {
-          // Opportunistic TLS (Postfix smtp_tls_security_level = may): when STARTTLS was offered
-          // but the handshake failed, the same host is tried again without TLS rather than
-          // deferring the mail until it expires. `required` never falls back.
-          if (target.tls !== "opportunistic" || !(err instanceof SmtpClientError) || err.code !== "TLS") throw err;
-          log.info("{id}: TLS with {server} failed ({error}); retrying in clear text (tls = opportunistic)", {
-            id: record.id,
-            server,
-            error: err.message,
-          });
-          return deps.pool.acquire({ ...target, tls: "none" });
-        });
+        session = await deps.pool.acquire(target).catch((err) => opportunisticFallback(err, target, record.id, server));
       } catch (err) {
         // Connection, greeting, EHLO or TLS trouble: try the next MX (RFC 5321 5.1).
         lastError = err as Error;

@@ -64,6 +64,14 @@ Deno.test("a certificate that fails verification defers the message", () =>
     assert.equal((await sink.messages()).length, 0);
   }));
 
+Deno.test("tls = opportunistic falls back to unverified TLS, not clear text, when the certificate fails verification", () =>
+  withSetup(true, `tls = "opportunistic"`, async (send, d, sink) => {
+    await send("x@t.test");
+    const [m] = await sink.waitFor(1);
+    assert.equal(m.tls, true);
+    await d.waitForLog(/failed verification.*delivering over unverified TLS/);
+  }));
+
 Deno.test("accept_invalid_certs = true delivers over TLS to a self-signed server", () =>
   withSetup(true, `tls = "required"\naccept_invalid_certs = true`, async (send, _d, sink) => {
     await send("x@t.test");
