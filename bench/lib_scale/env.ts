@@ -1,0 +1,151 @@
+/**
+ * Shared pieces of the scale benchmarks (queue_scale, large_message, connections):
+ * the load average as text, a daemon started for a benchmark (info-level start so the
+ * harness finds its ports, then a quieter level over the control socket), timed control
+ * requests and timed runs of the real `empathctl`.
+ * @module
+ */
+import { join } from "node:path";
+import { ControlClient } from "../../src/control/client.ts";
+import { restartDaemon, startDaemon, type TestDaemon } from "../../tests/helpers/daemon.ts";
+import { REPO } from "../lib/common.ts";
+
+/** `/proc/loadavg`'s three load averages, e.g. "0.52 0.61 0.40". */
+export async function loadText(): Promise<string> {
+  const text = await Deno.readTextFile("/proc/loadavg").catch(() => "? ? ?");
+  return text.split(" ").slice(0, 3).join(" ");
+}
+
+const cleanups = new Set<() => unknown>();
+let listening = false;
+
+/**
+ * Registers `fn` to run on SIGINT (then the script exits 130), so an interrupted benchmark
+ * does not leave daemons or sinks behind. Returns a function that unregisters it.
+ */
+export function onInterrupt(fn: () => unknown): () => void {
+  if (!listening) {
+    listening = true;
+    Deno.addSignalListener("SIGINT", async () => {
+      console.error("interrupted: stopping what the benchmark started");
+      for (const f of [...cleanups].reverse()) await Promise.resolve(f()).catch(() => {});
+      Deno.exit(130);
+    });
+  }
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+/** Formats a duration in ms for a results line (ms below 10 s, else s). */
+export const fmtMs = (ms: number) => ms < 10_000 ? `${ms.toFixed(ms < 100 ? 1 : 0)} ms` : `${(ms / 1000).toFixed(1)} s`;
+
+/** A daemon for a benchmark, with its control socket. */
+export interface BenchDaemon {
+  d: TestDaemon;
+  pid: number;
+  socket: string;
+  /** Sends one control request on a fresh connection; returns the result and the round-trip time. */
+  request<T = Record<string, unknown>>(
+    command: string,
+    args?: Record<string, unknown>,
+  ): Promise<{ result: T; ms: number }>;
+  /** Stops and removes its temp dir. */
+  stop(): Promise<void>;
+  /** Drops the SIGINT cleanup (the daemon is being stopped another way). */
+  forget(): void;
+}
+
+/**
+ * Starts the daemon with `toml` (appended to the harness's header) and switches its log
+ * level to `logLevel` (the harness needs `info` at start to learn the ports). The
+ * harness keeps every log line in memory, so long runs use `warning`. `env` is added to
+ * the daemon's environment (e.g. `DENO_V8_FLAGS` to look into its memory).
+ */
+export async function startBenchDaemon(
+  toml: string,
+  logLevel = "warning",
+  env?: Record<string, string>,
+): Promise<BenchDaemon> {
+  return await wrap(await startDaemon({ toml, logLevel: "info", env }), logLevel);
+}
+
+/** Stops the daemon (SIGTERM) and starts it again on the same data dir and config. */
+export async function restartBenchDaemon(bd: BenchDaemon, logLevel = "warning"): Promise<BenchDaemon> {
+  bd.forget();
+  await bd.d.stop();
+  return await wrap(await restartDaemon(bd.d), logLevel);
+}
+
+async function wrap(d: TestDaemon, logLevel: string): Promise<BenchDaemon> {
+  const socket = join(d.dataDir, "control.sock");
+  const request = async <T>(command: string, args: Record<string, unknown> = {}) => {
+    const t0 = performance.now();
+    const client = await ControlClient.connect(socket, { timeoutMs: 900_000 });
+    try {
+      const { result } = await client.request<T>(command, args);
+      return { result, ms: performance.now() - t0 };
+    } finally {
+      client.close();
+    }
+  };
+  const forget = onInterrupt(async () => {
+    await d.kill();
+    await d.cleanup();
+  });
+  if (logLevel !== "info") await request("system.log-level", { level: logLevel });
+  return {
+    d,
+    pid: d.child.pid,
+    socket,
+    request,
+    forget,
+    async stop() {
+      forget();
+      await d.stop();
+      await d.cleanup();
+    },
+  };
+}
+
+/** The permissions of `deno task ctl` (deno.json), so the CLI runs as operators run it. */
+const CTL_PERMISSIONS: string[] = (() => {
+  const tasks = JSON.parse(Deno.readTextFileSync(join(REPO, "deno.json"))).tasks as Record<string, string>;
+  return tasks.ctl.split(/\s+/).filter((a) => a.startsWith("--allow-"));
+})();
+
+/** One run of the real `empathctl`: wall time from spawn to exit, exit code and output. */
+export interface CliRun {
+  ms: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run <ctl permissions> ctl.ts --socket S …args` and times it (process start included). */
+export async function timeCli(socket: string, args: string[]): Promise<CliRun> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CTL_PERMISSIONS, join(REPO, "ctl.ts"), "--socket", socket, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { ms: performance.now() - t0, code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Median of a list of numbers. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Polls `check` every `intervalMs` until it returns true; throws after `timeoutMs`. */
+export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 200) {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
