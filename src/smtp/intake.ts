@@ -9,6 +9,7 @@ import type { QueueRecord, QueueStore, RecipientState } from "../queue/mod.ts";
 import type { Spool, SpoolWriter } from "../spool/mod.ts";
 import { toSpoolError, ulid } from "../spool/mod.ts";
 import { DataFilter } from "./data_filter.ts";
+import { GcHint } from "../util/gc_hint.ts";
 import { reject, SmtpError } from "./errors.ts";
 import { inspectHeader } from "./headers.ts";
 import { messageId, receivedHeader, rfc5322Date } from "./received.ts";
@@ -100,8 +101,10 @@ export async function receiveMessage(
   };
 
   let ended = false;
+  const hint = new GcHint();
   try {
     for await (const chunk of stream) {
+      hint.add((chunk as Uint8Array).length);
       if (failure) continue; // keep draining so the session stays in sync
       if (stream.sizeExceeded) {
         failure = reject(552, "5.3.4", "Message size exceeds fixed limit");

@@ -7,10 +7,13 @@ import { join } from "node:path";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
-/** The `--allow-*` flags of a deno.json task, so tests run a program exactly as operators do. */
+/**
+ * The `--allow-*` (and `--v8-flags`) flags of a deno.json task, so tests run a program exactly
+ * as operators do.
+ */
 export function taskPermissions(task: string): string[] {
   const tasks = JSON.parse(Deno.readTextFileSync(join(REPO, "deno.json"))).tasks as Record<string, string>;
-  return tasks[task].split(/\s+/).filter((a) => a.startsWith("--allow-"));
+  return tasks[task].split(/\s+/).filter((a) => a.startsWith("--allow-") || a.startsWith("--v8-flags="));
 }
 
 /**
