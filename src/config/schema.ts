@@ -87,6 +87,12 @@ const smtp = z.strictObject({
   /** Received headers above this mean a mail loop (RFC 5321 6.3). */
   max_received_headers: count.default(50),
   timeouts: timeouts.prefault({}),
+  /**
+   * Message data earns one second beyond timeouts.data_block per this many bytes received
+   * (Postfix smtpd_min_data_rate); a client dripping slower is cut with 421. 0 = data_block only.
+   */
+  min_data_rate: z.number({ error: "expected a whole number of bytes per second (0 or more)" }).int().min(0)
+    .default(500),
   auth: smtpAuth.prefault({}),
 });
 

@@ -19,6 +19,7 @@ import type { QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { matchesAny, parseNetworks } from "../util/cidr.ts";
 import { AuthThrottle } from "./auth_throttle.ts";
+import { type GuardedParser, guardParser } from "./drip_guard.ts";
 import { reject, SmtpError } from "./errors.ts";
 import { checkMailParams, checkRcptParams } from "./envelope_checks.ts";
 import { type IntakeEnvelope, receiveMessage } from "./intake.ts";
@@ -295,10 +296,44 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     },
   };
 
+  /** Per-request deadlines against clients that drip bytes (see drip_guard.ts). */
+  function guardConnection(conn: Conn) {
+    const internal = conn as unknown as {
+      _parser: GuardedParser;
+      _createParser(): GuardedParser;
+      _closing?: boolean;
+      _closed?: boolean;
+      remoteAddress?: string;
+    };
+    const limits = () => {
+      const s = cfg().smtp;
+      return { command: s.timeouts.command, dataBlock: s.timeouts.data_block, minDataRate: s.min_data_rate };
+    };
+    const slow = (what: "command" | "data") => {
+      if (internal._closing || internal._closed) return;
+      log.info("cutting {peer}: {what} too slow", { peer: internal.remoteAddress, what });
+      conn.send(
+        421,
+        what === "data"
+          ? "4.4.2 Message data arriving too slowly, closing connection"
+          : "4.4.2 Command not completed in time, closing connection",
+      );
+      conn.close();
+    };
+    guardParser(internal._parser, limits, slow);
+    const create = internal._createParser.bind(conn);
+    internal._createParser = () => {
+      const parser = create();
+      guardParser(parser, limits, slow);
+      return parser;
+    };
+  }
+
   class EmpathSmtpServer extends SMTPServer {
     override connect(socket: net.Socket, socketOptions: Record<string, unknown>) {
       socket.setNoDelay(true);
       const conn = new SMTPConnection(this, socket, socketOptions) as Conn;
+      guardConnection(conn);
       let errors = 0;
       const send: SendFn = conn.send.bind(conn);
       // Our replies carry their own enhanced status code; count errors for the max_errors limit.

@@ -1,0 +1,109 @@
+/**
+ * Deadlines against slowloris clients. smtp-server's timeouts are idle timers that every
+ * received byte resets, so a client that drips a byte every few seconds would hold its
+ * session (and a connection slot) for hours. Like Postfix's `smtpd_per_request_deadline`
+ * and `smtpd_min_data_rate`:
+ *
+ * - a command line must be complete within `smtp.timeouts.command` of its first byte;
+ * - message data must arrive within `smtp.timeouts.data_block`, extended by one second for
+ *   every `smtp.min_data_rate` bytes received.
+ *
+ * Both watch the plain-text command parser (a new one after STARTTLS is guarded too), so
+ * they work the same with and without TLS.
+ *
+ * @example
+ * ```ts
+ * guardParser(conn._parser, () => ({ command: 300_000, dataBlock: 180_000, minDataRate: 500 }), onSlow);
+ * ```
+ * @module
+ */
+
+/** The limits, read on every check (config reloads apply). */
+export interface DripLimits {
+  /** ms a command line may take from its first byte. */
+  command: number;
+  /** ms of base allowance for message data. */
+  dataBlock: number;
+  /** bytes per second that earn one more second for message data; 0 = no extension. */
+  minDataRate: number;
+}
+
+/** The part of smtp-server's SMTPStream the guard touches. */
+export interface GuardedParser {
+  _write(chunk: Uint8Array, encoding: string, next: (err?: Error) => void): void;
+  _dataMode: boolean;
+  _remainder: string;
+  isClosed?: boolean;
+}
+
+/** Timers never keep the process alive on their own. */
+function unref(timer: ReturnType<typeof setTimeout>) {
+  Deno.unrefTimer(timer as unknown as number);
+  return timer;
+}
+
+/** Wraps the parser's `_write` to enforce the deadlines; `onSlow` ends the session. */
+export function guardParser(
+  parser: GuardedParser,
+  limits: () => DripLimits,
+  onSlow: (what: "command" | "data") => void,
+): void {
+  const write = parser._write.bind(parser);
+  let commandTimer: ReturnType<typeof setTimeout> | undefined;
+  let dataTimer: ReturnType<typeof setTimeout> | undefined;
+  let dataStart = 0;
+  let dataBytes = 0;
+
+  const stopCommand = () => {
+    clearTimeout(commandTimer);
+    commandTimer = undefined;
+  };
+  const stopData = () => {
+    clearTimeout(dataTimer);
+    dataTimer = undefined;
+    dataStart = 0;
+    dataBytes = 0;
+  };
+  const dataDeadline = () => {
+    const l = limits();
+    return dataStart + l.dataBlock + (l.minDataRate > 0 ? (dataBytes / l.minDataRate) * 1000 : 0);
+  };
+  const checkData = () => {
+    dataTimer = undefined;
+    if (parser.isClosed || !parser._dataMode) return stopData();
+    const left = dataDeadline() - Date.now();
+    if (left > 0) {
+      dataTimer = unref(setTimeout(checkData, left));
+      return;
+    }
+    stopData();
+    onSlow("data");
+  };
+
+  parser._write = (chunk, encoding, next) => {
+    if (parser._dataMode) {
+      stopCommand();
+      if (!dataStart) dataStart = Date.now();
+      dataBytes += chunk.length;
+      if (!dataTimer) dataTimer = unref(setTimeout(checkData, Math.max(0, dataDeadline() - Date.now())));
+    } else {
+      if (dataStart) stopData();
+      if (chunk.lastIndexOf(10) >= 0) stopCommand();
+      if (chunk.length > 0 && chunk[chunk.length - 1] !== 10 && !commandTimer) {
+        commandTimer = unref(setTimeout(() => {
+          commandTimer = undefined;
+          // Only a command line still incomplete counts (not a client waiting for our reply).
+          if (!parser.isClosed && !parser._dataMode && parser._remainder.length > 0) onSlow("command");
+        }, limits().command));
+      }
+    }
+    write(chunk, encoding, next);
+  };
+  const close = () => {
+    stopCommand();
+    stopData();
+  };
+  // The parser is a stream: it finishes or is destroyed when the session ends.
+  (parser as unknown as { once?(e: string, f: () => void): void }).once?.("finish", close);
+  (parser as unknown as { once?(e: string, f: () => void): void }).once?.("close", close);
+}
