@@ -85,6 +85,9 @@ const ORPHAN_SWEEP_MS = 10 * 60_000;
 const ORPHAN_MIN_AGE_MS = 60_000;
 
 /** Creates the engine (call start()). */
+/** Records written at once by retry/freeze/unfreeze of many messages. */
+const OPERATOR_BATCH = 256;
+
 /** TLS errors that mean "the certificate did not verify" rather than "the handshake failed". */
 const CERT_FAILURE =
   /certificate|self[- ]signed|unable to verify|UnknownIssuer|CERT_|hostname|altname|NotValidForName|Expired/i;
@@ -530,6 +533,18 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     });
   }
 
+  /**
+   * Writes operator changes in concurrent batches, so the store can group-commit them (one KV
+   * commit or one directory sync per batch instead of one per message); `afterFirst` lets
+   * delivery start while the rest is still being written.
+   */
+  async function putAll(records: QueueRecord[], afterFirst?: () => void) {
+    for (let i = 0; i < records.length; i += OPERATOR_BATCH) {
+      await Promise.all(records.slice(i, i + OPERATOR_BATCH).map((r) => store.put(r)));
+      if (i === 0) afterFirst?.();
+    }
+  }
+
   async function select(filter: { id?: string; domain?: string; all?: boolean }): Promise<QueueRecord[]> {
     if (filter.id) {
       const r = await store.get(filter.id);
@@ -579,39 +594,33 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     },
     inFlight: () => [...running.keys()],
     async retryNow(filter) {
-      let n = 0;
-      for (const record of await select(filter)) {
-        if (record.status !== "queued" && record.status !== "deferred") continue;
-        record.nextAttemptAt = Date.now();
-        await store.put(record);
-        n++;
-      }
+      const now = Date.now();
+      const changed = (await select(filter)).filter((r) => r.status === "queued" || r.status === "deferred");
+      for (const record of changed) record.nextAttemptAt = now;
+      await putAll(changed, () => schedule(0));
       schedule(0);
-      return n;
+      return changed.length;
     },
     async freeze(filter) {
-      let n = 0;
-      for (const record of await select(filter)) {
-        if (record.status !== "queued" && record.status !== "deferred") continue;
+      const changed = (await select(filter)).filter((r) => r.status === "queued" || r.status === "deferred");
+      for (const record of changed) {
         record.frozenFrom = record.status;
         record.status = "frozen";
-        await store.put(record);
-        n++;
       }
-      return n;
+      await putAll(changed);
+      return changed.length;
     },
     async unfreeze(filter) {
-      let n = 0;
-      for (const record of await select(filter)) {
-        if (record.status !== "frozen") continue;
+      const now = Date.now();
+      const changed = (await select(filter)).filter((r) => r.status === "frozen");
+      for (const record of changed) {
         record.status = record.frozenFrom ?? "queued";
         record.frozenFrom = undefined;
-        record.nextAttemptAt = Date.now();
-        await store.put(record);
-        n++;
+        record.nextAttemptAt = now;
       }
+      await putAll(changed, () => schedule(0));
       schedule(0);
-      return n;
+      return changed.length;
     },
     async bounce(filter, reason = "5.0.0 Returned to the sender by the mail system administrator") {
       let n = 0;
