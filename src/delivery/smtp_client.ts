@@ -25,6 +25,17 @@ import SMTPConnection from "nodemailer/lib/smtp-connection";
 /** From this size on, relaying counts streamed bytes for {@link GcHint}. */
 const LARGE_MESSAGE = 8 * 1024 * 1024;
 
+/** A pass-through stream that feeds a {@link GcHint} with the bytes it carries. */
+function countingForGc(): Transform {
+  const hint = new GcHint();
+  return new Transform({
+    transform(chunk: Uint8Array, _encoding, cb) {
+      hint.add(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
 /** Client timeouts in ms (RFC 5321 4.5.3.2 defaults are applied by the caller). */
 export interface ClientTimeouts {
   connect: number;
@@ -268,15 +279,7 @@ export class SmtpSession {
       envelope.dsn = { ret: message.ret, envid: message.envid, notify: rcpts[0].notify, orcpt: rcpts[0].orcpt };
     }
     // Large messages only: a counting pass that lets V8 free read buffers early (see GcHint).
-    const hint = new GcHint();
-    const stream = message.size < LARGE_MESSAGE ? message.open() : message.open().pipe(
-      new Transform({
-        transform(chunk: Uint8Array, _encoding, cb) {
-          hint.add(chunk.length);
-          cb(null, chunk);
-        },
-      }),
-    );
+    const stream = message.size < LARGE_MESSAGE ? message.open() : message.open().pipe(countingForGc());
     return new Promise((resolve, reject) => {
       this.conn.send(
         envelope as never,

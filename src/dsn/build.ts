@@ -52,10 +52,7 @@ export function statusOf(reply: string | undefined, fallback: string): string {
   return basic ? `${basic[1]}.0.0` : fallback;
 }
 
-/** Decodes RFC 3461 xtext ("+2B" → "+"). */
-export function decodeXtext(text: string): string {
-  return text.replace(/\+([0-9A-F]{2})/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
-}
+const utf8 = new TextEncoder();
 
 /**
  * A stored ENVID or ORCPT value as a DSN field value. They are stored decoded (the SMTP
@@ -66,7 +63,7 @@ export function decodeXtext(text: string): string {
 export function dsnFieldText(text: string): string {
   return text.replace(/[^\x20-\x7e]/gu, (c) => {
     let out = "";
-    for (const byte of new TextEncoder().encode(c)) out += `+${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    for (const byte of utf8.encode(c)) out += `+${byte.toString(16).toUpperCase().padStart(2, "0")}`;
     return out;
   });
 }

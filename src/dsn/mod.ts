@@ -2,5 +2,5 @@
  * Delivery status notifications (RFC 3461/3464): building and deciding.
  * @module
  */
-export { buildDsn, decodeXtext, type DsnInput, type DsnRecipientReport, headerSection, statusOf } from "./build.ts";
+export { buildDsn, type DsnInput, type DsnRecipientReport, headerSection, statusOf } from "./build.ts";
 export { createDsnService, type DsnDeps, type DsnService } from "./service.ts";

@@ -154,7 +154,8 @@ export async function receiveMessage(
   } catch (err) {
     await options.spool.delete(id).catch(() => {});
     // A full disk is a full disk whether the data or the queue record hit it: 452 4.3.1 either way.
-    if (toSpoolError(err, "writing the queue record").code === "SPOOL_FULL") throw toSmtp(err);
+    const smtp = toSmtp(err);
+    if (smtp.code === "SPOOL_FULL") throw smtp;
     throw reject(451, "4.3.0", `Queue write failed, try again later (${(err as Error).message})`, "QUEUE_IO");
   }
   return record;

@@ -5,6 +5,7 @@
  * the script format. Also {@link faultPlans}: seeded random fault plans.
  */
 import { join } from "node:path";
+import { sinkPort } from "./script_sink.ts";
 
 /** A message the sink took (received.jsonl). */
 export interface FaultSinkMessage {
@@ -77,24 +78,10 @@ export async function startFaultSink(script: FaultScript = {}): Promise<FaultSin
     stderr: "piped",
     stdin: "null",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) {
-      const err = await new Response(child.stderr).text();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      throw new Error(`fault sink did not start: ${err}`);
-    }
-    buf += value;
-  }
-  const port = Number(/PORT (\d+)/.exec(buf)?.[1]);
-  const drain = (async () => {
-    try {
-      while (!(await reader.read()).done) { /* keep the pipe empty */ }
-    } catch { /* closed */ }
-  })();
-  const stderr = child.stderr.pipeTo(new WritableStream());
+  const { port, drained } = await sinkPort(child, "fault sink").catch(async (err) => {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  });
   return {
     host: "127.0.0.1",
     port,
@@ -105,8 +92,7 @@ export async function startFaultSink(script: FaultScript = {}): Promise<FaultSin
         child.kill("SIGTERM");
       } catch { /* gone */ }
       await child.status;
-      await drain;
-      await stderr.catch(() => {});
+      await drained;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };

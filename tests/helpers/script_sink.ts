@@ -4,6 +4,30 @@
  */
 import { join } from "node:path";
 
+/**
+ * Waits for a Python sink's `PORT <n>` line, then keeps its stdout and stderr drained;
+ * `drained` settles when both pipes are closed. Throws with the sink's stderr if it exits first.
+ */
+export async function sinkPort(
+  child: Deno.ChildProcess,
+  name: string,
+): Promise<{ port: number; drained: Promise<unknown> }> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${name} did not start: ${await new Response(child.stderr).text()}`);
+    buf += value;
+  }
+  const stdout = (async () => {
+    try {
+      while (!(await reader.read()).done) { /* keep the pipe empty */ }
+    } catch { /* closed */ }
+  })();
+  const stderr = child.stderr.pipeTo(new WritableStream()).catch(() => {});
+  return { port: Number(/PORT (\d+)/.exec(buf)?.[1]), drained: Promise.all([stdout, stderr]) };
+}
+
 /** A message as the sink received it. */
 export interface SinkMessage {
   mail_from: string;
@@ -49,23 +73,7 @@ export async function startScriptSink(
   if (options.tlsCert) args.push("--tls-cert", options.tlsCert, "--tls-key", options.tlsKey!);
   if (options.noDsn) args.push("--no-dsn");
   const child = new Deno.Command(PY, { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) {
-      const err = await new Response(child.stderr).text();
-      throw new Error(`sink did not start: ${err}`);
-    }
-    buf += value;
-  }
-  const port = Number(/PORT (\d+)/.exec(buf)?.[1]);
-  const drain = (async () => {
-    try {
-      while (!(await reader.read()).done) { /* keep the pipe empty */ }
-    } catch { /* closed */ }
-  })();
-  const stderr = child.stderr.pipeTo(new WritableStream());
+  const { port, drained } = await sinkPort(child, "sink");
   const messages = async () => {
     const files = (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name).filter((n) => n.endsWith(".json"))
       .sort();
@@ -89,8 +97,7 @@ export async function startScriptSink(
         child.kill("SIGTERM");
       } catch { /* gone */ }
       await child.status;
-      await drain;
-      await stderr.catch(() => {});
+      await drained;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
