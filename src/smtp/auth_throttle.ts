@@ -72,6 +72,8 @@ export function clientKey(address: string): string {
 export class AuthThrottle {
   /** Client key → times of its most recent failures, oldest first; Map order = least recently failed first. */
   readonly #failures = new Map<string, number[]>();
+  /** Client key → password checks under way (counted as failures by admit() until they end). */
+  readonly #inFlight = new Map<string, number>();
   readonly #maxClients: number;
   readonly #now: () => number;
 
@@ -93,14 +95,33 @@ export class AuthThrottle {
   /** Null when the client may try AUTH; otherwise the 454 4.7.0 refusal to send at once. */
   admit(address: string, settings: AuthThrottleSettings): SmtpError | null {
     if (settings.ip_max_failures <= 0) return null;
-    const recent = this.#recent(clientKey(address), settings);
-    if (!recent || recent.length < settings.ip_max_failures) return null;
+    const key = clientKey(address);
+    const counted = (this.#recent(key, settings)?.length ?? 0) + (this.#inFlight.get(key) ?? 0);
+    if (counted < settings.ip_max_failures) return null;
     return reject(
       454,
       "4.7.0",
       `Too many failed authentication attempts from ${address}, try again later`,
       "AUTH_LOCKED_OUT",
     );
+  }
+
+  /**
+   * Marks a password check as under way for this client, before it is hashed: until the returned
+   * function is called it counts as a failure in {@link admit}, so a burst of parallel attempts from
+   * one address cannot all pass the lockout check before the first of them has failed.
+   */
+  begin(address: string): () => void {
+    const key = clientKey(address);
+    this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.#inFlight.get(key) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(key, left);
+      else this.#inFlight.delete(key);
+    };
   }
 
   /**

@@ -3,7 +3,10 @@
  * - bare CR / bare LF (the SMTP smuggling vectors): rejected, or normalized to CRLF;
  * - NUL bytes and lines longer than the limit (RFC 5321 4.5.3.1.6): rejected;
  * - the header section is buffered (bounded) so the caller can inspect it
- *   (Received count, Message-ID/Date presence, UTF-8 validity) before it is written.
+ *   (Received count, Message-ID/Date presence, UTF-8 validity) before it is written;
+ *   a header section larger than `maxHeaderBytes` is refused with 552 5.3.4, never
+ *   passed on uninspected. Each byte is scanned once (a header dripped in tiny writes
+ *   costs the same CPU as one sent in a single write).
  *
  * The end of DATA itself is decided by smtp-server, which only ever accepts
  * `<CRLF>.<CRLF>`; this filter guarantees nothing resembling another end-of-data
@@ -23,7 +26,7 @@ export interface DataFilterOptions {
   /** Maximum line length in octets including CRLF. */
   maxLineLength: number;
   bareNewline: "reject" | "normalize";
-  /** Header section buffered at most this many bytes before it is passed on uninspected. */
+  /** Largest header section accepted (default 256 KiB); a larger one is refused with 552 5.3.4. */
   maxHeaderBytes?: number;
 }
 
@@ -37,6 +40,8 @@ export class DataFilter {
   #headerDone = false;
   #header: Uint8Array[] = [];
   #headerBytes = 0;
+  /** How much of CR LF CR LF the header bytes seen so far end with (0–3), to find the end across chunks. */
+  #endMatch = 0;
   readonly #maxContent: number;
   readonly #maxHeader: number;
   /** Called once with the complete header section (including its blank line) when it is known. */
@@ -114,22 +119,55 @@ export class DataFilter {
   }
 
   #collectHeader(chunk: Uint8Array): Uint8Array[] {
-    this.#header.push(chunk);
-    this.#headerBytes += chunk.length;
-    const all = concat(this.#header);
-    const end = headerEnd(all);
-    if (end < 0 && this.#headerBytes <= this.#maxHeader) {
-      this.#header = [all];
+    const start = this.#headerBytes;
+    const end = this.#scanHeaderEnd(chunk, start);
+    if (end < 0) {
+      this.#header.push(chunk);
+      this.#headerBytes += chunk.length;
+      if (this.#headerBytes > this.#maxHeader) throw headerTooLarge(this.#maxHeader);
       return [];
     }
     this.#headerDone = true;
+    let head: Uint8Array;
+    let rest: Uint8Array;
+    if (end < start) { // the data starts with CRLF split across chunks: no header section at all
+      head = new Uint8Array(0);
+      rest = concat([...this.#header, chunk]);
+    } else {
+      this.#header.push(chunk.subarray(0, end - start));
+      this.#headerBytes += end - start;
+      if (this.#headerBytes > this.#maxHeader) throw headerTooLarge(this.#maxHeader);
+      head = concat(this.#header);
+      rest = chunk.subarray(end - start);
+    }
     this.#header = [];
-    if (end < 0) return [all]; // oversized header section: pass on uninspected
-    const head = all.subarray(0, end);
-    const rest = all.subarray(end);
     const out = this.onHeader ? this.onHeader(head) : [head];
     return rest.length ? [...out, rest] : out;
   }
+
+  /** Offset (in the whole data) just past the blank line ending the header section, if it is in this chunk. */
+  #scanHeaderEnd(chunk: Uint8Array, start: number): number {
+    if (start === 0 && chunk.length >= 2 && chunk[0] === CR && chunk[1] === LF) return 0;
+    if (start === 1 && this.#endMatch === 1 && chunk[0] === LF) return 0; // CR | LF at the very start
+    let match = this.#endMatch;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      if (b === (match % 2 === 0 ? CR : LF)) match++;
+      else match = b === CR ? 1 : 0;
+      if (match === 4) return start + i + 1;
+    }
+    this.#endMatch = match;
+    return -1;
+  }
+}
+
+function headerTooLarge(limit: number) {
+  return reject(
+    552,
+    "5.3.4",
+    `Message header section exceeds ${limit} bytes (smtp.max_header_size)`,
+    "DATA_HEADER_TOO_LARGE",
+  );
 }
 
 function bareError(kind: "CR" | "LF") {

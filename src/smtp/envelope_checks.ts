@@ -7,7 +7,11 @@
  *
  * - ENVID: printable US-ASCII only (RFC 3461 4.4);
  * - ORCPT `addr-type;address`: the address printable US-ASCII (RFC 3461 4.2), except for
- *   the `utf-8` type (RFC 6533), which may carry UTF-8.
+ *   the `utf-8` type (RFC 6533), which may carry UTF-8;
+ * - only parameters of advertised extensions are accepted (RFC 5321 4.1.1.11, 4.1.2):
+ *   MAIL FROM takes SIZE, BODY, SMTPUTF8, RET, ENVID and AUTH; RCPT TO takes NOTIFY and ORCPT.
+ *   Anything else, `REQUIRETLS` included while it is not offered, gets `555 5.5.4` as in
+ *   Postfix — a sender that asks for REQUIRETLS is never silently downgraded.
  *
  * @example
  * ```ts
@@ -23,8 +27,26 @@ export type EsmtpArgs = Record<string, string | boolean> | false | undefined;
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-/** null when MAIL FROM's parameters are acceptable, else the 501 to send. */
+/** ESMTP parameters of MAIL FROM that Empath offers. */
+export const MAIL_PARAMS: ReadonlySet<string> = new Set(["SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH"]);
+/** ESMTP parameters of RCPT TO that Empath offers. */
+export const RCPT_PARAMS: ReadonlySet<string> = new Set(["NOTIFY", "ORCPT"]);
+
+function unsupported(args: EsmtpArgs, allowed: ReadonlySet<string>): SmtpError | null {
+  if (!args) return null;
+  for (const key of Object.keys(args)) {
+    const name = key.toUpperCase();
+    if (allowed.has(name)) continue;
+    const printable = name.replace(/[^\x21-\x7e]/g, "?").slice(0, 64);
+    return reject(555, "5.5.4", `Unsupported option: ${printable}`, "PARAM_UNSUPPORTED");
+  }
+  return null;
+}
+
+/** null when MAIL FROM's parameters are acceptable, else the 501 or 555 to send. */
 export function checkMailParams(args: EsmtpArgs): SmtpError | null {
+  const unknown = unsupported(args, MAIL_PARAMS);
+  if (unknown) return unknown;
   const envid = args ? args.ENVID : undefined;
   if (typeof envid === "string" && !PRINTABLE_ASCII.test(envid)) {
     return reject(501, "5.5.4", "ENVID must be printable US-ASCII (RFC 3461 4.4)");
@@ -32,8 +54,10 @@ export function checkMailParams(args: EsmtpArgs): SmtpError | null {
   return null;
 }
 
-/** null when RCPT TO's parameters are acceptable, else the 501 to send. */
+/** null when RCPT TO's parameters are acceptable, else the 501 or 555 to send. */
 export function checkRcptParams(args: EsmtpArgs): SmtpError | null {
+  const unknown = unsupported(args, RCPT_PARAMS);
+  if (unknown) return unknown;
   const orcpt = args ? args.ORCPT : undefined;
   if (typeof orcpt !== "string") return null;
   const semi = orcpt.indexOf(";");

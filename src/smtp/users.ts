@@ -87,7 +87,42 @@ function parseHash(hash: string): ScryptHash | string {
   return { N, r, p, salt, key };
 }
 
+/** Password hashes computed at once at most: each scrypt run holds up to {@link MAX_MEM} of memory. */
+export const MAX_CONCURRENT_HASHES = 2;
+/** Checks allowed to wait for a hashing slot; beyond that {@link AuthBusyError} is thrown (454 4.7.0). */
+export const MAX_WAITING_HASHES = 32;
+
+/** Too many password checks are waiting; the client should try again later. */
+export class AuthBusyError extends Error {
+  readonly code = "AUTH_BUSY";
+  constructor() {
+    super("too many authentication attempts in progress");
+    this.name = "AuthBusyError";
+  }
+}
+
+let hashing = 0;
+const waiting: (() => void)[] = [];
+
+async function withHashSlot<T>(fn: () => Promise<T>): Promise<T> {
+  if (hashing >= MAX_CONCURRENT_HASHES) {
+    if (waiting.length >= MAX_WAITING_HASHES) throw new AuthBusyError();
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else hashing++;
+  try {
+    return await fn();
+  } finally {
+    const next = waiting.shift();
+    if (next) next(); // the slot passes straight to the next waiter
+    else hashing--;
+  }
+}
+
 function deriveKey(password: string, salt: Uint8Array, keyBytes: number, options: ScryptOptions): Promise<Buffer> {
+  return withHashSlot(() => scryptKey(password, salt, keyBytes, options));
+}
+
+function scryptKey(password: string, salt: Uint8Array, keyBytes: number, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scrypt(password, salt, keyBytes, { ...options, maxmem: MAX_MEM + 1024 * 1024 }, (err, key) => {
       if (err) reject(err);
@@ -115,7 +150,8 @@ export async function hashPassword(password: string): Promise<string> {
 
 /**
  * Checks a password against a hash from {@link hashPassword}, comparing keys in
- * constant time. A malformed or tampered hash gives `false`, never an exception.
+ * constant time. A malformed or tampered hash gives `false`; only a full hashing queue
+ * throws ({@link AuthBusyError}, answered 454 4.7.0).
  *
  * @example
  * ```ts
@@ -130,7 +166,8 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   let derived: Buffer;
   try {
     derived = await deriveKey(password, parsed.salt, parsed.key.length, parsed);
-  } catch {
+  } catch (error) {
+    if (error instanceof AuthBusyError) throw error;
     return false;
   }
   return timingSafeEqual(derived, parsed.key);
