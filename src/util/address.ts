@@ -28,7 +28,7 @@ export type CanonicalAddress =
   | { ok: true; address: string; local: string; domain: string; literal: boolean }
   | { ok: false; reason: string };
 
-const ASCII = /^[\x00-\x7f]*$/;
+const ASCII = /^\p{ASCII}*$/u;
 
 /** True when the text is 7-bit US-ASCII. */
 export function isAscii(text: string): boolean {
