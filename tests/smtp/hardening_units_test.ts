@@ -3,6 +3,8 @@ import { DataFilter } from "../../src/smtp/data_filter.ts";
 import { checkMailParams, checkRcptParams, type EsmtpArgs } from "../../src/smtp/envelope_checks.ts";
 import { AuthThrottle } from "../../src/smtp/auth_throttle.ts";
 import { SmtpError } from "../../src/smtp/errors.ts";
+import { checkSender, type SenderDomainState } from "../../src/smtp/sender_checks.ts";
+import { removeFields, startsFolded, SUBMISSION_REMOVED_FIELDS } from "../../src/smtp/header_rewrite.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -79,4 +81,56 @@ Deno.test("password checks under way count against the lockout before they are h
   for (const d of done) d();
   done[0]!(); // idempotent
   assert.equal(throttle.admit("192.0.2.1", settings), null);
+});
+
+Deno.test("outside senders: address literals and domains that cannot receive mail are refused", async () => {
+  const states: Record<string, SenderDomainState> = {
+    "ok.example": "ok",
+    "gone.example": "nxdomain",
+    "nomail.example": "no-mail",
+    "nullmx.example": "null-mx",
+    "slow.example": "tempfail",
+  };
+  const lookup = (d: string) => Promise.resolve(states[d] ?? "nxdomain");
+  const outside = { trusted: false, lookup };
+  assert.equal(await checkSender("a@ok.example", outside), null);
+  assert.equal(await checkSender("", outside), null, "the null reverse-path is always accepted");
+  assert.equal(await checkSender("a@OK.Example", outside), null);
+  assert.equal(await checkSender("a@ｏｋ.example", outside), null, "looked up in canonical form");
+  for (const literal of ["x@[192.0.2.10]", "x@[IPv6:2001:db8::1]", "x@[127.0.0.1]"]) {
+    const e = await checkSender(literal, outside);
+    assert.equal(e?.responseCode, 550, literal);
+    assert.equal(e?.code, "SENDER_ADDRESS_LITERAL");
+  }
+  assert.equal((await checkSender("a@gone.example", outside))?.message.slice(0, 5), "5.1.8");
+  assert.equal((await checkSender("a@nomail.example", outside))?.responseCode, 550);
+  assert.match((await checkSender("a@nullmx.example", outside))?.message ?? "", /null MX/);
+  assert.equal((await checkSender("a@slow.example", outside))?.responseCode, 450);
+  assert.equal(
+    (await checkSender("a@ok.example", { trusted: false, lookup: () => Promise.reject(new Error("x")) }))?.responseCode,
+    450,
+  );
+  assert.equal(await checkSender("x@[192.0.2.10]", { trusted: true, lookup }), null, "trusted clients are not checked");
+  assert.equal(
+    (await checkSender("x@[192.0.2.10]", { trusted: false }))?.responseCode,
+    550,
+    "literals refused even without DNS",
+  );
+});
+
+Deno.test("submission header edits: Bcc, Resent-Bcc and Return-Path go, folded lines with them", () => {
+  const dec = (u: Uint8Array) => new TextDecoder().decode(u);
+  const head = enc(
+    "From: a@b\r\nBCC: x@y,\r\n\tz@w\r\nTo: c@d\r\nResent-Bcc: q@r\r\nReturn-Path: <evil@x>\r\nbcc : obs@x\r\n" +
+      "X-Bcc-Note: kept\r\nSubject: ünï\r\n\r\n",
+  );
+  assert.equal(
+    dec(removeFields(head, SUBMISSION_REMOVED_FIELDS)),
+    "From: a@b\r\nTo: c@d\r\nX-Bcc-Note: kept\r\nSubject: ünï\r\n\r\n",
+  );
+  const plain = enc("From: a@b\r\n\r\n");
+  assert.equal(removeFields(plain, SUBMISSION_REMOVED_FIELDS), plain, "unchanged sections are not copied");
+  assert.equal(startsFolded(enc(" X-Injected: 1\r\n")), true);
+  assert.equal(startsFolded(enc("\tX: 1\r\n")), true);
+  assert.equal(startsFolded(enc("X: 1\r\n")), false);
 });
