@@ -171,7 +171,10 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   });
   const totals: Totals = { received: 0, delivered: 0, deferred: 0, failed: 0 };
   submitter.onQueued((record) => {
-    if (!record.isDsn) totals.received++;
+    if (record.isDsn) return; // generated here, not received
+    totals.received++;
+    metrics.messagesReceived.inc({ listener: record.client.listener });
+    metrics.messageSize.observe(record.size);
   });
   let current = config;
   const listeners: SmtpListener[] = [];

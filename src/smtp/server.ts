@@ -273,8 +273,6 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
           nrcpt: record.recipients.length,
           peer: session.remoteAddress,
         });
-        deps.metrics?.messagesReceived.inc({ listener: name });
-        deps.metrics?.messageSize.observe(record.size);
         endSpan(span, undefined, { "empath.message_id": record.id, "empath.size": record.size });
         cb(null, `2.0.0 Ok: queued as ${record.id}`);
         mods?.received(session, record);
