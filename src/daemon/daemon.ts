@@ -35,7 +35,14 @@ import { VERSION } from "../version.ts";
 import { createDsnService } from "../dsn/mod.ts";
 import { chainDeliveryEvents, loadModules, moduleDeliveryEvents, moduleDnsListener } from "../modules/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
-import { openQueueStore, type QueueRecord, type QueueStore, recoverQueue, type RecoveryReport } from "../queue/mod.ts";
+import {
+  createSubmitter,
+  openQueueStore,
+  type QueueStore,
+  recoverQueue,
+  type RecoveryReport,
+  type Submitter,
+} from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
 import {
   AuthThrottle,
@@ -65,8 +72,8 @@ export interface Daemon {
   readonly control?: ControlServer;
   readonly audit: AuditLog;
   readonly startedAt: number;
-  /** Hooks for subsystems that want to know about new messages (delivery). */
-  readonly queuedListeners: Set<(record: QueueRecord) => void>;
+  /** The one way into the queue; its "queued" event wakes delivery and counts received mail. */
+  readonly submitter: Submitter;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -143,7 +150,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     },
   );
 
-  const queuedListeners = new Set<(record: QueueRecord) => void>();
+  const submitter = createSubmitter({
+    store,
+    spool,
+    onListenerError: (err, record) =>
+      log.error("a queued listener failed for {id}: {error}", { id: record.id, error: String(err) }),
+  });
   const metrics = createMetrics({ maxDomains: config.http.metrics_domains });
   const audit = createAuditLog({
     target: !config.audit.enabled
@@ -158,7 +170,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     onDrop: (n) => metrics.auditDropped.inc(n),
   });
   const totals: Totals = { received: 0, delivered: 0, deferred: 0, failed: 0 };
-  queuedListeners.add(() => totals.received++);
+  submitter.onQueued((record) => {
+    if (record.isDsn) return; // generated here, not received
+    totals.received++;
+    metrics.messagesReceived.inc({ listener: record.client.listener });
+    metrics.messageSize.observe(record.size);
+  });
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
@@ -167,12 +184,11 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     const listener = createSmtpListener(l, {
       config: () => current,
       spool,
-      store,
+      submitter,
       hostname,
       users,
       tls,
       log: logger("smtp"),
-      onQueued: (record) => queuedListeners.forEach((fn) => fn(record)),
       metrics,
       modules,
       authThrottle,
@@ -206,16 +222,14 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     watchConfig(configPath, () => current, (next) => current = next, logger("config"), recordReload),
   );
   const d = config.delivery;
-  // The DSN service queues reports that the engine then delivers: bound late on purpose.
-  let wake: (record: QueueRecord) => void = () => {};
+  // The DSN service queues reports through the submitter; its "queued" event hands them to delivery.
   const dsn = createDsnService({
     config: () => current,
     spool,
-    store,
+    submitter,
     hostname,
     log: logger("dsn"),
     audit: logger("audit"),
-    queued: (record) => wake(record),
   });
   const moduleDns = moduleDnsListener(modules);
   const resolver = createResolver({
@@ -327,8 +341,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     });
     log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
   }
-  wake = (record) => delivery.wake(record);
-  queuedListeners.add((record) => delivery.wake(record));
+  submitter.onQueued((record) => delivery.wake(record));
   delivery.start();
 
   let control: ControlServer | undefined;
@@ -378,7 +391,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     control,
     audit,
     startedAt,
-    queuedListeners,
+    submitter,
     stop(graceMs = 30_000) {
       stopping ??= (async () => {
         log.info("shutting down: closing listeners, waiting up to {grace}ms for sessions in DATA", { grace: graceMs });

@@ -47,7 +47,7 @@ const SUBJECTS = {
 /** The x.y.z status of a reply ("550 5.1.1 …" → "5.1.1"; "550 no" → "5.0.0"). */
 export function statusOf(reply: string | undefined, fallback: string): string {
   const enhanced = /(?:^|\s)([245]\.\d{1,3}\.\d{1,3})(?:\s|$)/.exec(reply ?? "");
-  if (enhanced) return enhanced[1];
+  if (enhanced?.[1]) return enhanced[1];
   const basic = /^([245])\d\d/.exec(reply ?? "");
   return basic ? `${basic[1]}.0.0` : fallback;
 }
@@ -114,7 +114,7 @@ function deliveryStatus(input: DsnInput): string {
   for (const r of input.recipients) {
     const block: string[] = [];
     if (r.orcpt) {
-      const [type, ...rest] = r.orcpt.split(";");
+      const [type = "", ...rest] = r.orcpt.split(";");
       block.push(`Original-Recipient: ${dsnFieldText(type.toLowerCase())}; ${dsnFieldText(rest.join(";"))}`);
     }
     block.push(`Final-Recipient: rfc822; ${r.address}`, `Action: ${r.action}`, `Status: ${r.status}`);

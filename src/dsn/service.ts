@@ -13,20 +13,20 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
-import type { QueueRecord, QueueStore, RecipientState } from "../queue/mod.ts";
+import type { QueueRecord, RecipientState, Submitter } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { buildDsn, type DsnRecipientReport, statusOf } from "./build.ts";
 
 /** What the service needs. */
 export interface DsnDeps {
   config: () => Config;
+  /** Where the original messages are read from. */
   spool: Spool;
-  store: QueueStore;
+  /** Queues the DSNs (its "queued" event hands them to delivery). */
+  submitter: Submitter;
   hostname: string;
   log: Logger;
   audit: Logger;
-  /** Hands a newly queued DSN to delivery. */
-  queued: (record: QueueRecord) => void;
 }
 
 /** The DSN service, plugged into the delivery engine's events. */
@@ -71,33 +71,22 @@ export function createDsnService(deps: DsnDeps): DsnService {
     const limit = deps.config().dsn.full_message_limit;
     const ret = record.dsn.ret ?? (record.size <= limit ? "FULL" : "HDRS");
     const bytes = await buildDsn({ reportingMta: deps.hostname, kind, record, recipients, original, ret });
-    const writer = await deps.spool.create();
-    await writer.write(bytes);
-    await writer.commit();
-    const now = Date.now();
-    const dsn: QueueRecord = {
-      id: writer.id,
-      status: "queued",
-      sender: "",
-      recipients: [{ address: record.sender, status: "pending", attempts: 0, updatedAt: now, notify: ["NEVER"] }],
-      size: bytes.length,
-      receivedAt: now,
-      nextAttemptAt: now,
-      attempts: [],
-      dsn: {},
-      client: { address: "127.0.0.1", listener: "dsn" },
-      metadata: { dsnFor: record.id, dsnKind: kind },
-      isDsn: true,
-      updatedAt: now,
-    };
-    await deps.store.put(dsn);
+    const dsn = await deps.submitter.submit({
+      data: bytes,
+      envelope: {
+        sender: "",
+        recipients: [{ address: record.sender, notify: ["NEVER"] }],
+        client: { address: "127.0.0.1", listener: "dsn" },
+        metadata: { dsnFor: record.id, dsnKind: kind },
+        isDsn: true,
+      },
+    });
     deps.log.info("{kind} DSN {dsn} for {id} queued to <{to}>", {
       kind,
       dsn: dsn.id,
       id: record.id,
       to: record.sender,
     });
-    deps.queued(dsn);
   }
 
   return {

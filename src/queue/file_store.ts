@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { DirSync } from "../spool/dir_sync.ts";
 import { isUlid } from "../spool/ulid.ts";
 import { isScheduled, QueueIndex } from "./index_cache.ts";
+import { createLeaseTable } from "./leases.ts";
 import { matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
 import type { QueueFilter, QueueRecord } from "./types.ts";
 
@@ -23,6 +24,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const dirSync = new DirSync(dir);
   const index = new QueueIndex();
+  const leases = createLeaseTable();
   let closed = false;
   let seq = 0;
   // Writes of one id are serialized so a later put can never be overtaken by an earlier one.
@@ -67,6 +69,11 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     return next;
   }
 
+  async function due(now: number, limit: number): Promise<QueueRecord[]> {
+    const records = await Promise.all(index.dueIds(now, limit).map(read));
+    return records.filter((r): r is QueueRecord => r !== null && isScheduled(r.status));
+  }
+
   return {
     backend: "file",
     put(record) {
@@ -103,13 +110,14 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
           }
         }
         index.delete(id);
+        leases.forget(id);
       });
     },
     get: read,
-    async due(now, limit) {
-      const records = await Promise.all(index.dueIds(now, limit).map(read));
-      return records.filter((r): r is QueueRecord => r !== null && isScheduled(r.status));
-    },
+    due,
+    claim: (options) => leases.claim(options, due),
+    renew: (ids, owner, leaseMs, now) => Promise.resolve(leases.renew(ids, owner, leaseMs, now)),
+    release: (ids, owner) => Promise.resolve(leases.release(ids, owner)),
     nextDueAt: () => Promise.resolve(index.nextDueAt()),
     async *list(filter: QueueFilter = {}) {
       let n = 0;

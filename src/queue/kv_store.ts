@@ -19,6 +19,7 @@
  * @module
  */
 import { isScheduled, QueueIndex } from "./index_cache.ts";
+import { createLeaseTable } from "./leases.ts";
 import { matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
 import type { QueueFilter, QueueRecord } from "./types.ts";
 
@@ -59,6 +60,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     throw new QueueStoreError(`cannot open Deno KV at ${path}: ${(err as Error).message}`, "QUEUE_IO", { cause: err });
   }
   const index = new QueueIndex();
+  const leases = createLeaseTable();
   let closed = false;
 
   async function decode(id: string, stored: Stored): Promise<QueueRecord> {
@@ -130,8 +132,10 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   }
 
   function applyToIndex(p: Pending) {
-    if (p.kind === "delete") index.delete(p.id);
-    else index.set(p.record!, p.json!.length <= CHUNK ? 0 : Math.ceil(p.json!.length / CHUNK));
+    if (p.kind === "delete") {
+      index.delete(p.id);
+      leases.forget(p.id);
+    } else index.set(p.record!, p.json!.length <= CHUNK ? 0 : Math.ceil(p.json!.length / CHUNK));
   }
 
   async function commitBatch(batch: Pending[]): Promise<void> {
@@ -151,9 +155,9 @@ export async function openKvStore(path: string): Promise<QueueStore> {
         const ids = new Set<string>();
         let mutations = 0;
         let bytes = 0;
-        while (queue.length > 0 && !ids.has(queue[0].id)) {
-          const est = queue[0].kind === "put" ? queue[0].json!.length : 64;
-          const estMut = 3 + Math.ceil(est / CHUNK) + (index.get(queue[0].id)?.parts ?? 0);
+        for (let next = queue[0]; next && !ids.has(next.id); next = queue[0]) {
+          const est = next.kind === "put" ? next.json!.length : 64;
+          const estMut = 3 + Math.ceil(est / CHUNK) + (index.get(next.id)?.parts ?? 0);
           if (batch.length > 0 && (mutations + estMut > MAX_BATCH_MUTATIONS || bytes + est > MAX_BATCH_BYTES)) break;
           const p = queue.shift()!;
           batch.push(p);
@@ -197,21 +201,26 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     return entry.value === null ? null : await decode(id, entry.value);
   }
 
+  async function due(now: number, limit: number): Promise<QueueRecord[]> {
+    const out: QueueRecord[] = [];
+    const iter = kv.list<boolean>({ start: ["due"], end: ["due", now + 1] }, { limit });
+    const ids: string[] = [];
+    for await (const entry of iter) ids.push(entry.key[2] as string);
+    for (const record of await Promise.all(ids.map(get))) {
+      if (record && isScheduled(record.status)) out.push(record);
+    }
+    return out;
+  }
+
   return {
     backend: "kv",
     put: (record) => enqueue({ kind: "put", id: record.id, record: indexView(record), json: JSON.stringify(record) }),
     delete: (id) => enqueue({ kind: "delete", id }),
     get,
-    async due(now, limit) {
-      const out: QueueRecord[] = [];
-      const iter = kv.list<boolean>({ start: ["due"], end: ["due", now + 1] }, { limit });
-      const ids: string[] = [];
-      for await (const entry of iter) ids.push(entry.key[2] as string);
-      for (const record of await Promise.all(ids.map(get))) {
-        if (record && isScheduled(record.status)) out.push(record);
-      }
-      return out;
-    },
+    due,
+    claim: (options) => leases.claim(options, due),
+    renew: (ids, owner, leaseMs, now) => Promise.resolve(leases.renew(ids, owner, leaseMs, now)),
+    release: (ids, owner) => Promise.resolve(leases.release(ids, owner)),
     async nextDueAt() {
       for await (const entry of kv.list({ prefix: ["due"] }, { limit: 1 })) return entry.key[1] as number;
       return null;

@@ -1,5 +1,6 @@
 /**
- * Queue state: record types, the QueueStore contract and its two backends.
+ * Queue state: record types, the QueueStore contract and its two backends, and the
+ * submitter, the one way into the queue.
  * @module
  */
 export type {
@@ -13,9 +14,21 @@ export type {
   RecipientStatus,
 } from "./types.ts";
 export { SCHEDULED_STATUSES } from "./types.ts";
-export { emptyCounts, matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
+export { type ClaimOptions, emptyCounts, matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
 export type { QueueStats } from "./index_cache.ts";
 export { openKvStore } from "./kv_store.ts";
 export { openFileStore } from "./file_store.ts";
 export { openQueueStore } from "./open.ts";
 export { recoverQueue, type RecoveryReport } from "./recovery.ts";
+export {
+  createSubmitter,
+  newQueueRecord,
+  type QueuedListener,
+  type SpooledData,
+  type SubmitEnvelope,
+  SubmitError,
+  type SubmitErrorCode,
+  type SubmitInput,
+  type Submitter,
+  type SubmitterOptions,
+} from "./submit.ts";

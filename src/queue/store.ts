@@ -6,15 +6,46 @@
 import type { MessageStatus, QueueFilter, QueueRecord } from "./types.ts";
 import type { QueueStats } from "./index_cache.ts";
 
-/** Persistent queue state. All writes are durable when their promise resolves. */
+/** What {@link QueueStore.claim} takes. */
+export interface ClaimOptions {
+  /** Epoch ms: records due at or before it are claimable; leases run from it. */
+  now: number;
+  /** At most this many records. */
+  limit: number;
+  /** Who takes the leases (a node or worker id). */
+  owner: string;
+  /** A lease lasts until `now + leaseMs` unless renewed or released. */
+  leaseMs: number;
+}
+
+/**
+ * Persistent queue state. All writes are durable when their promise resolves.
+ *
+ * Leases (claim/renew/release) let several workers or nodes share one queue: a
+ * record under a live lease (`now < until`) is not claimed again by anyone, an
+ * expired lease is claimable again. A lease is separate from the record: `put`
+ * keeps it, `delete` ends it. Local backends keep leases in memory (one process
+ * owns the store), so they end with the process.
+ */
 export interface QueueStore {
   readonly backend: "kv" | "file";
   /** Creates or replaces a record (atomic; due index kept in step). */
   put(record: QueueRecord): Promise<void>;
+  /** The record, or null when there is none. */
   get(id: string): Promise<QueueRecord | null>;
+  /** Removes a record (and its lease); a missing record is not an error. */
   delete(id: string): Promise<void>;
   /** Scheduled records (queued/deferred) with nextAttemptAt <= now, earliest first. */
   due(now: number, limit: number): Promise<QueueRecord[]>;
+  /**
+   * Leases due scheduled records (as {@link due}, earliest first) to `owner` until
+   * `now + leaseMs`, skipping records under anyone's live lease, the caller's included.
+   */
+  claim(options: ClaimOptions): Promise<QueueRecord[]>;
+  /** Extends `owner`'s live leases on `ids` to `now + leaseMs`; returns the ids still held. */
+  renew(ids: string[], owner: string, leaseMs: number, now: number): Promise<string[]>;
+  /** Ends `owner`'s leases on `ids`; leases held by others are left alone. */
+  release(ids: string[], owner: string): Promise<void>;
   /** Earliest nextAttemptAt among scheduled records, or null. */
   nextDueAt(): Promise<number | null>;
   list(filter?: QueueFilter): AsyncIterable<QueueRecord>;

@@ -1,11 +1,12 @@
 /**
  * Message intake: streams DATA through the {@link DataFilter} into a spool file,
- * commits it (fsync + rename + dir fsync), writes the queue record, and only then
- * lets the caller answer 250. Any failure leaves neither a spool file nor a record.
+ * commits it (fsync + rename + dir fsync), hands it to the queue's submitter (which
+ * commits the record and announces it), and only then lets the caller answer 250.
+ * Any failure leaves neither a spool file nor a record.
  * @module
  */
 import type { Readable } from "node:stream";
-import type { QueueRecord, QueueStore, RecipientState } from "../queue/mod.ts";
+import { type ClientInfo, type NotifyValue, type QueueRecord, SubmitError, type Submitter } from "../queue/mod.ts";
 import type { Spool, SpoolWriter } from "../spool/mod.ts";
 import { toSpoolError, ulid } from "../spool/mod.ts";
 import { DataFilter } from "./data_filter.ts";
@@ -43,7 +44,8 @@ export type QueueHook = (
 /** Limits and identity for the intake. */
 export interface IntakeOptions {
   spool: Spool;
-  store: QueueStore;
+  /** The one way into the queue: commits the record and announces it. */
+  submitter: Submitter;
   hostname: string;
   maxLineLength: number;
   bareNewline: "reject" | "normalize";
@@ -89,7 +91,7 @@ export async function receiveMessage(
       esmtp: envelope.esmtp,
       tls: envelope.tls,
       authenticated: !!envelope.client.user,
-      recipient: envelope.recipients.length === 1 ? envelope.recipients[0].address : undefined,
+      recipient: envelope.recipients.length === 1 ? envelope.recipients[0]?.address : undefined,
       date: new Date(now),
     });
     if (envelope.headers) prefix += envelope.headers;
@@ -148,44 +150,32 @@ export async function receiveMessage(
       throw toSmtp(err);
     }
   }
-  const record = newRecord(id, now, size, envelope);
+  const client: ClientInfo = { ...envelope.client };
+  if (envelope.tls?.version !== undefined) client.tls = envelope.tls.version;
   try {
-    await options.store.put(record);
+    return await options.submitter.submit({
+      data: { id, size },
+      receivedAt: now,
+      envelope: {
+        sender: envelope.sender,
+        recipients: envelope.recipients.map((r) => ({
+          address: r.address,
+          notify: r.notify as NotifyValue[] | undefined,
+          orcpt: r.orcpt,
+        })),
+        dsn: envelope.dsn,
+        client,
+        smtpUtf8: envelope.smtpUtf8,
+        bodyType: envelope.bodyType === "8bitmime" ? "8bitmime" : "7bit",
+        metadata: envelope.metadata,
+      },
+    });
   } catch (err) {
-    await options.spool.delete(id).catch(() => {});
-    // A full disk is a full disk whether the data or the queue record hit it: 452 4.3.1 either way.
-    const smtp = toSmtp(err);
-    if (smtp.code === "SPOOL_FULL") throw smtp;
-    throw reject(451, "4.3.0", `Queue write failed, try again later (${(err as Error).message})`, "QUEUE_IO");
+    // The submitter removed the data. A full disk is 452 4.3.1 whether the data or the record hit it.
+    if (err instanceof SubmitError && err.code === "SUBMIT_NO_SPACE") throw toSmtp(err.cause);
+    const cause = err instanceof SubmitError ? err.cause : err;
+    throw reject(451, "4.3.0", `Queue write failed, try again later (${(cause as Error).message})`, "QUEUE_IO");
   }
-  return record;
-}
-
-function newRecord(id: string, now: number, size: number, envelope: IntakeEnvelope): QueueRecord {
-  const recipients: RecipientState[] = envelope.recipients.map((r) => ({
-    address: r.address,
-    status: "pending",
-    notify: r.notify as RecipientState["notify"],
-    orcpt: r.orcpt,
-    attempts: 0,
-    updatedAt: now,
-  }));
-  return {
-    id,
-    status: "queued",
-    sender: envelope.sender,
-    recipients,
-    size,
-    receivedAt: now,
-    nextAttemptAt: now,
-    attempts: [],
-    dsn: envelope.dsn,
-    client: { ...envelope.client, tls: envelope.tls?.version },
-    smtpUtf8: envelope.smtpUtf8 || undefined,
-    bodyType: envelope.bodyType === "8bitmime" ? "8bitmime" : "7bit",
-    metadata: envelope.metadata ?? {},
-    updatedAt: now,
-  };
 }
 
 function toSmtp(err: unknown): SmtpError {
@@ -195,6 +185,3 @@ function toSmtp(err: unknown): SmtpError {
     ? reject(452, "4.3.1", "Insufficient system storage, try again later", "SPOOL_FULL")
     : reject(451, "4.3.0", "Local error in processing, try again later", spoolErr.code);
 }
-
-/** Exposed for tests: builds the record a message would get. */
-export const _newRecord = newRecord;

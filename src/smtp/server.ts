@@ -15,7 +15,7 @@ import type { Logger } from "@logtape/logtape";
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
 import type { Config, ListenerConfig } from "../config/mod.ts";
-import type { QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Submitter } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { matchesAny, parseNetworks } from "../util/cidr.ts";
 import { AuthThrottle } from "./auth_throttle.ts";
@@ -36,13 +36,12 @@ import { endSpan, type Span, startSpan } from "../observability/tracing.ts";
 export interface ListenerDeps {
   config: () => Config;
   spool: Spool;
-  store: QueueStore;
+  /** The one way into the queue; its "queued" event wakes delivery. */
+  submitter: Submitter;
   hostname: string;
   users?: UserDb;
   tls?: TlsFiles;
   log: Logger;
-  /** Called after a message is durably queued (wakes delivery). */
-  onQueued?: (record: QueueRecord) => void;
   metrics?: Metrics;
   /** Loaded modules; without any, the SMTP path does no module work at all. */
   modules?: ModuleHost;
@@ -260,7 +259,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       });
       const work = receiveMessage(stream, envelope, {
         spool: deps.spool,
-        store: deps.store,
+        submitter: deps.submitter,
         hostname: deps.hostname,
         maxLineLength: c.smtp.max_line_length,
         bareNewline: c.smtp.bare_newline,
@@ -274,10 +273,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
           nrcpt: record.recipients.length,
           peer: session.remoteAddress,
         });
-        deps.metrics?.messagesReceived.inc({ listener: name });
-        deps.metrics?.messageSize.observe(record.size);
         endSpan(span, undefined, { "empath.message_id": record.id, "empath.size": record.size });
-        deps.onQueued?.(record);
         cb(null, `2.0.0 Ok: queued as ${record.id}`);
         mods?.received(session, record);
       }, (err: Error) => {

@@ -35,14 +35,14 @@ function record() {
 const reports = (rec: ReturnType<typeof record>) => [
   {
     address: "bob@example.net",
-    orcpt: rec.recipients[0].orcpt,
+    orcpt: rec.recipients[0]!.orcpt,
     action: "failed" as const,
-    status: statusOf(rec.recipients[0].lastReply, "5.0.0"),
+    status: statusOf(rec.recipients[0]!.lastReply, "5.0.0"),
     remoteMta: "mx.example.net",
-    diagnostic: `smtp; ${rec.recipients[0].lastReply}`,
-    lastAttempt: rec.attempts[0].at,
+    diagnostic: `smtp; ${rec.recipients[0]!.lastReply}`,
+    lastAttempt: rec.attempts[0]!.at,
   },
-  { address: "carol@example.org", action: "failed" as const, status: statusOf(rec.recipients[1].lastReply, "5.0.0") },
+  { address: "carol@example.org", action: "failed" as const, status: statusOf(rec.recipients[1]!.lastReply, "5.0.0") },
 ];
 
 Deno.test("status codes come from the enhanced code, else the reply class", () => {
@@ -72,7 +72,7 @@ Deno.test("a failure DSN parses with mailparser: report type, parts and the full
   assert.match(parsed.text ?? "", /Reporting-MTA: dns; mx\.empath\.test/);
   assert.match(parsed.text ?? "", /Final-Recipient: rfc822; bob@example\.net\nAction: failed\nStatus: 5\.1\.1/);
   assert.deepEqual(parsed.attachments.map((a) => a.contentType), ["message/rfc822"]);
-  assert.match(parsed.attachments[0].content.toString(), /Subject: quarterly report[\s\S]*the body text/);
+  assert.match(parsed.attachments[0]!.content.toString(), /Subject: quarterly report[\s\S]*the body text/);
 });
 
 Deno.test("RET=HDRS returns only the header section as text/rfc822-headers", async () => {
@@ -146,7 +146,7 @@ Deno.test("ENVID and ORCPT are written as stored (decoded once) and can never st
   const rec = record();
   // "+0D+0A" is what a client's ENVID=…+2B0D+2B0A… decodes to: literal text, not a line break.
   rec.dsn.envid = "id+0D+0AX-Injected: yes";
-  rec.recipients[0].orcpt = "rfc822;bob\r\nX-Orcpt: yes@example.net\u2028";
+  rec.recipients[0]!.orcpt = "rfc822;bob\r\nX-Orcpt: yes@example.net\u2028";
   const text = new TextDecoder().decode(
     await buildDsn({
       reportingMta: "mx.empath.test",

@@ -41,7 +41,7 @@ Deno.test("recovery removes unacknowledged data, requeues in-flight messages and
     assert.equal((await store.get(ok.id))!.status, "queued");
     const lostAfter = (await store.get(lost.id))!;
     assert.equal(lostAfter.status, "failed");
-    assert.match(lostAfter.recipients[0].lastReply!, /spool data missing/);
+    assert.match(lostAfter.recipients[0]!.lastReply!, /spool data missing/);
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });

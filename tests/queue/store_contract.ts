@@ -46,8 +46,8 @@ export function queueStoreContract(name: string, open: (dir: string) => Promise<
   Deno.test(`${name}: a stored record reads back identical after reopening`, () =>
     withStore(async (store, reopen) => {
       const rec = sampleRecord({ metadata: { tag: "vip", n: 3 }, dsn: { ret: "HDRS", envid: "E1" } });
-      rec.recipients[0].notify = ["SUCCESS", "FAILURE"];
-      rec.recipients[0].orcpt = "rfc822;bob@example.net";
+      rec.recipients[0]!.notify = ["SUCCESS", "FAILURE"];
+      rec.recipients[0]!.orcpt = "rfc822;bob@example.net";
       await store.put(rec);
       assert.deepEqual(await store.get(rec.id), rec);
       const again = await reopen();
@@ -131,7 +131,7 @@ export function queueStoreContract(name: string, open: (dir: string) => Promise<
     withStore(async (store) => {
       const a = sampleRecord();
       const b = sampleRecord({ status: "deferred" });
-      b.recipients[0].address = "x@other.org";
+      b.recipients[0]!.address = "x@other.org";
       const c = sampleRecord();
       for (const r of [a, b, c]) await store.put(r);
       const ids = async (filter: Parameters<QueueStore["list"]>[0]) =>
@@ -140,6 +140,87 @@ export function queueStoreContract(name: string, open: (dir: string) => Promise<
       assert.deepEqual(await ids({ domain: "other.org" }), [b.id]);
       assert.deepEqual(await ids({ domain: "EXAMPLE.net" }), [a.id, c.id].sort());
       assert.equal((await ids({ limit: 2 })).length, 2);
+    }));
+
+  Deno.test(`${name}: claim returns due scheduled work only, earliest first, up to the limit`, () =>
+    withStore(async (store) => {
+      const now = Date.now();
+      const late = sampleRecord({ nextAttemptAt: now - 1000 });
+      const early = sampleRecord({ nextAttemptAt: now - 5000, status: "deferred" });
+      const future = sampleRecord({ nextAttemptAt: now + 60_000 });
+      const frozen = sampleRecord({ nextAttemptAt: now - 9000, status: "frozen" });
+      const busy = sampleRecord({ nextAttemptAt: now - 9000, status: "delivering" });
+      for (const r of [late, early, future, frozen, busy]) await store.put(r);
+      const one = await store.claim({ now, limit: 1, owner: "a", leaseMs: 60_000 });
+      assert.deepEqual(one.map((r) => r.id), [early.id]);
+      assert.deepEqual(one[0], early);
+      const rest = await store.claim({ now, limit: 10, owner: "a", leaseMs: 60_000 });
+      assert.deepEqual(rest.map((r) => r.id), [late.id], "already leased records are not claimed again");
+      assert.deepEqual(await store.claim({ now, limit: 10, owner: "b", leaseMs: 60_000 }), []);
+      assert.deepEqual(await store.claim({ now: now + 60_000, limit: 0, owner: "b", leaseMs: 1 }), []);
+    }));
+
+  Deno.test(`${name}: two owners never both get a record while the lease holds; expiry frees it`, () =>
+    withStore(async (store) => {
+      const now = Date.now();
+      const recs = Array.from({ length: 20 }, (_, i) => sampleRecord({ nextAttemptAt: now - 100 + i }));
+      await Promise.all(recs.map((r) => store.put(r)));
+      const [a, b] = await Promise.all([
+        store.claim({ now, limit: 15, owner: "a", leaseMs: 1000 }),
+        store.claim({ now, limit: 15, owner: "b", leaseMs: 1000 }),
+      ]);
+      const ids = [...a, ...b].map((r) => r.id);
+      assert.equal(new Set(ids).size, ids.length, "no record claimed twice");
+      const c = await store.claim({ now, limit: 20, owner: "c", leaseMs: 1000 });
+      assert.equal(ids.length + c.length, 20, "every due record is claimed by someone");
+      assert.deepEqual(await store.claim({ now: now + 999, limit: 20, owner: "d", leaseMs: 1000 }), []);
+      const again = await store.claim({ now: now + 1000, limit: 20, owner: "d", leaseMs: 1000 });
+      assert.deepEqual(again.map((r) => r.id).sort(), recs.map((r) => r.id).sort(), "expired leases are claimable");
+    }));
+
+  Deno.test(`${name}: renew extends only the owner's live leases; release frees only the owner's`, () =>
+    withStore(async (store) => {
+      const now = Date.now();
+      const x = sampleRecord({ nextAttemptAt: now - 2 });
+      const y = sampleRecord({ nextAttemptAt: now - 1 });
+      await store.put(x);
+      await store.put(y);
+      assert.equal((await store.claim({ now, limit: 1, owner: "a", leaseMs: 1000 }))[0]?.id, x.id);
+      assert.equal((await store.claim({ now, limit: 1, owner: "b", leaseMs: 1000 }))[0]?.id, y.id);
+      assert.deepEqual(await store.renew([x.id, y.id, "missing"], "a", 5000, now + 500), [x.id]);
+      // a's lease now runs to now + 5500; b's ran out at now + 1000.
+      assert.deepEqual(await store.renew([y.id], "b", 5000, now + 1000), [], "an expired lease cannot be renewed");
+      const later = await store.claim({ now: now + 2000, limit: 10, owner: "c", leaseMs: 1000 });
+      assert.deepEqual(later.map((r) => r.id), [y.id], "the renewed lease still holds");
+      await store.release([x.id, y.id], "b"); // b holds neither: nothing changes
+      assert.deepEqual(await store.claim({ now: now + 2000, limit: 10, owner: "b", leaseMs: 1000 }), []);
+      await store.release([x.id], "a");
+      const freed = await store.claim({ now: now + 2000, limit: 10, owner: "b", leaseMs: 1000 });
+      assert.deepEqual(freed.map((r) => r.id), [x.id], "a released lease is claimable at once");
+      assert.deepEqual(await store.renew([x.id], "a", 1000, now + 2000), [], "a released lease is not held");
+    }));
+
+  Deno.test(`${name}: put keeps a lease, delete ends it, and claim sees the stored record`, () =>
+    withStore(async (store) => {
+      const now = Date.now();
+      const rec = sampleRecord({ nextAttemptAt: now - 1 });
+      await store.put(rec);
+      assert.equal((await store.claim({ now, limit: 1, owner: "a", leaseMs: 1000 })).length, 1);
+      rec.metadata = { touched: true };
+      await store.put(rec);
+      assert.deepEqual(await store.claim({ now, limit: 1, owner: "b", leaseMs: 1000 }), [], "put keeps the lease");
+      assert.deepEqual(await store.renew([rec.id], "a", 1000, now), [rec.id]);
+      await store.delete(rec.id);
+      assert.deepEqual(await store.renew([rec.id], "a", 1000, now), [], "delete ends the lease");
+      await store.put(rec); // the same id again, e.g. re-queued
+      const back = await store.claim({ now, limit: 1, owner: "b", leaseMs: 1000 });
+      assert.deepEqual(back, [rec]);
+      rec.status = "deferred";
+      rec.nextAttemptAt = now + 60_000;
+      await store.put(rec);
+      await store.release([rec.id], "b");
+      assert.deepEqual(await store.claim({ now, limit: 1, owner: "c", leaseMs: 1000 }), [], "not due any more");
+      assert.equal((await store.claim({ now: now + 60_000, limit: 1, owner: "c", leaseMs: 1000 }))[0]?.id, rec.id);
     }));
 
   Deno.test(`${name}: writes after close are refused with a typed error`, async () => {

@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createSubmitter, openFileStore, type QueueRecord, type QueueStore } from "../../src/queue/mod.ts";
+import { openSpool, type Spool } from "../../src/spool/mod.ts";
+
+const BYTES = new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n");
+const ENVELOPE = {
+  sender: "alice@example.com",
+  recipients: [{ address: "bob@example.net", notify: ["FAILURE" as const], orcpt: "rfc822;bob@example.net" }],
+  client: { address: "192.0.2.7", listener: "mx" },
+};
+
+/** A store whose put fails with `message` (the rest is the real file store). */
+function failingPuts(store: QueueStore, message: string): QueueStore {
+  return { ...store, put: () => Promise.reject(new Error(message)) };
+}
+
+async function withQueue(fn: (spool: Spool, store: QueueStore) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "empath-submit-" });
+  const spool = await openSpool(join(dir, "spool"));
+  const store = await openFileStore(join(dir, "queue"));
+  try {
+    await fn(spool, store);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("submit spools bytes, commits the record, then emits one queued event", () =>
+  withQueue(async (spool, store) => {
+    const seen: { record: QueueRecord; committed: boolean }[] = [];
+    let committed = false;
+    const tracked: QueueStore = {
+      ...store,
+      put: async (record) => {
+        assert.ok(await spool.exists(record.id), "the data is durable before the record is written");
+        await store.put(record);
+        committed = true;
+      },
+    };
+    const submitter = createSubmitter({ store: tracked, spool, clock: () => 1_000 });
+    submitter.onQueued((record) => seen.push({ record, committed }));
+    const record = await submitter.submit({ data: BYTES, envelope: { ...ENVELOPE, isDsn: true } });
+    assert.deepEqual(seen, [{ record, committed: true }], "one event, after the commit");
+    assert.deepEqual(await store.get(record.id), record);
+    assert.deepEqual(await spool.readAll(record.id), BYTES);
+    assert.equal(record.status, "queued");
+    assert.equal(record.size, BYTES.length);
+    assert.equal(record.receivedAt, 1_000);
+    assert.equal(record.nextAttemptAt, 1_000);
+    assert.equal(record.isDsn, true);
+    assert.deepEqual(record.recipients[0]?.notify, ["FAILURE"]);
+    assert.deepEqual(record.dsn, {});
+  }));
+
+Deno.test("submit of already spooled data keeps its id, size and receivedAt", () =>
+  withQueue(async (spool, store) => {
+    const writer = await spool.create();
+    await writer.write(BYTES);
+    await writer.commit();
+    const submitter = createSubmitter({ store, spool });
+    const record = await submitter.submit({
+      data: { id: writer.id, size: 42 },
+      receivedAt: 5,
+      envelope: { ...ENVELOPE, smtpUtf8: true, bodyType: "8bitmime", dsn: { ret: "HDRS" }, metadata: { k: 1 } },
+    });
+    assert.equal(record.id, writer.id);
+    assert.equal(record.size, 42);
+    assert.equal(record.receivedAt, 5);
+    assert.equal(record.smtpUtf8, true);
+    assert.equal(record.bodyType, "8bitmime");
+    assert.deepEqual(record.dsn, { ret: "HDRS" });
+    assert.deepEqual(record.metadata, { k: 1 });
+  }));
+
+Deno.test("a failed put removes the spool data, throws a typed error and emits nothing", () =>
+  withQueue(async (spool, store) => {
+    const submitter = createSubmitter({ store: failingPuts(store, "EIO: input/output error"), spool });
+    let events = 0;
+    submitter.onQueued(() => events++);
+    await assert.rejects(() => submitter.submit({ data: BYTES, envelope: ENVELOPE }), {
+      name: "SubmitError",
+      code: "SUBMIT_QUEUE_WRITE",
+    });
+    const writer = await spool.create();
+    await writer.write(BYTES);
+    await writer.commit();
+    await assert.rejects(() => submitter.submit({ data: { id: writer.id, size: BYTES.length }, envelope: ENVELOPE }), {
+      code: "SUBMIT_QUEUE_WRITE",
+    });
+    assert.deepEqual(await Array.fromAsync(spool.list()), [], "no orphan spool data");
+    assert.equal(events, 0);
+  }));
+
+Deno.test("a put failing on a full disk is reported as SUBMIT_NO_SPACE", () =>
+  withQueue(async (spool, store) => {
+    const submitter = createSubmitter({ store: failingPuts(store, "database or disk is full"), spool });
+    await assert.rejects(() => submitter.submit({ data: BYTES, envelope: ENVELOPE }), { code: "SUBMIT_NO_SPACE" });
+    assert.deepEqual(await Array.fromAsync(spool.list()), []);
+  }));
+
+Deno.test("a throwing listener does not fail the submit; unsubscribed listeners are not called", () =>
+  withQueue(async (spool, store) => {
+    const errors: unknown[] = [];
+    const submitter = createSubmitter({ store, spool, onListenerError: (err) => errors.push(err) });
+    let calls = 0;
+    submitter.onQueued(() => {
+      throw new Error("boom");
+    });
+    const off = submitter.onQueued(() => calls++);
+    await submitter.submit({ data: BYTES, envelope: ENVELOPE });
+    off();
+    await submitter.submit({ data: BYTES, envelope: ENVELOPE });
+    assert.equal(calls, 1);
+    assert.equal(errors.length, 2);
+    assert.equal((await store.counts()).queued, 2);
+  }));
