@@ -33,8 +33,8 @@ const MAX_BUSY_WAIT_MS = 1000;
 /** What the attempt runner needs. */
 export interface AttemptOptions {
   config: () => Config;
-  store: QueueStore;
-  spool: Spool;
+  store: Pick<QueueStore, "get" | "put">;
+  spool: Pick<Spool, "readStream">;
   log: Logger;
   limits: DestinationLimits;
   transportFor: TransportSelector;

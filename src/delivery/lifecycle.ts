@@ -28,8 +28,8 @@ export interface DeliveryEvents {
 
 /** What the lifecycle needs. */
 export interface LifecycleOptions {
-  store: QueueStore;
-  spool: Spool;
+  store: Pick<QueueStore, "delete">;
+  spool: Pick<Spool, "delete">;
   log: Logger;
   events?: DeliveryEvents;
 }

@@ -31,8 +31,8 @@ export interface MessageFilter {
 
 /** What the operator actions need. */
 export interface OperatorOptions {
-  store: QueueStore;
-  spool: Spool;
+  store: Pick<QueueStore, "get" | "put" | "delete" | "list">;
+  spool: Pick<Spool, "delete">;
   log: Logger;
   lifecycle: Lifecycle;
   scheduler: Pick<Scheduler, "schedule" | "running">;
