@@ -26,8 +26,9 @@ import { createLifecycle, type DeliveryEvents } from "./lifecycle.ts";
 import { DestinationLimits } from "./limits.ts";
 import { createOperator, type MessageFilter } from "./operator.ts";
 import { ORPHAN_SWEEP_MS, sweepOrphans } from "./orphan_sweep.ts";
+import { createOverrides } from "./overrides.ts";
 import type { Resolver } from "./resolver.ts";
-import { matchDomainPolicy, nextHop } from "./router.ts";
+import { matchDomainPolicy } from "./router.ts";
 import { createScheduler } from "./scheduler.ts";
 import { createSmtpTransport } from "./smtp_transport.ts";
 import type { TransportSelector } from "./transport.ts";
@@ -85,19 +86,9 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   const { store, spool, log } = deps;
   const cfg = () => deps.config();
   const clock = deps.clock ?? systemClock;
-  const runtimeOverrides = new Map<string, { host: string; port: number }>();
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
-  function mxOverrides(): Map<string, { host: string; port: number }> {
-    const map = new Map<string, { host: string; port: number }>();
-    for (const [domain, p] of Object.entries(cfg().delivery.domains)) {
-      const hop = nextHop(p.mx_override);
-      if (hop) map.set(domain, hop);
-    }
-    for (const [domain, t] of runtimeOverrides) map.set(domain, t);
-    return map;
-  }
-
+  const overrides = createOverrides(cfg);
   const limits = new DestinationLimits((domain) => {
     const d = cfg().delivery;
     const p = matchDomainPolicy(domain, new Map(Object.entries(d.domains)));
@@ -108,11 +99,18 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
       cooldownMs: d.circuit_breaker.cooldown,
     };
   }, clock);
-  const smtp = createSmtpTransport({ ...deps, mxOverrides });
+  const smtp = createSmtpTransport({ ...deps, mxOverrides: overrides.all });
   const transportFor = deps.transportFor ?? (() => smtp);
   const lifecycle = createLifecycle(deps);
-  // The runner reads `stopping` through the scheduler, created right after it.
-  const runner = createAttemptRunner({ ...deps, clock, limits, transportFor, lifecycle, stopping: () => stopping() });
+  // `stopping` is only read during deliveries, after the scheduler below exists.
+  const runner = createAttemptRunner({
+    ...deps,
+    clock,
+    limits,
+    transportFor,
+    lifecycle,
+    stopping: () => scheduler.stopping,
+  });
   const scheduler = createScheduler({
     store,
     log,
@@ -121,7 +119,6 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     enabled: () => cfg().delivery.enabled,
     run: (record, fresh) => runner.deliverMessage(record, fresh),
   });
-  const stopping = () => scheduler.stopping;
   const operator = createOperator({ store, spool, log, lifecycle, scheduler, limits, clock });
   const sweep = (now = clock.now()) =>
     sweepOrphans({ spool, store, log, inFlight: (id) => scheduler.running(id) !== undefined }, now);
@@ -149,10 +146,8 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     inFlight: () => scheduler.inFlight(),
     lastReplies: () => runner.lastReplies(),
     sweepOrphans: sweep,
-    setOverride(domain, target) {
-      runtimeOverrides.set(domain.toLowerCase(), target);
-    },
-    removeOverride: (domain) => runtimeOverrides.delete(domain.toLowerCase()),
-    overrides: mxOverrides,
+    setOverride: overrides.set,
+    removeOverride: overrides.remove,
+    overrides: overrides.all,
   };
 }

@@ -136,7 +136,8 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
 
   async function deliver(job: TransportJob, signal?: AbortSignal): Promise<TransportResult> {
     const { id, domain, message } = job;
-    const rcpts = message.recipients.map((r) => r.address);
+    // Only the failure paths need the plain address list.
+    const rcpts = () => message.recipients.map((r) => r.address);
     const d = options.config().delivery;
     let route: Route;
     try {
@@ -147,7 +148,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       });
     } catch (err) {
       const { reply, permanent } = dnsReply(domain, err);
-      return { recipients: allRecipients(rcpts, permanent ? "failed" : "deferred", reply), error: reply };
+      return { recipients: allRecipients(rcpts(), permanent ? "failed" : "deferred", reply), error: reply };
     }
     let lastError: SmtpClientError | Error | undefined;
     const candidates = await smtpCandidates(route, resolver, (host, err) => {
@@ -158,7 +159,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
     for (const host of candidates) {
       if (signal?.aborted) {
         const reply = `451 4.4.2 Delivery to ${domain} interrupted (shutting down)`;
-        return { recipients: allRecipients(rcpts, "deferred", reply), error: reply };
+        return { recipients: allRecipients(rcpts(), "deferred", reply), error: reply };
       }
       const target = targetFor(host, d, policy);
       const server = host.name === host.ip ? `${host.ip}:${host.port}` : `${host.name}[${host.ip}]:${host.port}`;
@@ -191,7 +192,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
         const reply = e.reply ??
           `451 4.4.2 ${server} connection problem during ${e.phase ?? "transaction"}: ${e.message}`;
         return {
-          recipients: allRecipients(rcpts, e.permanent ? "failed" : "deferred", reply, e.smtpCode, server),
+          recipients: allRecipients(rcpts(), e.permanent ? "failed" : "deferred", reply, e.smtpCode, server),
           server,
           error: e.message,
         };
@@ -204,7 +205,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
         e?.message ?? "unknown error"
       }`;
     return {
-      recipients: allRecipients(rcpts, permanent ? "failed" : "deferred", reply, e?.smtpCode),
+      recipients: allRecipients(rcpts(), permanent ? "failed" : "deferred", reply, e?.smtpCode),
       error: e?.message,
       connectionFailed: true,
       server: route.hosts.map((h) => `${h.host}:${h.port}`).join(","),
