@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { type Clock, systemClock } from "./clock.ts";
 
 /** Limits for one destination. */
 export interface DestinationPolicy {
@@ -54,7 +55,11 @@ interface Entry {
 export class DestinationLimits {
   readonly #entries = new Map<string, Entry>();
   readonly #overrides = new Map<string, number>();
-  constructor(readonly policyFor: (domain: string) => DestinationPolicy) {}
+  readonly #clock: Clock;
+  /** `clock` supplies the default "now" of the methods that take an optional time. */
+  constructor(readonly policyFor: (domain: string) => DestinationPolicy, clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
 
   #entry(domain: string, now: number): Entry {
     let e = this.#entries.get(domain);
@@ -77,10 +82,10 @@ export class DestinationLimits {
 
   /** Holds all delivery to a domain until `until` (epoch ms); 0 lifts it. */
   suspend(domain: string, until: number) {
-    this.#entry(domain, Date.now()).suspendedUntil = until;
+    this.#entry(domain, this.#clock.now()).suspendedUntil = until;
   }
 
-  suspensions(now = Date.now()): { domain: string; until: number }[] {
+  suspensions(now: number = this.#clock.now()): { domain: string; until: number }[] {
     return [...this.#entries].filter(([, e]) => e.suspendedUntil > now).map(([domain, e]) => ({
       domain,
       until: e.suspendedUntil,
@@ -112,7 +117,7 @@ export class DestinationLimits {
   }
 
   /** Returns the slot; a connection failure counts toward opening the breaker. */
-  release(domain: string, outcome: { connectionFailed: boolean; error?: string }, now = Date.now()) {
+  release(domain: string, outcome: { connectionFailed: boolean; error?: string }, now: number = this.#clock.now()) {
     const policy = this.policyFor(domain);
     const e = this.#entry(domain, now);
     e.active = Math.max(0, e.active - 1);
@@ -127,7 +132,7 @@ export class DestinationLimits {
     e.probing = false;
   }
 
-  state(domain: string, now = Date.now()): DestinationState {
+  state(domain: string, now: number = this.#clock.now()): DestinationState {
     const e = this.#entry(domain, now);
     const policy = this.policyFor(domain);
     const circuit = e.openUntil > now ? "open" : e.failures >= policy.failures ? "half-open" : "closed";
@@ -143,7 +148,7 @@ export class DestinationLimits {
     };
   }
 
-  all(now = Date.now()): DestinationState[] {
+  all(now: number = this.#clock.now()): DestinationState[] {
     return [...this.#entries.keys()].map((d) => this.state(d, now));
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Delivery: routing and DNS, the SMTP client and its pool, limits, and the engine.
+ * Delivery: routing and DNS, transports (SMTP over a client and its pool), limits,
+ * the scheduler, attempts, operator actions, and the engine that wires them.
  * @module
  */
 export { type CacheEntry, createResolver, DnsError, type MxRecord, type Resolver } from "./resolver.ts";
@@ -14,4 +15,15 @@ export {
 export { type ConnectionPool, createConnectionPool } from "./connection_pool.ts";
 export { DestinationLimits, type DestinationState } from "./limits.ts";
 export { retryDelay } from "./backoff.ts";
-export { createDeliveryEngine, type DeliveryEngine, type DeliveryEvents } from "./engine.ts";
+export { type Clock, systemClock } from "./clock.ts";
+export {
+  allRecipients,
+  type DeliveryTransport,
+  type TransportJob,
+  type TransportRecipientResult,
+  type TransportResult,
+  type TransportSelector,
+} from "./transport.ts";
+export { createSmtpTransport, type SmtpTransportOptions } from "./smtp_transport.ts";
+export type { MessageFilter } from "./operator.ts";
+export { createDeliveryEngine, type DeliveryDeps, type DeliveryEngine, type DeliveryEvents } from "./engine.ts";

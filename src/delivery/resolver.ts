@@ -139,7 +139,9 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
     },
     cacheEntries() {
       return [...cache].map(([key, e]) => {
-        const [type, name] = key.split(" ");
+        const space = key.indexOf(" ");
+        const type = key.slice(0, space);
+        const name = key.slice(space + 1);
         return {
           name,
           type: type as CacheEntry["type"],

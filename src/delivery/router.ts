@@ -55,6 +55,13 @@ export function matchDomainPolicy<T>(domain: string, table: Map<string, T>): T |
   return best;
 }
 
+/** A configured "host:port" as a next hop; undefined when it is unset (or has no host). */
+export function nextHop(
+  value: { host?: string; port: number } | undefined,
+): { host: string; port: number } | undefined {
+  return value?.host === undefined ? undefined : { host: value.host, port: value.port };
+}
+
 /** Resolves the route for a domain; throws DnsError (check `permanent`). */
 export async function routeDomain(domain: string, resolver: Resolver, policy: RoutePolicy): Promise<Route> {
   const d = domain.toLowerCase().replace(/\.$/, "");
@@ -63,7 +70,7 @@ export async function routeDomain(domain: string, resolver: Resolver, policy: Ro
   if (policy.relayHost) return { domain: d, kind: "relay", hosts: [{ ...policy.relayHost, preference: 0 }] };
   const literal = /^\[(?:IPv6:)?([^\]]+)\]$/i.exec(d);
   if (literal) {
-    return { domain: d, kind: "implicit", hosts: [{ host: literal[1], port: policy.defaultPort, preference: 0 }] };
+    return { domain: d, kind: "implicit", hosts: [{ host: literal[1]!, port: policy.defaultPort, preference: 0 }] };
   }
 
   let mx;
@@ -79,7 +86,8 @@ export async function routeDomain(domain: string, resolver: Resolver, policy: Ro
     });
     return { domain: d, kind: "implicit", hosts: [{ host: d, port: policy.defaultPort, preference: 0 }] };
   }
-  if (mx.length === 1 && (mx[0].exchange === "" || mx[0].exchange === ".") && mx[0].preference === 0) {
+  const only = mx.length === 1 ? mx[0] : undefined;
+  if (only && (only.exchange === "" || only.exchange === ".") && only.preference === 0) {
     throw new DnsError(`${d} publishes a null MX: it accepts no mail (RFC 7505)`, "NULL_MX", true);
   }
   const random = policy.random ?? Math.random;

@@ -18,9 +18,20 @@
  * ```
  * @module
  */
-import { type Readable, Transform } from "node:stream";
+import { Transform } from "node:stream";
 import { GcHint } from "../util/gc_hint.ts";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
+import {
+  envelopeRejectedErrors,
+  isDestroyed,
+  maxAllowedSize,
+  type NodemailerError,
+  setNoDelay,
+  supportedExtensions,
+} from "./nodemailer_private.ts";
+import type { OutboundMessage } from "./transport.ts";
+
+export type { OutboundMessage };
 
 /** From this size on, relaying counts streamed bytes for {@link GcHint}. */
 const LARGE_MESSAGE = 8 * 1024 * 1024;
@@ -59,18 +70,6 @@ export interface DeliveryTarget {
   ca?: string;
 }
 
-/** The message to send: envelope plus a way to read its data. */
-export interface OutboundMessage {
-  sender: string;
-  recipients: { address: string; notify?: string[]; orcpt?: string }[];
-  ret?: "FULL" | "HDRS";
-  envid?: string;
-  size: number;
-  smtpUtf8?: boolean;
-  eightBit?: boolean;
-  open(): Readable;
-}
-
 /** Per-recipient result of one send. */
 export interface RecipientResult {
   address: string;
@@ -104,21 +103,7 @@ export class SmtpClientError extends Error {
   }
 }
 
-type Conn = InstanceType<typeof SMTPConnection> & {
-  _socket?: { setNoDelay?(v: boolean): void };
-  _supportedExtensions: string[];
-  _maxAllowedSize: number;
-  secure: boolean;
-  _envelope?: { rejectedErrors?: NodemailerError[] };
-};
-type NodemailerError = Error & {
-  code?: string;
-  response?: string;
-  responseCode?: number;
-  recipient?: string;
-  rejectedErrors?: NodemailerError[];
-  command?: string;
-};
+type Conn = InstanceType<typeof SMTPConnection> & { secure: boolean };
 
 const outcomeOf = (code: number): RecipientResult["outcome"] =>
   code >= 200 && code < 300 ? "delivered" : code >= 500 ? "failed" : "deferred";
@@ -190,7 +175,7 @@ export class SmtpSession {
       conn.once("error", fail);
       conn.connect(() => {
         if (settled) return;
-        conn._socket?.setNoDelay?.(true);
+        setNoDelay(conn);
         conn.removeListener("error", fail);
         if (target.tls === "required" && !conn.secure) {
           settled = true;
@@ -210,14 +195,14 @@ export class SmtpSession {
   }
 
   get isUsable(): boolean {
-    return !this.#broken && (this.conn as unknown as { _destroyed?: boolean })._destroyed !== true;
+    return !this.#broken && !isDestroyed(this.conn);
   }
 
   /** Extensions the server offered. */
   get extensions() {
-    const ext = this.conn._supportedExtensions ?? [];
+    const ext = supportedExtensions(this.conn);
     return {
-      size: this.conn._maxAllowedSize || undefined,
+      size: maxAllowedSize(this.conn) || undefined,
       dsn: ext.includes("DSN"),
       smtpUtf8: ext.includes("SMTPUTF8"),
       eightBitMime: ext.includes("8BITMIME"),
@@ -275,8 +260,9 @@ export class SmtpSession {
       size: message.size,
       use8BitMime: !!message.eightBit,
     };
-    if (dsn && (message.ret || message.envid || rcpts[0].notify || rcpts[0].orcpt)) {
-      envelope.dsn = { ret: message.ret, envid: message.envid, notify: rcpts[0].notify, orcpt: rcpts[0].orcpt };
+    const first = rcpts[0];
+    if (dsn && (message.ret || message.envid || first?.notify || first?.orcpt)) {
+      envelope.dsn = { ret: message.ret, envid: message.envid, notify: first?.notify, orcpt: first?.orcpt };
     }
     // Large messages only: a counting pass that lets V8 free read buffers early (see GcHint).
     const stream = message.size < LARGE_MESSAGE ? message.open() : message.open().pipe(countingForGc());
@@ -287,7 +273,7 @@ export class SmtpSession {
         ((err: NodemailerError | null, info?: Record<string, unknown>) => {
           const rejected = new Map<string, NodemailerError>();
           const errs = err?.rejectedErrors ?? (info?.rejectedErrors as NodemailerError[] | undefined) ??
-            this.conn._envelope?.rejectedErrors ?? [];
+            envelopeRejectedErrors(this.conn) ?? [];
           for (const e of errs) if (e.recipient) rejected.set(e.recipient, e);
           const fromRcpt = (address: string, code: number, reply: string): RecipientResult => {
             const r = rejected.get(address);

@@ -36,7 +36,7 @@ async function setup(extraToml = "") {
     await w.write(new TextEncoder().encode("Subject: engine\r\n\r\nbody\r\n"));
     await w.commit();
     const rec = sampleRecord({ id: w.id, size: w.bytes, ...overrides });
-    rec.recipients[0].address = "bob@e.test";
+    rec.recipients[0]!.address = "bob@e.test";
     await store.put(rec);
     return rec;
   };

@@ -43,7 +43,7 @@ Deno.test("expiry fails pending recipients with 4.4.7 and keeps the last reply",
   applyOutcomes(r, [{ address: "bob@example.net", outcome: "deferred", code: 451, reply: "451 4.3.0 busy" }]);
   expire(r, 5 * 86_400_000);
   assert.deepEqual(r.recipients.map((x) => x.status), ["failed", "failed"]);
-  assert.match(r.recipients[0].lastReply!, /^4\.4\.7 Delivery time expired.*5 days; last reply: 451 4\.3\.0 busy/);
+  assert.match(r.recipients[0]!.lastReply!, /^4\.4\.7 Delivery time expired.*5 days; last reply: 451 4\.3\.0 busy/);
 });
 
 Deno.test("the attempt log is bounded", () => {
@@ -52,5 +52,5 @@ Deno.test("the attempt log is bounded", () => {
     applyOutcomes(r, [], { at: i, durationMs: 1, recipients: [], result: [] });
   }
   assert.equal(r.attempts.length, 20);
-  assert.equal(r.attempts[0].at, 10);
+  assert.equal(r.attempts[0]!.at, 10);
 });

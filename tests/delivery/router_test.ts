@@ -25,9 +25,9 @@ Deno.test("MX hosts are sorted by preference and equal preferences are shuffled"
   const orders = new Set<string>();
   for (const seq of [[0.1, 0.9, 0.5], [0.9, 0.1, 0.5]]) {
     let i = 0;
-    const route = await routeDomain("X.test.", resolver, { ...policy, random: () => seq[i++ % 3] });
+    const route = await routeDomain("X.test.", resolver, { ...policy, random: () => seq[i++ % 3]! });
     assert.equal(route.kind, "mx");
-    assert.equal(route.hosts[2].host, "c.x.test");
+    assert.equal(route.hosts[2]!.host, "c.x.test");
     orders.add(route.hosts.slice(0, 2).map((h) => h.host).join(","));
   }
   assert.deepEqual([...orders].sort(), ["a.x.test,b.x.test", "b.x.test,a.x.test"]);
@@ -54,15 +54,15 @@ Deno.test("an override beats the relay host, which beats MX; exact beats wildcar
   const resolver = fakeResolver({ "corp.test": [{ exchange: "mx.corp.test", preference: 1 }] });
   const relay = { host: "smart.test", port: 587 };
   assert.equal(
-    (await routeDomain("mail.corp.test", resolver, { ...policy, mxOverrides: overrides })).hosts[0].host,
+    (await routeDomain("mail.corp.test", resolver, { ...policy, mxOverrides: overrides })).hosts[0]!.host,
     "10.0.0.2",
   );
   assert.equal(
-    (await routeDomain("eu.corp.test", resolver, { ...policy, mxOverrides: overrides })).hosts[0].port,
+    (await routeDomain("eu.corp.test", resolver, { ...policy, mxOverrides: overrides })).hosts[0]!.port,
     2525,
   );
   const viaRelay = await routeDomain("corp.test", resolver, { ...policy, relayHost: relay });
-  assert.deepEqual([viaRelay.kind, viaRelay.hosts[0].host], ["relay", "smart.test"]);
+  assert.deepEqual([viaRelay.kind, viaRelay.hosts[0]!.host], ["relay", "smart.test"]);
   assert.equal((await routeDomain("corp.test", resolver, policy)).kind, "mx");
 });
 

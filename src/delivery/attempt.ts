@@ -1,0 +1,215 @@
+/**
+ * One delivery attempt of one message: expiry first, then its pending recipients
+ * grouped by domain, each group (a destination) delivered through the transport
+ * picked for its domain, under the destination's limits (connections, rate,
+ * circuit breaker). Per-recipient outcomes are recorded; deferred recipients get
+ * the backoff delay, and a message whose recipients are all final is finished.
+ *
+ * All times come from the injected {@link Clock}, so tests advance time instead of
+ * waiting.
+ *
+ * @example
+ * ```ts
+ * const runner = createAttemptRunner({ config, store, spool, log, limits, transportFor, lifecycle });
+ * await runner.deliverMessage(record, true);
+ * ```
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { Config } from "../config/mod.ts";
+import { endSpan, startSpan } from "../observability/tracing.ts";
+import type { AttemptRecord, QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Spool } from "../spool/mod.ts";
+import { retryDelay } from "./backoff.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Lifecycle } from "./lifecycle.ts";
+import type { DestinationLimits } from "./limits.ts";
+import { applyOutcomes, expire, pendingRecipients, type RecipientOutcome, settle } from "./outcome.ts";
+import type { OutboundMessage, TransportSelector } from "./transport.ts";
+
+/** How long a delivery waits in place for a busy or rate-limited destination before rescheduling. */
+const MAX_BUSY_WAIT_MS = 1000;
+
+/** What the attempt runner needs. */
+export interface AttemptOptions {
+  config: () => Config;
+  store: Pick<QueueStore, "get" | "put">;
+  spool: Pick<Spool, "readStream">;
+  log: Logger;
+  limits: DestinationLimits;
+  transportFor: TransportSelector;
+  lifecycle: Lifecycle;
+  clock?: Clock;
+  /** Waits `ms` (for a busy destination); default a real timer. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Jitter source for the backoff; default Math.random. */
+  random?: () => number;
+  /** True while the engine shuts down (busy waits give up). */
+  stopping?: () => boolean;
+}
+
+/** The outcome of one destination: delivered through a transport, or held by its limits. */
+export type DestinationResult =
+  | { kind: "done"; outcomes: RecipientOutcome[]; attempt: AttemptRecord }
+  | { kind: "later"; retryAt: number; reason: string };
+
+/** Runs attempts. */
+export interface AttemptRunner {
+  /**
+   * One attempt for every pending recipient of a message. Works on the stored version
+   * unless `fresh` (the record intake handed over a moment ago is exactly what was stored).
+   */
+  deliverMessage(snapshot: QueueRecord, fresh?: boolean): Promise<void>;
+  /** One attempt for one destination (no record bookkeeping; {@link deliverMessage} does that). */
+  deliverDestination(record: QueueRecord, domain: string, rcpts: string[]): Promise<DestinationResult>;
+  /** Last error reply seen per destination domain. */
+  lastReplies(): Map<string, { reply: string; at: number }>;
+}
+
+const domainOf = (address: string) => address.slice(address.lastIndexOf("@") + 1).toLowerCase();
+
+/** Creates an attempt runner. */
+export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
+  const { store, spool, log, limits, lifecycle } = options;
+  const clock = options.clock ?? systemClock;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const stopping = options.stopping ?? (() => false);
+  const lastReplies = new Map<string, { reply: string; at: number }>();
+
+  async function deliverMessage(snapshot: QueueRecord, fresh = false): Promise<void> {
+    const record = fresh ? snapshot : await store.get(snapshot.id);
+    if (!record || (record.status !== "queued" && record.status !== "deferred")) return;
+    const now = clock.now();
+    const d = options.config().delivery;
+    if (now - record.receivedAt > d.max_queue_lifetime) {
+      const pending = pendingRecipients(record).map((r) => r.address);
+      expire(record, d.max_queue_lifetime, now);
+      await lifecycle.failedWithoutAttempt(record, pending, "expired");
+      log.info("{id} expired after {age}s in the queue", {
+        id: record.id,
+        age: Math.round((now - record.receivedAt) / 1000),
+      });
+      return await lifecycle.finish(record);
+    }
+    const groups = new Map<string, string[]>();
+    for (const r of pendingRecipients(record)) {
+      const domain = domainOf(r.address);
+      groups.set(domain, [...(groups.get(domain) ?? []), r.address]);
+    }
+    const results = await Promise.all([...groups].map(([domain, rcpts]) => deliverDestination(record, domain, rcpts)));
+    let next = Infinity;
+    let attempted = false;
+    for (const result of results) {
+      if (result.kind === "later") {
+        log.info("{id}: delivery held ({reason}) until {until}", {
+          id: record.id,
+          reason: result.reason,
+          until: new Date(result.retryAt).toISOString(),
+        });
+        next = Math.min(next, result.retryAt);
+        continue;
+      }
+      attempted = true;
+      applyOutcomes(record, result.outcomes, result.attempt, clock.now());
+      for (const o of result.outcomes) {
+        if (o.outcome !== "delivered") lastReplies.set(domainOf(o.address), { reply: o.reply, at: clock.now() });
+      }
+      await lifecycle.attempt(record, result.attempt);
+      if (result.outcomes.some((o) => o.outcome === "deferred")) {
+        const attempts = Math.max(...record.recipients.map((r) => r.attempts));
+        next = Math.min(next, clock.now() + retryDelay(attempts, d.retry, options.random));
+      }
+    }
+    const at = clock.now();
+    if (!attempted && next === Infinity) next = at + 1000;
+    if (settle(record, next === Infinity ? at : next, at) === "finished") return await lifecycle.finish(record);
+    await lifecycle.deferred(record);
+    await store.put(record);
+  }
+
+  async function deliverDestination(record: QueueRecord, domain: string, rcpts: string[]): Promise<DestinationResult> {
+    const t0 = clock.now();
+    const waitUntil = t0 + MAX_BUSY_WAIT_MS;
+    while (true) {
+      const verdict = limits.tryAcquire(domain, clock.now());
+      if (verdict.ok) break;
+      if (verdict.reason !== "busy" && verdict.reason !== "rate" || verdict.retryAt > waitUntil) {
+        return { kind: "later", retryAt: verdict.retryAt, reason: verdict.reason };
+      }
+      await sleep(Math.max(5, verdict.retryAt - clock.now()));
+      if (stopping()) return { kind: "later", retryAt: clock.now(), reason: "stopping" };
+    }
+    let connectionFailed = false;
+    let lastError = "";
+    const span = startSpan("delivery.attempt", {
+      "empath.message_id": record.id,
+      "empath.domain": domain,
+      "empath.recipients": rcpts.length,
+      "empath.attempt": Math.max(
+        0,
+        ...record.recipients.filter((r) => rcpts.includes(r.address)).map((r) => r.attempts),
+      ) +
+        1,
+    });
+    try {
+      const result = await options.transportFor(domain).deliver({
+        id: record.id,
+        domain,
+        message: outbound(record, rcpts),
+      });
+      connectionFailed = result.connectionFailed ?? false;
+      lastError = result.error ?? "";
+      const attempt: AttemptRecord = {
+        at: t0,
+        durationMs: clock.now() - t0,
+        server: result.server,
+        tls: result.tls,
+        recipients: rcpts,
+        result: result.recipients.map((o) => ({
+          address: o.address,
+          code: o.code,
+          reply: o.reply,
+          outcome: o.outcome,
+        })),
+        error: result.error,
+      };
+      for (const o of result.recipients) {
+        log.info("{id} to=<{rcpt}> relay={server} status={outcome} reply={reply}", {
+          id: record.id,
+          rcpt: o.address,
+          server: result.server ?? "none",
+          outcome: o.outcome,
+          reply: o.reply,
+        });
+      }
+      const outcomes = [...new Set(result.recipients.map((o) => o.outcome))].join(",");
+      endSpan(span, result.error, { "empath.server": result.server ?? "", "empath.outcome": outcomes });
+      return { kind: "done", outcomes: result.recipients, attempt };
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    } finally {
+      limits.release(domain, { connectionFailed, error: lastError }, clock.now());
+    }
+  }
+
+  function outbound(record: QueueRecord, rcpts: string[]): OutboundMessage {
+    const wanted = new Set(rcpts);
+    return {
+      sender: record.sender,
+      recipients: record.recipients.filter((r) => wanted.has(r.address)).map((r) => ({
+        address: r.address,
+        notify: r.notify,
+        orcpt: r.orcpt,
+      })),
+      ret: record.dsn.ret,
+      envid: record.dsn.envid,
+      size: record.size,
+      smtpUtf8: record.smtpUtf8,
+      eightBit: record.bodyType === "8bitmime",
+      open: () => spool.readStream(record.id),
+    };
+  }
+
+  return { deliverMessage, deliverDestination, lastReplies: () => new Map(lastReplies) };
+}

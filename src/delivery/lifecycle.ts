@@ -1,0 +1,81 @@
+/**
+ * The end of the line for queue records, shared by attempts and operator actions:
+ * delivery events (errors logged, never fatal) and `finish`, which reports a
+ * message whose recipients are all final and removes its state, then its data.
+ *
+ * @example
+ * ```ts
+ * const life = createLifecycle({ store, spool, log, events });
+ * await life.failedWithoutAttempt(record, ["a@example.com"], "expired");
+ * await life.finish(record);
+ * ```
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { AttemptRecord, QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Spool } from "../spool/mod.ts";
+
+/** Events for modules, metrics and DSNs. Awaited, but errors are logged, never fatal. */
+export interface DeliveryEvents {
+  attempt?(record: QueueRecord, attempt: AttemptRecord): void | Promise<void>;
+  /** Called once all recipients are final, before the record and data are removed. */
+  finished?(record: QueueRecord): void | Promise<void>;
+  /** Called when a message waits for a retry, before it is stored (may update it). */
+  deferred?(record: QueueRecord): void | Promise<void>;
+  /** Recipients failed without an attempt: queue lifetime expired, or bounced by the operator. */
+  failedWithoutAttempt?(record: QueueRecord, recipients: string[], reason: string): void | Promise<void>;
+}
+
+/** What the lifecycle needs. */
+export interface LifecycleOptions {
+  store: Pick<QueueStore, "delete">;
+  spool: Pick<Spool, "delete">;
+  log: Logger;
+  events?: DeliveryEvents;
+}
+
+/** Event emission (never throws) and the final removal of a message. */
+export interface Lifecycle {
+  attempt(record: QueueRecord, attempt: AttemptRecord): Promise<void>;
+  deferred(record: QueueRecord): Promise<void>;
+  failedWithoutAttempt(record: QueueRecord, recipients: string[], reason: string): Promise<void>;
+  /** All recipients final: emits `finished`, then drops state first and data second. */
+  finish(record: QueueRecord): Promise<void>;
+}
+
+/** Creates the lifecycle helpers. */
+export function createLifecycle(options: LifecycleOptions): Lifecycle {
+  const { store, spool, log, events } = options;
+
+  async function guarded(id: string, call: () => void | Promise<void> | undefined) {
+    try {
+      await call();
+    } catch (err) {
+      log.error("delivery event handler failed for {id}: {error}", { id, error: (err as Error).message });
+    }
+  }
+
+  return {
+    attempt: (record, attempt) => guarded(record.id, () => events?.attempt?.(record, attempt)),
+    deferred: (record) => guarded(record.id, () => events?.deferred?.(record)),
+    failedWithoutAttempt: (record, recipients, reason) =>
+      guarded(record.id, () => events?.failedWithoutAttempt?.(record, recipients, reason)),
+    async finish(record) {
+      await guarded(record.id, () => events?.finished?.(record));
+      log.debug("{id} {status}: {summary}", {
+        id: record.id,
+        status: record.status,
+        summary: record.recipients.map((r) => `${r.address}=${r.status}`).join(" "),
+      });
+      // State first: if we crash or the unlink fails, the data is an orphan that can never be
+      // delivered again; recovery and the periodic sweep remove it.
+      await store.delete(record.id);
+      await spool.delete(record.id).catch((err) => {
+        log.warning("could not remove spool data of {id} (will retry in the orphan sweep): {error}", {
+          id: record.id,
+          error: (err as Error).message,
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Every access to private fields of nodemailer's `SMTPConnection`, in one place.
+ *
+ * These fields are not part of nodemailer's API. They were read from the source of
+ * **nodemailer@10.6.0** (the version pinned in deno.json, `lib/smtp-connection/index.js`);
+ * check each accessor here when upgrading. No other file touches `_fields` of
+ * nodemailer objects.
+ *
+ * @example
+ * ```ts
+ * setNoDelay(conn);
+ * const ext = supportedExtensions(conn); // ["PIPELINING", "8BITMIME", …]
+ * ```
+ * @module
+ */
+import type SMTPConnection from "nodemailer/lib/smtp-connection";
+
+/** An error as nodemailer reports it (public shape, documented loosely). */
+export type NodemailerError = Error & {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  recipient?: string;
+  rejectedErrors?: NodemailerError[];
+  command?: string;
+};
+
+/** The private fields used, as nodemailer@10.6.0 names them. */
+interface Private {
+  _socket?: { setNoDelay?(v: boolean): void };
+  _destroyed?: boolean;
+  _supportedExtensions?: string[];
+  _maxAllowedSize?: number;
+  _envelope?: { rejectedErrors?: NodemailerError[] };
+}
+
+type Connection = InstanceType<typeof SMTPConnection>;
+
+const priv = (conn: Connection) => conn as unknown as Private;
+
+/** Turns off Nagle on the connection's socket (commands are small; replies should not wait). */
+export function setNoDelay(conn: Connection): void {
+  priv(conn)._socket?.setNoDelay?.(true);
+}
+
+/** True once nodemailer has destroyed the connection. */
+export function isDestroyed(conn: Connection): boolean {
+  return priv(conn)._destroyed === true;
+}
+
+/** Extension keywords from the server's EHLO reply (upper case). */
+export function supportedExtensions(conn: Connection): string[] {
+  return priv(conn)._supportedExtensions ?? [];
+}
+
+/** The SIZE the server announced, or 0 when it announced none. */
+export function maxAllowedSize(conn: Connection): number {
+  return priv(conn)._maxAllowedSize ?? 0;
+}
+
+/** Recipients refused in the current envelope (when the send callback does not carry them). */
+export function envelopeRejectedErrors(conn: Connection): NodemailerError[] | undefined {
+  return priv(conn)._envelope?.rejectedErrors;
+}

@@ -1,0 +1,152 @@
+/**
+ * Operator actions on queued messages: retry now, freeze and unfreeze, bounce,
+ * delete, and suspending a destination. Changes to many messages are written in
+ * concurrent batches, so the store can group-commit them (one KV commit or one
+ * directory sync per batch instead of one per message), and delivery starts
+ * after the first batch while the rest is still being written.
+ *
+ * @example
+ * ```ts
+ * const ops = createOperator({ store, spool, log, lifecycle, scheduler, limits });
+ * await ops.retryNow({ domain: "example.com" });
+ * await ops.bounce({ id }, "5.0.0 Returned by the administrator");
+ * ```
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Spool } from "../spool/mod.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Lifecycle } from "./lifecycle.ts";
+import type { DestinationLimits } from "./limits.ts";
+import { applyOutcomes, pendingRecipients, settle } from "./outcome.ts";
+import type { Scheduler } from "./scheduler.ts";
+
+/** Which messages an action applies to: one id, one recipient domain, or all. */
+export interface MessageFilter {
+  id?: string;
+  domain?: string;
+  all?: boolean;
+}
+
+/** What the operator actions need. */
+export interface OperatorOptions {
+  store: Pick<QueueStore, "get" | "put" | "delete" | "list">;
+  spool: Pick<Spool, "delete">;
+  log: Logger;
+  lifecycle: Lifecycle;
+  scheduler: Pick<Scheduler, "schedule" | "running">;
+  limits: DestinationLimits;
+  clock?: Clock;
+}
+
+/** The operator actions. Each returns how many messages it changed. */
+export interface Operator {
+  /** Makes messages due now. */
+  retryNow(filter: MessageFilter): Promise<number>;
+  freeze(filter: MessageFilter): Promise<number>;
+  unfreeze(filter: MessageFilter): Promise<number>;
+  /** Fails every pending recipient now (a failure DSN goes to the sender). */
+  bounce(filter: MessageFilter, reason?: string): Promise<number>;
+  /** Removes a message (state and data). False when it does not exist. */
+  deleteMessage(id: string): Promise<boolean>;
+  /** Holds delivery to a domain until `until` (epoch ms); 0 lifts the hold and rescans. */
+  suspend(domain: string, until: number): void;
+}
+
+/** Records written at once by retry/freeze/unfreeze of many messages. */
+const OPERATOR_BATCH = 256;
+
+const DEFAULT_BOUNCE_REASON = "5.0.0 Returned to the sender by the mail system administrator";
+
+/** Creates the operator actions. */
+export function createOperator(options: OperatorOptions): Operator {
+  const { store, spool, log, lifecycle, scheduler } = options;
+  const clock = options.clock ?? systemClock;
+  const waiting = (r: QueueRecord) => r.status === "queued" || r.status === "deferred";
+
+  async function putAll(records: QueueRecord[], afterFirst?: () => void) {
+    for (let i = 0; i < records.length; i += OPERATOR_BATCH) {
+      await Promise.all(records.slice(i, i + OPERATOR_BATCH).map((r) => store.put(r)));
+      if (i === 0) afterFirst?.();
+    }
+  }
+
+  async function select(filter: MessageFilter): Promise<QueueRecord[]> {
+    if (filter.id) {
+      const r = await store.get(filter.id);
+      return r ? [r] : [];
+    }
+    if (!filter.domain && !filter.all) return [];
+    return await Array.fromAsync(store.list({ domain: filter.domain }));
+  }
+
+  const scanNow = () => scheduler.schedule(0);
+
+  return {
+    async retryNow(filter) {
+      const now = clock.now();
+      const changed = (await select(filter)).filter(waiting);
+      for (const record of changed) record.nextAttemptAt = now;
+      await putAll(changed, scanNow);
+      scanNow();
+      return changed.length;
+    },
+    async freeze(filter) {
+      const changed = (await select(filter)).filter(waiting);
+      for (const record of changed) {
+        record.frozenFrom = record.status;
+        record.status = "frozen";
+      }
+      await putAll(changed);
+      return changed.length;
+    },
+    async unfreeze(filter) {
+      const now = clock.now();
+      const changed = (await select(filter)).filter((r) => r.status === "frozen");
+      for (const record of changed) {
+        record.status = record.frozenFrom ?? "queued";
+        record.frozenFrom = undefined;
+        record.nextAttemptAt = now;
+      }
+      await putAll(changed, scanNow);
+      scanNow();
+      return changed.length;
+    },
+    async bounce(filter, reason = DEFAULT_BOUNCE_REASON) {
+      let n = 0;
+      for (const listed of await select(filter)) {
+        await scheduler.running(listed.id);
+        const record = await store.get(listed.id);
+        if (!record) continue;
+        const pending = pendingRecipients(record);
+        if (pending.length === 0) continue;
+        const now = clock.now();
+        applyOutcomes(
+          record,
+          pending.map((r) => ({ address: r.address, outcome: "failed" as const, reply: reason })),
+          undefined,
+          now,
+        );
+        await lifecycle.failedWithoutAttempt(record, pending.map((r) => r.address), "bounced by operator");
+        settle(record, now, now);
+        log.info("{id} bounced by the operator ({n} recipients)", { id: record.id, n: pending.length });
+        await lifecycle.finish(record);
+        n++;
+      }
+      return n;
+    },
+    async deleteMessage(id) {
+      await scheduler.running(id);
+      const record = await store.get(id);
+      if (!record) return false;
+      await store.delete(id);
+      await spool.delete(id);
+      return true;
+    },
+    suspend(domain, until) {
+      options.limits.suspend(domain, until);
+      if (until <= clock.now()) scanNow();
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * The delivery scheduler: a ready list filled from the store's due index (and by
+ * intake, the moment a message is queued), at most `concurrency` deliveries
+ * running at once, a timer for the next due scan, the global freeze, and a
+ * graceful stop that waits for running deliveries.
+ *
+ * @example
+ * ```ts
+ * const scheduler = createScheduler({ store, log, concurrency: () => 100, enabled: () => true, run });
+ * scheduler.start();
+ * scheduler.wake(record); // deliver a just-queued record now
+ * await scheduler.stop(30_000);
+ * ```
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { QueueRecord, QueueStore } from "../queue/mod.ts";
+import { type Clock, systemClock } from "./clock.ts";
+
+/** What the scheduler needs. */
+export interface SchedulerOptions {
+  store: Pick<QueueStore, "due" | "nextDueAt">;
+  log: Logger;
+  /** Deliveries in flight at once (read on every pump, so a reload applies). */
+  concurrency: () => number;
+  /** delivery.enabled: when false, nothing is scheduled. */
+  enabled: () => boolean;
+  /** Delivers one message; `fresh` marks a record handed over by intake (the stored version). */
+  run: (record: QueueRecord, fresh: boolean) => Promise<void>;
+  clock?: Clock;
+}
+
+/** The scheduler. */
+export interface Scheduler {
+  start(): void;
+  /** Delivers a just-queued message now (or schedules a due scan when no record is given). */
+  wake(record?: QueueRecord): void;
+  /** Schedules a due scan after `delayMs`. */
+  schedule(delayMs: number): void;
+  /** Stops scheduling and waits up to `graceMs` for running deliveries; false when some still run. */
+  stop(graceMs: number): Promise<boolean>;
+  /** Ids being delivered now. */
+  inFlight(): string[];
+  /** The running delivery of `id`, if any (operator actions wait for it). */
+  running(id: string): Promise<void> | undefined;
+  readonly frozen: boolean;
+  /** Global freeze: nothing new starts until unfrozen. */
+  setFrozen(frozen: boolean): void;
+  readonly stopping: boolean;
+}
+
+/** Creates a scheduler (call start()). */
+export function createScheduler(options: SchedulerOptions): Scheduler {
+  const { store, log } = options;
+  const clock = options.clock ?? systemClock;
+  const running = new Map<string, Promise<void>>();
+  const ready: QueueRecord[] = [];
+  const readyIds = new Set<string>();
+  /** Records handed over by intake a moment ago: the snapshot is the stored version. */
+  const fresh = new WeakSet<QueueRecord>();
+  let started = false;
+  let stopping = false;
+  let frozen = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let scanning = false;
+  let rescan = false;
+
+  function schedule(delayMs: number) {
+    if (stopping) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void scan(), Math.max(0, delayMs));
+  }
+
+  /** Fills the ready list from the store's due index. */
+  async function scan() {
+    if (scanning) {
+      rescan = true;
+      return;
+    }
+    scanning = true;
+    try {
+      do {
+        rescan = false;
+        if (stopping || frozen) return;
+        const room = options.concurrency() * 2 - ready.length;
+        if (room > 0) {
+          for (const record of await store.due(clock.now(), room + running.size)) {
+            if (!running.has(record.id) && !readyIds.has(record.id)) enqueue(record);
+          }
+        }
+        pump();
+      } while (rescan);
+    } catch (err) {
+      log.error("queue scan failed: {error}", { error: (err as Error).message });
+    } finally {
+      scanning = false;
+      const next = await store.nextDueAt().catch(() => null);
+      schedule(next === null ? 1000 : Math.min(1000, next - clock.now()));
+    }
+  }
+
+  function enqueue(record: QueueRecord) {
+    ready.push(record);
+    readyIds.add(record.id);
+  }
+
+  function pump() {
+    while (!stopping && !frozen && ready.length > 0 && running.size < options.concurrency()) {
+      const record = ready.shift()!;
+      readyIds.delete(record.id);
+      if (running.has(record.id)) continue;
+      const work = options.run(record, fresh.has(record)).catch((err) => {
+        log.error("delivery of {id} failed unexpectedly: {error}", { id: record.id, error: (err as Error).stack });
+      }).finally(() => {
+        running.delete(record.id);
+        if (ready.length > 0) pump();
+        else if (!stopping) schedule(0);
+      });
+      running.set(record.id, work);
+    }
+  }
+
+  return {
+    get frozen() {
+      return frozen;
+    },
+    get stopping() {
+      return stopping;
+    },
+    start() {
+      if (started) return;
+      started = true;
+      if (options.enabled()) schedule(0);
+    },
+    wake(record) {
+      if (!started || stopping || !options.enabled()) return;
+      if (record && !frozen && !running.has(record.id) && !readyIds.has(record.id)) {
+        fresh.add(record);
+        enqueue(record);
+        pump();
+      } else schedule(0);
+    },
+    schedule,
+    async stop(graceMs) {
+      stopping = true;
+      clearTimeout(timer);
+      ready.length = 0;
+      readyIds.clear();
+      let deadline: ReturnType<typeof setTimeout> | undefined;
+      const done = await Promise.race([
+        Promise.allSettled([...running.values()]).then(() => "done" as const),
+        new Promise<"timeout">((r) => deadline = setTimeout(() => r("timeout"), graceMs)),
+      ]);
+      clearTimeout(deadline);
+      if (done === "timeout") {
+        log.warning("{n} deliveries still running after the grace period; they stay queued", { n: running.size });
+      }
+      return done === "done";
+    },
+    inFlight: () => [...running.keys()],
+    running: (id) => running.get(id),
+    setFrozen(value) {
+      frozen = value;
+      if (!frozen) schedule(0);
+    },
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * SMTP as a {@link DeliveryTransport}: routes the domain (override, relay host,
+ * MX, implicit MX), resolves every MX host to its addresses through our resolver,
+ * and tries the candidates in order over pooled sessions until one takes the
+ * transaction. Connection, greeting, EHLO or TLS trouble moves on to the next
+ * candidate (RFC 5321 5.1); after MAIL FROM no other host is tried in the same
+ * attempt (the message may have reached the server; at-least-once, like every MTA).
+ *
+ * TLS fallback (tls = opportunistic, RFC 7435; Postfix smtp_tls_security_level = may):
+ * a certificate that fails verification → the same host over unverified TLS; a
+ * handshake that fails → the same host in clear text. `required` never falls back.
+ *
+ * @example
+ * ```ts
+ * const smtp = createSmtpTransport({ config: () => config, resolver, pool, hostname, log, mxOverrides: () => new Map() });
+ * const result = await smtp.deliver({ id, domain: "example.com", message });
+ * ```
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { Config } from "../config/mod.ts";
+import type { ConnectionPool } from "./connection_pool.ts";
+import type { Resolver } from "./resolver.ts";
+import { DnsError, matchDomainPolicy, nextHop, type Route, routeDomain } from "./router.ts";
+import { type DeliveryTarget, SmtpClientError, type SmtpSession } from "./smtp_client.ts";
+import { allRecipients, type DeliveryTransport, type TransportJob, type TransportResult } from "./transport.ts";
+
+/** What the SMTP transport needs. */
+export interface SmtpTransportOptions {
+  config: () => Config;
+  resolver: Resolver;
+  pool: ConnectionPool;
+  /** EHLO name when delivery.helo_name is not set. */
+  hostname: string;
+  log: Logger;
+  /** Per-domain next hops (configured and runtime overrides together). */
+  mxOverrides: () => Map<string, { host: string; port: number }>;
+}
+
+/** One address to connect to; `name` is the MX host name (for SNI and certificate checks). */
+export interface SmtpCandidate {
+  ip: string;
+  name: string;
+  port: number;
+}
+
+/** TLS errors that mean "the certificate did not verify" rather than "the handshake failed". */
+const CERT_FAILURE =
+  /certificate|self[- ]signed|unable to verify|UnknownIssuer|CERT_|hostname|altname|NotValidForName|Expired/i;
+
+const IP_LITERAL = /^[\d.]+$|:/;
+
+type DomainPolicy = Config["delivery"]["domains"][string];
+
+/**
+ * Resolves every route host to addresses (in route order). Literal addresses and
+ * "localhost" need no lookup; hosts without a usable address are reported to `onError`.
+ */
+export async function smtpCandidates(
+  route: Route,
+  resolver: Resolver,
+  onError: (host: string, err: Error) => void,
+): Promise<SmtpCandidate[]> {
+  const candidates: SmtpCandidate[] = [];
+  for (const host of route.hosts) {
+    if (IP_LITERAL.test(host.host) || host.host === "localhost") {
+      const ip = host.host === "localhost" ? "127.0.0.1" : host.host;
+      candidates.push({ ip, name: ip, port: host.port });
+      continue;
+    }
+    try {
+      for (const ip of await resolver.addresses(host.host)) candidates.push({ ip, name: host.host, port: host.port });
+    } catch (err) {
+      onError(host.host, err as Error);
+    }
+  }
+  return candidates;
+}
+
+/** The reply for recipients whose domain could not be routed. */
+function dnsReply(domain: string, err: unknown): { reply: string; permanent: boolean } {
+  const permanent = err instanceof DnsError && err.permanent;
+  const reply = err instanceof DnsError && err.code === "NULL_MX"
+    ? `556 5.1.10 Recipient domain ${domain} does not accept mail (null MX, RFC 7505)`
+    : permanent
+    ? `550 5.1.2 Host or domain name not found: ${domain} (${(err as Error).message})`
+    : `451 4.4.3 DNS lookup for ${domain} failed temporarily (${(err as Error).message})`;
+  return { reply, permanent };
+}
+
+/** Creates the SMTP transport. */
+export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTransport {
+  const { pool, resolver, log } = options;
+
+  /** The opportunistic TLS fallback (see module docs); rethrows anything else. */
+  async function fallback(err: unknown, target: DeliveryTarget, id: string, server: string): Promise<SmtpSession> {
+    if (target.tls !== "opportunistic" || !(err instanceof SmtpClientError) || err.code !== "TLS") throw err;
+    if (target.verifyCertificates && CERT_FAILURE.test(err.message)) {
+      log.warning(
+        "{id}: the certificate of {server} failed verification ({error}); delivering over unverified TLS (tls = opportunistic)",
+        { id, server, error: err.message },
+      );
+      try {
+        return await pool.acquire({ ...target, verifyCertificates: false });
+      } catch (again) {
+        if (!(again instanceof SmtpClientError) || again.code !== "TLS") throw again;
+        err = again;
+      }
+    }
+    log.info("{id}: TLS with {server} failed ({error}); retrying in clear text (tls = opportunistic)", {
+      id,
+      server,
+      error: (err as Error).message,
+    });
+    return await pool.acquire({ ...target, tls: "none" });
+  }
+
+  function targetFor(host: SmtpCandidate, d: Config["delivery"], policy: DomainPolicy | undefined): DeliveryTarget {
+    return {
+      host: host.ip,
+      port: host.port,
+      servername: IP_LITERAL.test(host.name) ? undefined : host.name,
+      tls: policy?.tls ?? d.tls,
+      verifyCertificates: !(policy?.accept_invalid_certs ?? d.accept_invalid_certs),
+      heloName: d.helo_name ?? options.hostname,
+      timeouts: {
+        connect: d.timeouts.connect,
+        greeting: d.timeouts.greeting,
+        mail: d.timeouts.command,
+        rcpt: d.timeouts.command,
+        data: d.timeouts.data_block,
+        dataEnd: d.timeouts.data_end,
+      },
+    };
+  }
+
+  async function deliver(job: TransportJob, signal?: AbortSignal): Promise<TransportResult> {
+    const { id, domain, message } = job;
+    // Only the failure paths need the plain address list.
+    const rcpts = () => message.recipients.map((r) => r.address);
+    const d = options.config().delivery;
+    let route: Route;
+    try {
+      route = await routeDomain(domain, resolver, {
+        relayHost: nextHop(d.relay_host),
+        mxOverrides: options.mxOverrides(),
+        defaultPort: d.port,
+      });
+    } catch (err) {
+      const { reply, permanent } = dnsReply(domain, err);
+      return { recipients: allRecipients(rcpts(), permanent ? "failed" : "deferred", reply), error: reply };
+    }
+    let lastError: SmtpClientError | Error | undefined;
+    const candidates = await smtpCandidates(route, resolver, (host, err) => {
+      lastError = err;
+      log.info("{id}: MX {host} has no usable address: {error}", { id, host, error: err.message });
+    });
+    const policy = matchDomainPolicy(domain, new Map(Object.entries(d.domains)));
+    for (const host of candidates) {
+      if (signal?.aborted) {
+        const reply = `451 4.4.2 Delivery to ${domain} interrupted (shutting down)`;
+        return { recipients: allRecipients(rcpts(), "deferred", reply), error: reply };
+      }
+      const target = targetFor(host, d, policy);
+      const server = host.name === host.ip ? `${host.ip}:${host.port}` : `${host.name}[${host.ip}]:${host.port}`;
+      let session: SmtpSession;
+      try {
+        session = await pool.acquire(target).catch((err) => fallback(err, target, id, server));
+      } catch (err) {
+        lastError = err as Error;
+        log.info("{id}: {server} unusable: {error}", { id, server, error: (err as Error).message });
+        continue;
+      }
+      try {
+        const result = await session.send(message);
+        pool.release(session, true);
+        return {
+          recipients: result.recipients.map((r) => ({
+            address: r.address,
+            outcome: r.outcome,
+            code: r.code,
+            reply: r.reply,
+            remoteMta: server,
+            remoteDsn: result.dsn,
+          })),
+          server,
+          tls: result.tls,
+        };
+      } catch (err) {
+        pool.release(session, false);
+        const e = err as SmtpClientError;
+        const reply = e.reply ??
+          `451 4.4.2 ${server} connection problem during ${e.phase ?? "transaction"}: ${e.message}`;
+        return {
+          recipients: allRecipients(rcpts(), e.permanent ? "failed" : "deferred", reply, e.smtpCode, server),
+          server,
+          error: e.message,
+        };
+      }
+    }
+    const e = lastError as SmtpClientError | undefined;
+    const permanent = !!e?.permanent && !!e?.smtpCode;
+    const reply = e?.reply ??
+      `451 4.4.1 No usable mail exchanger for ${domain} (${route.hosts.length} tried): ${
+        e?.message ?? "unknown error"
+      }`;
+    return {
+      recipients: allRecipients(rcpts(), permanent ? "failed" : "deferred", reply, e?.smtpCode),
+      error: e?.message,
+      connectionFailed: true,
+      server: route.hosts.map((h) => `${h.host}:${h.port}`).join(","),
+    };
+  }
+
+  return { kind: "smtp", deliver, close: () => pool.closeAll() };
+}

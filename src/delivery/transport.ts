@@ -1,0 +1,76 @@
+/**
+ * The transport interface: how one destination's share of a message leaves this
+ * host. SMTP (MX routing, pooled sessions, the TLS fallback) is the first
+ * implementation; LMTP and HTTP webhooks plug in the same way. A transport
+ * answers PER RECIPIENT, because LMTP replies per recipient after DATA and SMTP
+ * may refuse some recipients and accept others on one connection.
+ *
+ * @example
+ * ```ts
+ * const transportFor = (domain: string) => domain === "lmtp.test" ? lmtp : smtp;
+ * const result = await transportFor(job.domain).deliver(job);
+ * for (const r of result.recipients) console.log(r.address, r.outcome, r.reply);
+ * ```
+ * @module
+ */
+import type { Readable } from "node:stream";
+import type { RecipientOutcome } from "./outcome.ts";
+
+/** The message to send: envelope plus a way to read its data. */
+export interface OutboundMessage {
+  sender: string;
+  recipients: { address: string; notify?: string[]; orcpt?: string }[];
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+  size: number;
+  smtpUtf8?: boolean;
+  eightBit?: boolean;
+  open(): Readable;
+}
+
+/** One delivery job: a message's recipients at one destination domain. */
+export interface TransportJob {
+  /** The queue id (for logs). */
+  id: string;
+  /** The destination domain (lower case), as grouped by the engine. */
+  domain: string;
+  message: OutboundMessage;
+}
+
+/** What a transport reports for one recipient (the queue's {@link RecipientOutcome}). */
+export type TransportRecipientResult = RecipientOutcome;
+
+/** The result of one job: an outcome for every recipient of the job. */
+export interface TransportResult {
+  /** The server (or servers tried) as shown in logs and the attempt log. */
+  server?: string;
+  tls?: boolean;
+  recipients: TransportRecipientResult[];
+  /** What went wrong, when something did (for the attempt log and the circuit breaker). */
+  error?: string;
+  /** No server could be reached at all: counts toward opening the destination's circuit breaker. */
+  connectionFailed?: boolean;
+}
+
+/** A way to deliver mail. `deliver` resolves with per-recipient outcomes; it rejects only on bugs. */
+export interface DeliveryTransport {
+  /** Short name for logs and metrics: "smtp", "lmtp", "http". */
+  readonly kind: string;
+  deliver(job: TransportJob, signal?: AbortSignal): Promise<TransportResult>;
+  /** Closes pooled connections (engine stop). */
+  close?(): Promise<void>;
+}
+
+/** Picks the transport for a destination domain. */
+export type TransportSelector = (domain: string) => DeliveryTransport;
+
+/** Every recipient of `addresses` with the same outcome and reply. */
+export function allRecipients(
+  addresses: string[],
+  outcome: TransportRecipientResult["outcome"],
+  reply: string,
+  code?: number,
+  remoteMta?: string,
+): TransportRecipientResult[] {
+  return addresses.map((address) => ({ address, outcome, reply, code, remoteMta }));
+}
