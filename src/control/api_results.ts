@@ -4,8 +4,12 @@
  * Fields typed `?` are left out of the JSON when absent.
  * @module
  */
+import type { CacheEntry } from "../delivery/mod.ts";
 import type { MessageStatus, QueueRecord } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
+
+/** A DNS cache entry (`dns.list-cache`, `dns.refresh`). */
+export type { CacheEntry };
 
 /** The outcome of the last config reload. */
 export interface ReloadReport {
