@@ -48,6 +48,8 @@ export interface PreparedCall {
 
 /** One command of the CLI. */
 export interface CommandSpec {
+  /** The control API command it calls. */
+  command: CommandName;
   usage: string;
   summary: string;
   /** Option names (without --) this command accepts besides the global ones. */
@@ -71,6 +73,7 @@ interface SpecDef<N extends CommandName> {
 /** A CLI command calling control command `name`, typed end to end. */
 function spec<N extends CommandName>(name: N, def: SpecDef<N>): CommandSpec {
   return {
+    command: name,
     usage: def.usage,
     summary: def.summary,
     options: def.options ?? [],
