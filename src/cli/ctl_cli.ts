@@ -6,9 +6,10 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { loadConfig } from "../config/mod.ts";
-import { ControlClient, ControlError } from "../control/mod.ts";
+import { ControlClient, ControlError, type QueueStatsResult } from "../control/mod.ts";
 import { VERSION } from "../version.ts";
-import { COMMANDS, type CommandSpec, type CtlOptions, statsText, UsageError } from "./ctl_commands.ts";
+import { COMMANDS, type CommandSpec, type CtlOptions, UsageError } from "./ctl_commands.ts";
+import { statsText } from "./ctl_text.ts";
 
 const GLOBAL = `Global options:
   --socket PATH         control socket (default: $EMPATH_SOCKET, else control.socket or
@@ -168,7 +169,7 @@ async function run(args: string[]): Promise<number> {
     throw new UsageError(`wrong number of arguments (usage: empathctl ${spec.usage})`);
   }
   const opts = values as CtlOptions;
-  const request = spec.request(rest, opts);
+  const call = spec.prepare(rest, opts);
   const timeoutMs = positiveNumber("timeout", values.timeout, 30) * 1000;
   const maxResponse = positiveNumber("max-response", values["max-response"], 16 * 1024 * 1024);
   const { socket, token } = await target(values);
@@ -180,20 +181,17 @@ async function run(args: string[]): Promise<number> {
   const client = await ControlClient.connect(socket, { token, timeoutMs, maxResponse });
   try {
     if (group === "queue" && name === "delete" && !opts.yes) {
-      const { result } = await client.request<{ sender: string; recipients: unknown[] }>("queue.view", {
-        id: rest[0],
-      });
+      const id = rest[0] ?? "";
+      const message = await client.call("queue.view", { id });
       if (
-        !(await confirm(
-          `Delete message ${rest[0]} from <${result.sender}> to ${result.recipients.length} recipient(s)?`,
-        ))
+        !(await confirm(`Delete message ${id} from <${message.sender}> to ${message.recipients.length} recipient(s)?`))
       ) {
         console.error("empathctl: not deleted (answer y to confirm, or pass --yes)");
         return 1;
       }
     }
-    const { result } = await client.request(request.command, request.args);
-    console.log(json ? JSON.stringify(result, null, 2) : spec.text(result));
+    const { result, text } = await call.run(client);
+    console.log(json ? JSON.stringify(result, null, 2) : text());
     return 0;
   } finally {
     client.close();
@@ -212,13 +210,13 @@ async function watch(
   const tty = Deno.stdout.isTerminal();
   const write = (s: string) => Deno.stdout.write(new TextEncoder().encode(s));
   let client: ControlClient | undefined;
-  let previous: unknown;
+  let previous: QueueStatsResult | undefined;
   for (let shown = 0; shown < count;) {
     try {
       client ??= await ControlClient.connect(socket, options);
-      const { result, connection } = await client.request("queue.stats");
+      const { result, connection } = await client.callDetailed("queue.stats");
       shown++;
-      if (json) await write(JSON.stringify({ ...(result as object), connection }) + "\n");
+      if (json) await write(JSON.stringify({ ...result, connection }) + "\n");
       else {
         const text = `empathctl queue stats — every ${intervalMs / 1000}s, ${new Date().toISOString()}\n` +
           statsText(result, previous);

@@ -7,7 +7,8 @@
 export function table(headers: string[], rows: (string | number | undefined | null)[][]): string {
   const cells = rows.map((r) => r.map((c) => (c === undefined || c === null ? "-" : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
   return [line(headers), ...cells.map(line)].join("\n");
 }
 

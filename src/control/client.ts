@@ -6,11 +6,13 @@
  * @example
  * ```ts
  * const client = await ControlClient.connect("/var/lib/empath/control.sock");
- * const status = await client.request("system.status");
+ * const status = await client.call("system.status"); // typed: ResultOf<"system.status">
+ * const { messages } = await client.call("queue.list", { status: "deferred", limit: 10 });
  * client.close();
  * ```
  * @module
  */
+import type { ArgsInput, CommandName, ResultOf } from "./api.ts";
 import { ControlError, type ControlResponse, FrameReader, PROTOCOL_VERSION, writeFrame } from "./protocol.ts";
 
 /** Options for {@link ControlClient.connect}. */
@@ -26,6 +28,10 @@ export interface ControlResult<T = unknown> {
   result: T;
   connection?: number;
 }
+
+/** The arguments of {@link ControlClient.call}: optional when the command needs none. */
+export type CallArgs<N extends CommandName> = Record<string, never> extends ArgsInput<N> ? [args?: ArgsInput<N>]
+  : [args: ArgsInput<N>];
 
 /** A connection to the daemon's control socket. */
 export class ControlClient {
@@ -55,8 +61,26 @@ export class ControlClient {
     }
   }
 
-  /** Sends one request and waits for its answer; a daemon "no" becomes a ControlError with its code. */
-  async request<T = unknown>(command: string, args: Record<string, unknown> = {}): Promise<ControlResult<T>> {
+  /**
+   * Calls a declared command and resolves to its typed result; a daemon "no" becomes a
+   * ControlError with its code (BAD_ARGS when the daemon refused an argument).
+   */
+  async call<N extends CommandName>(command: N, ...args: CallArgs<N>): Promise<ResultOf<N>> {
+    return (await this.callDetailed(command, ...args)).result;
+  }
+
+  /** Like {@link ControlClient.call}, plus the server's connection serial. */
+  async callDetailed<N extends CommandName>(command: N, ...args: CallArgs<N>): Promise<ControlResult<ResultOf<N>>> {
+    // The daemon answers a declared command with its declared result type.
+    return await this.request<ResultOf<N>>(command, args[0] ?? {});
+  }
+
+  /**
+   * Sends any command, declared or not, and waits for its answer. Untyped: `T` is the
+   * caller's unchecked claim, so prefer {@link ControlClient.call} for declared commands.
+   * A daemon "no" becomes a ControlError with its code.
+   */
+  async request<T = unknown>(command: string, args: object = {}): Promise<ControlResult<T>> {
     const id = this.#nextId++;
     const frame = {
       version: PROTOCOL_VERSION,
@@ -91,6 +115,7 @@ export class ControlClient {
     return { result: response.result as T, connection: response.connection };
   }
 
+  /** Closes the connection (idempotent). */
   close(): void {
     try {
       this.conn.close();

@@ -1,0 +1,43 @@
+/**
+ * What the control handlers reach into (the running daemon's parts), and the
+ * handler types. State changes go through the delivery engine, the resolver and
+ * the limits, never around them.
+ * @module
+ */
+import type { Config } from "../config/mod.ts";
+import type { DeliveryEngine, Resolver } from "../delivery/mod.ts";
+import type { QueueStore } from "../queue/mod.ts";
+import type { SessionInfo } from "../smtp/mod.ts";
+import type { Spool } from "../spool/mod.ts";
+import type { ArgsOf, CommandName, ResultOf } from "./api.ts";
+import type { ListenerAddress, ReloadReport, Totals } from "./api_results.ts";
+
+/** Everything the handlers reach into. */
+export interface ControlContext {
+  version: string;
+  startedAt: number;
+  configPath: string;
+  config(): Config;
+  addresses: ListenerAddress[];
+  store: QueueStore;
+  spool: Spool;
+  delivery: DeliveryEngine;
+  resolver: Resolver;
+  sessions(): SessionInfo[];
+  reload(): Promise<ReloadReport>;
+  lastReload(): ReloadReport | undefined;
+  logLevel(): string;
+  setLogLevel(level: string): Promise<void>;
+  totals(): Totals;
+}
+
+/** Answers one command with already parsed arguments. */
+export type Handler<N extends CommandName> = (args: ArgsOf<N>, ctx: ControlContext) => Promise<ResultOf<N>>;
+
+/** One handler for every declared command (a missing one is a type error). */
+export type Handlers = { [N in CommandName]: Handler<N> };
+
+/** The handlers of the commands named `${G}.something`. */
+export type GroupHandlers<G extends string> = {
+  [N in CommandName as N extends `${G}.${string}` ? N : never]: Handler<N>;
+};
