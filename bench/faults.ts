@@ -11,7 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { runFaultScenario, summarizeFaultRun } from "../tests/helpers/fault_run.ts";
+import { runFaultScenario, summarizeFaultRun } from "../testing/fault_run.ts";
 
 const args = parseArgs({
   args: Deno.args,

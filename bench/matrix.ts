@@ -28,25 +28,23 @@ import {
   appendJson,
   BenchSetupError,
   bgText,
+  type CellResult,
+  type CellSpec,
   loadAvgs,
   machineInfo,
   machineLine,
-  requireLoadTools,
-  startSink,
-  stopAllOnSignal,
-  table,
-} from "./lib/common.ts";
-import { requirePostfix } from "./lib/postfix.ts";
-import {
-  type CellResult,
-  type CellSpec,
   type Mta,
   pacedLatency,
   type PacedResult,
+  requireLoadTools,
+  requirePostfix,
   runCell,
   startEmpath,
   startPostfixMta,
-} from "./lib/relay_cell.ts";
+  startSink,
+  stopAllOnSignal,
+  table,
+} from "./lib/mod.ts";
 
 const USAGE = `usage: deno run -A bench/matrix.ts [options]
   --sizes 1024,4096,102400   message sizes (octets)

@@ -32,25 +32,25 @@
 import { parseArgs } from "node:util";
 import {
   appendJson,
-  freePort,
-  machineInfo,
-  machineLine,
-  procStat,
-  RssSampler,
-  smtpSource,
-  startSink,
-} from "./lib/common.ts";
-import { type MemoryBreakdown, memoryBreakdown, memoryText } from "./lib_scale/memory.ts";
-import {
   type BenchDaemon,
   fmtMs,
   loadText,
+  machineInfo,
+  machineLine,
   median,
-  onInterrupt,
+  type MemoryBreakdown,
+  memoryBreakdown,
+  memoryText,
+  procStat,
+  RssSampler,
+  smtpSource,
   startBenchDaemon,
+  startSink,
   timeCli,
+  track,
   until,
-} from "./lib_scale/env.ts";
+} from "./lib/mod.ts";
+import { freePort } from "../testing/net.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -198,7 +198,7 @@ async function runOne(n: number, backend: string, mode: Mode) {
 
     // 3. Drain: the destination is up, the operator releases the queue.
     const sink = await startSink(port);
-    const forgetSink = onInterrupt(() => sink.stop());
+    const forgetSink = track("smtp-sink", () => sink.stop());
     progress(`${backend}/${mode}: draining ${n}`);
     const drainSampler = new RssSampler(bd.pid, 200);
     const cpu0 = (await procStat(bd.pid)).cpuSeconds;

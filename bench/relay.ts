@@ -14,14 +14,17 @@
 import { parseArgs } from "node:util";
 import {
   BenchSetupError,
+  type CellResult,
   machineInfo,
   machineLine,
   requireLoadTools,
+  requirePostfix,
+  runCell,
+  startEmpath,
+  startPostfixMta,
   startSink,
   stopAllOnSignal,
-} from "./lib/common.ts";
-import { requirePostfix } from "./lib/postfix.ts";
-import { type CellResult, runCell, startEmpath, startPostfixMta } from "./lib/relay_cell.ts";
+} from "./lib/mod.ts";
 
 const args = parseArgs({
   args: Deno.args,

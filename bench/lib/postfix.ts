@@ -8,7 +8,9 @@
  * usually have no syslog.
  * @module
  */
-import { alive, BenchSetupError, onPath, sleep, track, waitListening } from "./common.ts";
+import { waitListening } from "../../testing/net.ts";
+import { BenchSetupError, onPath, sleep, track } from "./common.ts";
+import { alive } from "./machine.ts";
 
 /** A running Postfix. */
 export interface Postfix {

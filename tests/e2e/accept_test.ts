@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openFileStore, openKvStore, type QueueStore } from "../../src/queue/mod.ts";
-import { restartDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { RawSmtp, sendMessage } from "../helpers/smtp_raw.ts";
-import { spooledIds, spooledMessages } from "../helpers/spool_reader.ts";
+import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { SmtpClient, sendMessage } from "../../testing/smtp_client.ts";
+import { spooledIds, spooledMessages } from "../../testing/spool_reader.ts";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -97,7 +97,7 @@ s.quit()`,
 Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", async () => {
   const d = await startDaemon();
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     const ehlo = await c.cmd("EHLO dsn.test");
     for (const ext of ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 25000000", "ENHANCEDSTATUSCODES", "DSN"]) {
@@ -129,7 +129,7 @@ Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", 
 Deno.test("denies relaying to a remote domain with 554 5.7.1 and accepts local domains", async () => {
   const d = await startDaemon({ toml: `[relay]\nlocal_domains = ["local.test"]\nrelay_networks = []\n` });
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO x.test");
     await c.cmd("MAIL FROM:<a@remote.test>");
@@ -151,7 +151,7 @@ Deno.test("denies relaying to a remote domain with 554 5.7.1 and accepts local d
 Deno.test("enforces the size limit at MAIL FROM SIZE= and in DATA with 552", async () => {
   const d = await startDaemon({ toml: `[smtp]\nmax_message_size = "10KB"\n` });
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     assert.ok((await c.cmd("EHLO x.test")).lines.some((l) => l.includes("SIZE 10000")));
     const big = await c.cmd("MAIL FROM:<a@example.com> SIZE=20000");
@@ -174,7 +174,7 @@ Deno.test("enforces the size limit at MAIL FROM SIZE= and in DATA with 552", asy
 Deno.test("a client that vanishes mid-DATA leaves no spooled message or queue record", async () => {
   const d = await startDaemon();
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO x.test");
     await c.cmd("MAIL FROM:<a@example.com>");
@@ -203,7 +203,7 @@ Deno.test("NUL bytes, over-long lines, invalid UTF-8 headers and mail loops get 
       ["Received: from a\r\n".repeat(60) + "Subject: loop\r\n\r\nbody\r\n", /^554 5\.4\.6 Too many hops/],
     ];
     for (const [data, re] of cases) {
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       await c.reply();
       await c.cmd("EHLO x.test");
       await c.cmd("MAIL FROM:<a@example.com>");
@@ -226,7 +226,7 @@ Deno.test("NUL bytes, over-long lines, invalid UTF-8 headers and mail loops get 
 Deno.test("too many errors in one session end it with 421", async () => {
   const d = await startDaemon({ toml: `[smtp]\nmax_errors = 3\n` });
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO x.test");
     assert.equal((await c.cmd("RCPT TO:<b@example.net>")).code, 503);
@@ -246,19 +246,19 @@ Deno.test("too many errors in one session end it with 421", async () => {
 
 Deno.test("more connections from one address than allowed get 421", async () => {
   const d = await startDaemon({ toml: `[smtp]\nmax_connections_per_ip = 2\n` });
-  const conns: RawSmtp[] = [];
+  const conns: SmtpClient[] = [];
   try {
     for (let i = 0; i < 2; i++) {
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       assert.equal((await c.reply()).code, 220);
       conns.push(c);
     }
-    const third = await RawSmtp.connect(d.port);
+    const third = await SmtpClient.connect(d.port);
     conns.push(third);
     assert.match((await third.reply()).text, /^421 4\.7\.0 Too many connections/);
     conns[0].close();
     await new Promise((r) => setTimeout(r, 200));
-    const again = await RawSmtp.connect(d.port);
+    const again = await SmtpClient.connect(d.port);
     conns.push(again);
     assert.equal((await again.reply()).code, 220);
   } finally {
@@ -271,9 +271,9 @@ Deno.test("more connections from one address than allowed get 421", async () => 
 Deno.test("SIGTERM lets a session in DATA finish and its message is kept", async () => {
   const d = await startDaemon();
   try {
-    const idle = await RawSmtp.connect(d.port);
+    const idle = await SmtpClient.connect(d.port);
     await idle.reply();
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO x.test");
     await c.cmd("MAIL FROM:<a@example.com>");

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startDaemon } from "../helpers/daemon.ts";
+import { startDaemon } from "../../testing/daemon.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 const deliveryToml = (port: number, audit: string) =>
   `[relay]\nlocal_domains = ["local.test"]\n` +

@@ -4,11 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { restartDaemon, START_PERMISSIONS, startDaemon, taskPermissions, type TestDaemon } from "../helpers/daemon.ts";
-import { closedPort, ctl, ctlJson, socketOf } from "../helpers/ctl.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { restartDaemon, START_PERMISSIONS, startDaemon, taskPermissions, type TestDaemon } from "../../testing/daemon.ts";
+import { ctl, ctlJson, socketOf } from "../../testing/ctl.ts";
+import { freePort } from "../../testing/net.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 import { encodeFrame, FrameReader } from "../../src/control/mod.ts";
-import { spooledIds } from "../helpers/spool_reader.ts";
+import { spooledIds } from "../../testing/spool_reader.ts";
 
 const msg = (subject: string) =>
   `From: a@sender.test\r\nTo: b@dest.test\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@sender.test>\r\n\r\nhello\r\n`;
@@ -44,7 +45,7 @@ async function auditLines(d: TestDaemon) {
 }
 
 Deno.test("empathctl runs every command against a live daemon, in text and JSON", async (t) => {
-  const dead = closedPort();
+  const dead = freePort();
   const d = await startDaemon({ toml: deferringToml(dead), logLevel: "info" });
   try {
     for (const [i, to] of [["b@dest.test"], ["c@dest.test", "d@other.test"], ["e@other.test"]].entries()) {

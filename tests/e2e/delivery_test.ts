@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { openKvStore } from "../../src/queue/mod.ts";
-import { restartDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { randomLoopback, startDnsServer } from "../helpers/dns_server.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 const MSG = "Subject: relay test\r\n\r\nhello through empath\r\n.leading dot line\r\n";
 

@@ -3,10 +3,10 @@
  * and connection reuse, against real aiosmtpd sinks.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
+import { startDaemon } from "../../testing/daemon.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 const MSG = "Subject: tls\r\n\r\nbody\r\n";
 

@@ -3,12 +3,12 @@
  * "never bounce a bounce", through the real daemon and real SMTP sinks.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
+import { startDaemon } from "../../testing/daemon.ts";
 import { type ScriptSink, startScriptSink } from "../helpers/script_sink.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
 
 async function send(port: number, from: string, rcpts: string[]) {
-  const c = await RawSmtp.connect(port);
+  const c = await SmtpClient.connect(port);
   try {
     await c.reply();
     await c.cmd("EHLO dsn.test");

@@ -8,12 +8,12 @@
  * A larger run: `deno run -A bench/faults.ts`. Seed: FAULTS_SEED.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
-import { auditDeliveries, faultDaemonToml, runFaultScenario, summarizeFaultRun } from "../helpers/fault_run.ts";
-import { startFaultSink } from "../helpers/fault_sink.ts";
+import { startDaemon } from "../../testing/daemon.ts";
+import { auditDeliveries, faultDaemonToml, runFaultScenario, summarizeFaultRun } from "../../testing/fault_run.ts";
+import { startFaultSink } from "../../testing/fault_sink.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
-import { ctlJson } from "../helpers/ctl.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
+import { ctlJson } from "../../testing/ctl.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

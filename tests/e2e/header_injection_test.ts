@@ -25,10 +25,10 @@
  *   connection before the greeting; the log line names the offending byte, not the text.
  */
 import assert from "node:assert/strict";
-import { ctl } from "../helpers/ctl.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
-import { spooledMessages } from "../helpers/spool_reader.ts";
+import { ctl } from "../../testing/ctl.ts";
+import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
+import { spooledMessages } from "../../testing/spool_reader.ts";
 
 const TOML = `[relay]\nlocal_domains = ["local.test"]\n[smtp]\nmax_errors = 1000\n` +
   `[[listeners]]\nname = "proxied"\naddress = "127.0.0.1:0"\nrole = "mx"\nproxy_protocol = ["127.0.0.0/8"]\n`;
@@ -62,7 +62,7 @@ function assertExactHeaders(message: string, helo: string, address: string, subj
   assert.ok(!/[\x00-\x08\x0a-\x1f\x7f]/.test(lines.join("")), "no control characters in the header");
 }
 
-async function sendOne(c: RawSmtp, subject: string): Promise<string> {
+async function sendOne(c: SmtpClient, subject: string): Promise<string> {
   assert.equal((await c.cmd("MAIL FROM:<a@remote.test>")).code, 250);
   assert.equal((await c.cmd("RCPT TO:<b@local.test>")).code, 250);
   assert.equal((await c.cmd("DATA")).code, 354);
@@ -87,7 +87,7 @@ function logsIntact(d: TestDaemon): boolean {
 Deno.test("EHLO/HELO names with control characters get 501; a bare LF ends the command; Received stays one field", async () => {
   const d = await startDaemon({ toml: TOML, logLevel: "info" });
   try {
-    const c = await RawSmtp.connect(d.ports.mx);
+    const c = await SmtpClient.connect(d.ports.mx);
     try {
       assert.equal((await c.reply()).code, 220);
       const hostile = [
@@ -133,7 +133,7 @@ Deno.test("EHLO/HELO names with control characters get 501; a bare LF ends the c
 Deno.test("MAIL FROM / RCPT TO addresses and ENVID/ORCPT cannot smuggle a line into the record, a DSN or the audit log", async () => {
   const d = await startDaemon({ toml: TOML, logLevel: "info" });
   try {
-    const c = await RawSmtp.connect(d.ports.mx);
+    const c = await SmtpClient.connect(d.ports.mx);
     let id: string;
     try {
       await c.reply();
@@ -236,7 +236,7 @@ Deno.test("PROXY headers with CR, LF, NUL or other control bytes are dropped bef
       "PROXY TCP4 203.0.113.9\u2028 127.0.0.1 4000 25\r\n",
     ];
     for (const header of hostile) {
-      const c = await RawSmtp.connect(d.ports.proxied);
+      const c = await SmtpClient.connect(d.ports.proxied);
       try {
         await c.send(header + "EHLO after.test\r\n");
         assert.ok(await c.closedByServer(), `${JSON.stringify(header)} must drop the connection`);
@@ -244,7 +244,7 @@ Deno.test("PROXY headers with CR, LF, NUL or other control bytes are dropped bef
         c.close();
       }
     }
-    const ok = await RawSmtp.connect(d.ports.proxied);
+    const ok = await SmtpClient.connect(d.ports.proxied);
     try {
       await ok.send("PROXY TCP4 203.0.113.9 127.0.0.1 4000 25\r\n");
       assert.equal((await ok.reply()).code, 220);

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { hashPassword } from "../../src/smtp/mod.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
-import { spooledMessages } from "../helpers/spool_reader.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
+import { spooledMessages } from "../../testing/spool_reader.ts";
 
 async function swaks(args: string[]) {
   const out = await new Deno.Command("swaks", { args, stdout: "piped", stderr: "piped" }).output();
@@ -54,7 +54,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
     });
 
     await t.step("submission hides AUTH before STARTTLS and wants AUTH before MAIL", async () => {
-      const c = await RawSmtp.connect(d.ports.submission);
+      const c = await SmtpClient.connect(d.ports.submission);
       await c.reply();
       const ehlo = await c.cmd("EHLO x.test");
       assert.ok(ehlo.lines.some((l) => l.includes("STARTTLS")));
@@ -124,13 +124,13 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
         "x@remote.example",
       ]);
       assert.equal(r.code, 0, r.text);
-      const plain = await RawSmtp.connect(d.ports.smtps);
+      const plain = await SmtpClient.connect(d.ports.smtps);
       await assert.rejects(() => plain.reply(1500));
       plain.close();
     });
 
     await t.step("a PROXY v1 header sets the client address used in Received and for relay policy", async () => {
-      const c = await RawSmtp.connect(d.ports.proxied);
+      const c = await SmtpClient.connect(d.ports.proxied);
       await c.send("PROXY TCP4 203.0.113.7 127.0.0.1 4000 25\r\n");
       assert.equal((await c.reply()).code, 220);
       await c.cmd("EHLO proxied.test");
@@ -150,7 +150,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
       const src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42];
       const dst = [...new Array(15).fill(0), 1];
       const header = Uint8Array.from([...sig, 0x21, 0x21, 0, 36, ...src, ...dst, 0x1f, 0x90, 0, 25]);
-      const c = await RawSmtp.connect(d.ports.proxied);
+      const c = await SmtpClient.connect(d.ports.proxied);
       await c.send(header);
       assert.equal((await c.reply()).code, 220);
       await c.cmd("EHLO v2.test");
@@ -160,12 +160,12 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
       assert.equal((await c.cmd("Subject: v2\r\n\r\nbody\r\n.")).code, 250);
       c.close();
       assert.ok((await spooled(d)).some((m) => m.includes("([IPv6:2001:db8::42])")));
-      const junk = await RawSmtp.connect(d.ports.proxied);
+      const junk = await SmtpClient.connect(d.ports.proxied);
       await junk.send("HELLO THERE\r\n");
       assert.ok(await junk.closedByServer());
       junk.close();
       // The daemon keeps serving.
-      const ok = await RawSmtp.connect(d.ports.mx);
+      const ok = await SmtpClient.connect(d.ports.mx);
       assert.equal((await ok.reply()).code, 220);
       ok.close();
     });

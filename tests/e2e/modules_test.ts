@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { openFileStore, openKvStore, type QueueRecord } from "../../src/queue/mod.ts";
 import { openSpool } from "../../src/spool/mod.ts";
 import { hashPassword } from "../../src/smtp/mod.ts";
-import { restartDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { startDnsServer } from "../helpers/dns_server.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
-import { RawSmtp, type Reply, sendMessage } from "../helpers/smtp_raw.ts";
+import { SmtpClient, type Reply, sendMessage } from "../../testing/smtp_client.ts";
 import { buildNative, findCc } from "../modules/native_build.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -75,13 +75,13 @@ Deno.test("modules veto each SMTP stage and the client sees the module's exact r
       `[[modules]]\npath = "${FIXTURES}/veto.ts"\n`,
   });
   const session = async () => {
-    const c = await RawSmtp.connect(d.ports.mx);
+    const c = await SmtpClient.connect(d.ports.mx);
     assert.equal((await c.reply()).code, 220);
     return c;
   };
   try {
     await t.step("connect: 554 and the connection is closed", async () => {
-      const c = await RawSmtp.connect(d.ports.closed);
+      const c = await SmtpClient.connect(d.ports.closed);
       assert.equal((await c.reply()).text, "554 5.7.1 No SMTP for you here");
       assert.ok(await c.closedByServer());
       c.close();
@@ -173,7 +173,7 @@ for (const backend of ["kv", "file"] as const) {
         `[[modules]]\npath = "${FIXTURES}/recorder.ts"\noptions = { out = "${out}", tag = "vip" }\n`,
     });
     try {
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       await c.reply();
       await c.cmd("EHLO client.test");
       assert.equal((await c.cmd("BOGUS")).code, 500);
@@ -277,7 +277,7 @@ Deno.test("a module that throws or hangs is logged and handled per on_error; the
       `options = { prefix = "lenient-", throw = ["messageReceived"] }\n`,
   });
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO client.test");
     let t0 = Date.now();
@@ -331,7 +331,7 @@ Deno.test("built-in modules: deny and allow lists, per-sender rate limit, added 
       `[[modules]]\nbuiltin = "add_header"\noptions = { headers = { "X-Checked-By" = "empath {listener} for {peer}" } }\n`,
   });
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO client.test");
     assert.equal((await c.cmd("MAIL FROM:<x@spam.test>")).text, "550 5.7.1 Sender <x@spam.test> is blocked");
@@ -396,7 +396,7 @@ Deno.test({
       permissions: ["--allow-ffi"],
     });
     try {
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       await c.reply();
       assert.equal((await c.cmd("EHLO error.test")).text, "451 4.3.0 Temporary local problem, try again later");
       assert.equal((await c.cmd("EHLO sleep.test")).text, "451 4.3.0 Temporary local problem, try again later");

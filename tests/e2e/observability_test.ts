@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { startDaemon } from "../helpers/daemon.ts";
+import { startDaemon } from "../../testing/daemon.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
-import { RawSmtp, sendMessage } from "../helpers/smtp_raw.ts";
+import { SmtpClient, sendMessage } from "../../testing/smtp_client.ts";
 
 type Family = {
   name: string;
@@ -46,7 +46,7 @@ Deno.test("metrics count real traffic and /health/ready follows the spool", asyn
     for (const to of ["a@local.test", "b@local.test"]) {
       assert.equal((await sendMessage(d.port, "x@remote.test", [to], "Subject: m\r\n\r\nbody\r\n")).code, 250);
     }
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO m.test");
     await c.cmd("MAIL FROM:<x@remote.test>");

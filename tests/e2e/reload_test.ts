@@ -1,10 +1,10 @@
 /** Config hot reload: valid changes apply without a restart, invalid ones are logged and ignored. */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
+import { startDaemon } from "../../testing/daemon.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
 
 async function rcpt(port: number, to: string): Promise<number> {
-  const c = await RawSmtp.connect(port);
+  const c = await SmtpClient.connect(port);
   try {
     await c.reply();
     await c.cmd("EHLO reload.test");

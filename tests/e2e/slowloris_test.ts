@@ -4,14 +4,14 @@
  * bytes for message data), not kept alive by every byte; well-behaved slow clients are not.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
-import { RawSmtp, sendMessage } from "../helpers/smtp_raw.ts";
+import { startDaemon } from "../../testing/daemon.ts";
+import { SmtpClient, sendMessage } from "../../testing/smtp_client.ts";
 
 const TOML = `[smtp]\nmin_data_rate = 100\n[smtp.timeouts]\ncommand = "2s"\ndata_block = "2s"\n`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends `text` one byte every `everyMs` until the server replies or the text runs out. */
-async function drip(c: RawSmtp, text: string, everyMs: number) {
+async function drip(c: SmtpClient, text: string, everyMs: number) {
   const pending = c.reply(30_000);
   let done = false;
   pending.finally(() => done = true).catch(() => {});
@@ -27,7 +27,7 @@ Deno.test("a client dripping a command or message data is cut with 421 4.4.2; pa
   const d = await startDaemon({ toml: TOML });
   try {
     // A command line dripped a byte every 250 ms (would take 20 s) is cut at the 2 s deadline.
-    const cmd = await RawSmtp.connect(d.port);
+    const cmd = await SmtpClient.connect(d.port);
     await cmd.reply();
     const started = Date.now();
     const cut = await drip(cmd, "EHLO " + "x".repeat(75) + "\r\n", 250);
@@ -38,7 +38,7 @@ Deno.test("a client dripping a command or message data is cut with 421 4.4.2; pa
     cmd.close();
 
     // Message data dripped at ~4 bytes/s, far below min_data_rate, is cut too.
-    const data = await RawSmtp.connect(d.port);
+    const data = await SmtpClient.connect(d.port);
     await data.reply();
     await data.cmd("EHLO slow.test");
     assert.equal((await data.cmd("MAIL FROM:<a@example.com>")).code, 250);
@@ -51,7 +51,7 @@ Deno.test("a client dripping a command or message data is cut with 421 4.4.2; pa
 
     // Patient but well-formed: pauses between complete commands, a command typed over 1 s,
     // then a message at normal speed: all accepted.
-    const ok = await RawSmtp.connect(d.port);
+    const ok = await SmtpClient.connect(d.port);
     await ok.reply();
     assert.equal((await ok.cmd("EHLO patient.test")).code, 250);
     await sleep(1500);

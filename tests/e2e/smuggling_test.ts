@@ -4,9 +4,9 @@
  * second transaction; the server must see one DATA only, ended by the real CRLF.CRLF.
  */
 import assert from "node:assert/strict";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
-import { spooledIds, spooledMessages } from "../helpers/spool_reader.ts";
+import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
+import { spooledIds, spooledMessages } from "../../testing/spool_reader.ts";
 
 const VARIANTS = ["\n.\n", "\n.\r\n", "\r.\r", "\r\n.\n", "\n.\r", "\r.\r\n", "\r\n.\r", "\r\n\x00.\r\n"];
 
@@ -15,7 +15,7 @@ async function spoolIds(d: TestDaemon): Promise<string[]> {
 }
 
 async function attempt(port: number, seq: string) {
-  const c = await RawSmtp.connect(port);
+  const c = await SmtpClient.connect(port);
   await c.reply();
   await c.cmd("EHLO smuggler.test");
   await c.cmd("MAIL FROM:<a@example.com>");
