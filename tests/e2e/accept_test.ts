@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openFileStore, openKvStore, type QueueStore } from "../../src/queue/mod.ts";
 import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
-import { SmtpClient, sendMessage } from "../../testing/smtp_client.ts";
+import { sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
 import { spooledIds, spooledMessages } from "../../testing/spool_reader.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -127,121 +127,96 @@ Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", 
 });
 
 Deno.test("denies relaying to a remote domain with 554 5.7.1 and accepts local domains", async () => {
-  const d = await startDaemon({ toml: `[relay]\nlocal_domains = ["local.test"]\nrelay_networks = []\n` });
-  try {
-    const c = await SmtpClient.connect(d.port);
-    await c.reply();
-    await c.cmd("EHLO x.test");
-    await c.cmd("MAIL FROM:<a@remote.test>");
-    const denied = await c.cmd("RCPT TO:<b@elsewhere.test>");
-    assert.equal(denied.code, 554);
-    assert.match(denied.text, /^554 5\.7\.1 Relaying denied/);
-    for (const trick of ["<b%elsewhere.test@local.test>", "<@local.test:b@elsewhere.test>", "<b!x@local.test>"]) {
-      const r = await c.cmd(`RCPT TO:${trick}`);
-      assert.ok(r.code >= 500, `${trick}: ${r.text}`);
-    }
-    assert.equal((await c.cmd("RCPT TO:<b@LOCAL.test>")).code, 250);
-    c.close();
-  } finally {
-    await d.stop();
-    await d.cleanup();
+  await using d = await startDaemon({ toml: `[relay]\nlocal_domains = ["local.test"]\nrelay_networks = []\n` });
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO x.test");
+  await c.cmd("MAIL FROM:<a@remote.test>");
+  const denied = await c.cmd("RCPT TO:<b@elsewhere.test>");
+  assert.equal(denied.code, 554);
+  assert.match(denied.text, /^554 5\.7\.1 Relaying denied/);
+  for (const trick of ["<b%elsewhere.test@local.test>", "<@local.test:b@elsewhere.test>", "<b!x@local.test>"]) {
+    const r = await c.cmd(`RCPT TO:${trick}`);
+    assert.ok(r.code >= 500, `${trick}: ${r.text}`);
   }
+  assert.equal((await c.cmd("RCPT TO:<b@LOCAL.test>")).code, 250);
+  c.close();
 });
 
 Deno.test("enforces the size limit at MAIL FROM SIZE= and in DATA with 552", async () => {
-  const d = await startDaemon({ toml: `[smtp]\nmax_message_size = "10KB"\n` });
-  try {
-    const c = await SmtpClient.connect(d.port);
-    await c.reply();
-    assert.ok((await c.cmd("EHLO x.test")).lines.some((l) => l.includes("SIZE 10000")));
-    const big = await c.cmd("MAIL FROM:<a@example.com> SIZE=20000");
-    assert.equal(big.code, 552);
-    c.close();
-    const r = await sendMessage(
-      d.port,
-      "a@example.com",
-      ["b@example.net"],
-      "Subject: big\r\n\r\n" + "x".repeat(70) + "\r\n".repeat(1) + ("y".repeat(98) + "\r\n").repeat(150),
-    );
-    assert.equal(r.code, 552, r.text);
-    assert.deepEqual(await spoolIds(d), []);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  await using d = await startDaemon({ toml: `[smtp]\nmax_message_size = "10KB"\n` });
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  assert.ok((await c.cmd("EHLO x.test")).lines.some((l) => l.includes("SIZE 10000")));
+  const big = await c.cmd("MAIL FROM:<a@example.com> SIZE=20000");
+  assert.equal(big.code, 552);
+  c.close();
+  const r = await sendMessage(
+    d.port,
+    "a@example.com",
+    ["b@example.net"],
+    "Subject: big\r\n\r\n" + "x".repeat(70) + "\r\n".repeat(1) + ("y".repeat(98) + "\r\n").repeat(150),
+  );
+  assert.equal(r.code, 552, r.text);
+  assert.deepEqual(await spoolIds(d), []);
 });
 
 Deno.test("a client that vanishes mid-DATA leaves no spooled message or queue record", async () => {
-  const d = await startDaemon();
-  try {
+  await using d = await startDaemon();
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO x.test");
+  await c.cmd("MAIL FROM:<a@example.com>");
+  await c.cmd("RCPT TO:<b@example.net>");
+  await c.cmd("DATA");
+  await c.send("Subject: half\r\n\r\n" + "partial line\r\n".repeat(1000));
+  c.close();
+  await d.waitForLog(/not accepted: .*4\.4\.2 Connection lost during DATA/);
+  assert.deepEqual(await spoolIds(d), []);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(join(d.dataDir, "spool", "tmp"))), []);
+  // The daemon keeps working.
+  assert.equal((await sendMessage(d.port, "a@example.com", ["b@example.net"], "Subject: ok\r\n\r\nok")).code, 250);
+});
+
+Deno.test("NUL bytes, over-long lines, invalid UTF-8 headers and mail loops get clear 5xx replies", async () => {
+  await using d = await startDaemon();
+  const cases: [string, RegExp][] = [
+    ["Subject: nul\r\n\r\nbad\0byte\r\n", /^554 5\.6\.0 .*NUL/],
+    ["Subject: long\r\n\r\n" + "x".repeat(1200) + "\r\n", /^554 5\.6\.0 .*longer than 1000/],
+    ["Subject: \xff\xfe bad\r\n\r\nbody\r\n", /^554 5\.6\.7 .*UTF-8/],
+    ["Received: from a\r\n".repeat(60) + "Subject: loop\r\n\r\nbody\r\n", /^554 5\.4\.6 Too many hops/],
+  ];
+  for (const [data, re] of cases) {
     const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO x.test");
     await c.cmd("MAIL FROM:<a@example.com>");
     await c.cmd("RCPT TO:<b@example.net>");
     await c.cmd("DATA");
-    await c.send("Subject: half\r\n\r\n" + "partial line\r\n".repeat(1000));
+    await c.send(Uint8Array.from([...data].map((ch) => ch.charCodeAt(0))));
+    const r = await c.cmd(".");
+    assert.match(r.text, re);
+    // The session is still usable after a rejected message.
+    assert.equal((await c.cmd("NOOP")).code, 250);
     c.close();
-    await d.waitForLog(/not accepted: .*4\.4\.2 Connection lost during DATA/);
-    assert.deepEqual(await spoolIds(d), []);
-    assert.deepEqual(await Array.fromAsync(Deno.readDir(join(d.dataDir, "spool", "tmp"))), []);
-    // The daemon keeps working.
-    assert.equal((await sendMessage(d.port, "a@example.com", ["b@example.net"], "Subject: ok\r\n\r\nok")).code, 250);
-  } finally {
-    await d.stop();
-    await d.cleanup();
   }
-});
-
-Deno.test("NUL bytes, over-long lines, invalid UTF-8 headers and mail loops get clear 5xx replies", async () => {
-  const d = await startDaemon();
-  try {
-    const cases: [string, RegExp][] = [
-      ["Subject: nul\r\n\r\nbad\0byte\r\n", /^554 5\.6\.0 .*NUL/],
-      ["Subject: long\r\n\r\n" + "x".repeat(1200) + "\r\n", /^554 5\.6\.0 .*longer than 1000/],
-      ["Subject: \xff\xfe bad\r\n\r\nbody\r\n", /^554 5\.6\.7 .*UTF-8/],
-      ["Received: from a\r\n".repeat(60) + "Subject: loop\r\n\r\nbody\r\n", /^554 5\.4\.6 Too many hops/],
-    ];
-    for (const [data, re] of cases) {
-      const c = await SmtpClient.connect(d.port);
-      await c.reply();
-      await c.cmd("EHLO x.test");
-      await c.cmd("MAIL FROM:<a@example.com>");
-      await c.cmd("RCPT TO:<b@example.net>");
-      await c.cmd("DATA");
-      await c.send(Uint8Array.from([...data].map((ch) => ch.charCodeAt(0))));
-      const r = await c.cmd(".");
-      assert.match(r.text, re);
-      // The session is still usable after a rejected message.
-      assert.equal((await c.cmd("NOOP")).code, 250);
-      c.close();
-    }
-    assert.deepEqual(await spoolIds(d), []);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  assert.deepEqual(await spoolIds(d), []);
 });
 
 Deno.test("too many errors in one session end it with 421", async () => {
-  const d = await startDaemon({ toml: `[smtp]\nmax_errors = 3\n` });
-  try {
-    const c = await SmtpClient.connect(d.port);
-    await c.reply();
-    await c.cmd("EHLO x.test");
-    assert.equal((await c.cmd("RCPT TO:<b@example.net>")).code, 503);
-    assert.equal((await c.cmd("BOGUS")).code, 500);
-    await c.send("BOGUS\r\n");
-    const r = await c.reply();
-    assert.equal(r.code, 500);
-    const bye = await c.reply();
-    assert.match(bye.text, /^421 4\.7\.0 Too many errors/);
-    assert.ok(await c.closedByServer());
-    c.close();
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  await using d = await startDaemon({ toml: `[smtp]\nmax_errors = 3\n` });
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO x.test");
+  assert.equal((await c.cmd("RCPT TO:<b@example.net>")).code, 503);
+  assert.equal((await c.cmd("BOGUS")).code, 500);
+  await c.send("BOGUS\r\n");
+  const r = await c.reply();
+  assert.equal(r.code, 500);
+  const bye = await c.reply();
+  assert.match(bye.text, /^421 4\.7\.0 Too many errors/);
+  assert.ok(await c.closedByServer());
+  c.close();
 });
 
 Deno.test("more connections from one address than allowed get 421", async () => {

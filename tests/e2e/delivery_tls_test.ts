@@ -87,22 +87,16 @@ Deno.test("opportunistic TLS upgrades when the server offers STARTTLS", () =>
   }));
 
 Deno.test("one connection carries several messages, with RSET after a refused transaction", async () => {
-  const sink = await startScriptSink({ script: { rcpt: { "refused@r.test": "550 5.1.1 no such user" } } });
-  const d = await startDaemon({
+  await using sink = await startScriptSink({ script: { rcpt: { "refused@r.test": "550 5.1.1 no such user" } } });
+  await using d = await startDaemon({
     toml: `[delivery.domains."r.test"]\nmx_override = "127.0.0.1:${sink.port}"\nmax_connections = 1\n`,
   });
-  try {
-    for (const to of ["one@r.test", "refused@r.test", "two@r.test", "three@r.test"]) {
-      assert.equal((await sendMessage(d.port, "a@example.com", [to], MSG)).code, 250);
-      await d.waitForLog(new RegExp(`${to.replace(".", "\\.")}.*status=`));
-    }
-    const msgs = await sink.waitFor(3);
-    assert.deepEqual(msgs.map((m) => m.rcpt_tos[0]), ["one@r.test", "two@r.test", "three@r.test"]);
-    const ports = new Set(msgs.map((m) => (m as unknown as { peer: [string, number] }).peer[1]));
-    assert.equal(ports.size, 1, "all three messages came over one connection");
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
+  for (const to of ["one@r.test", "refused@r.test", "two@r.test", "three@r.test"]) {
+    assert.equal((await sendMessage(d.port, "a@example.com", [to], MSG)).code, 250);
+    await d.waitForLog(new RegExp(`${to.replace(".", "\\.")}.*status=`));
   }
+  const msgs = await sink.waitFor(3);
+  assert.deepEqual(msgs.map((m) => m.rcpt_tos[0]), ["one@r.test", "two@r.test", "three@r.test"]);
+  const ports = new Set(msgs.map((m) => (m as unknown as { peer: [string, number] }).peer[1]));
+  assert.equal(ports.size, 1, "all three messages came over one connection");
 });

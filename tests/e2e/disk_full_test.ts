@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ctl, ctlJson } from "../../testing/ctl.ts";
 import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { type FaultSink, startFaultSink } from "../../testing/fault_sink.ts";
-import { SmtpClient, sendMessage } from "../../testing/smtp_client.ts";
+import { sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
 import { spooledIds } from "../../testing/spool_reader.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -92,8 +92,8 @@ Deno.test("the greeting comes at once by default; with greet_delay an early talk
     const n = await conn.read(buf);
     return new TextDecoder().decode(buf.subarray(0, n ?? 0));
   };
-  const d = await startDaemon({ logLevel: "info" });
-  try {
+  {
+    await using d = await startDaemon({ logLevel: "info" });
     // No pause before the greeting (smtp-server's own is 100 ms): a client that pipelines EHLO
     // right after connecting is answered, not refused as an early talker.
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: d.port });
@@ -103,12 +103,9 @@ Deno.test("the greeting comes at once by default; with greet_delay an early talk
     assert.match(text, /^220 /);
     assert.doesNotMatch(text, /too soon/);
     conn.close();
-  } finally {
-    await d.stop();
-    await d.cleanup();
   }
-  const slow = await startDaemon({ toml: `[smtp]\ngreet_delay = "700ms"\n`, logLevel: "info" });
-  try {
+  {
+    await using slow = await startDaemon({ toml: `[smtp]\ngreet_delay = "700ms"\n`, logLevel: "info" });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: slow.port });
     await conn.write(new TextEncoder().encode("EHLO spammer.test\r\n"));
     const text = await readLine(conn) + await readLine(conn).catch(() => "");
@@ -118,8 +115,5 @@ Deno.test("the greeting comes at once by default; with greet_delay an early talk
     assert.equal((await polite.reply()).code, 220);
     assert.equal((await polite.cmd("EHLO polite.test")).code, 250);
     polite.close();
-  } finally {
-    await slow.stop();
-    await slow.cleanup();
   }
 });

@@ -13,7 +13,7 @@ import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemo
 import { startDnsServer } from "../helpers/dns_server.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
-import { SmtpClient, type Reply, sendMessage } from "../../testing/smtp_client.ts";
+import { type Reply, sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
 import { buildNative, findCc } from "../modules/native_build.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -324,63 +324,53 @@ Deno.test("a module that throws or hangs is logged and handled per on_error; the
 });
 
 Deno.test("built-in modules: deny and allow lists, per-sender rate limit, added header fields", async () => {
-  const d = await startDaemon({
+  await using d = await startDaemon({
     toml: `[[modules]]\nbuiltin = "denylist"\noptions = { senders = ["@spam.test"] }\n` +
       `[[modules]]\nbuiltin = "allowlist"\noptions = { recipients = ["@localhost", "postmaster@"] }\n` +
       `[[modules]]\nbuiltin = "rate_limit"\noptions = { max_recipients = 2 }\n` +
       `[[modules]]\nbuiltin = "add_header"\noptions = { headers = { "X-Checked-By" = "empath {listener} for {peer}" } }\n`,
   });
-  try {
-    const c = await SmtpClient.connect(d.port);
-    await c.reply();
-    await c.cmd("EHLO client.test");
-    assert.equal((await c.cmd("MAIL FROM:<x@spam.test>")).text, "550 5.7.1 Sender <x@spam.test> is blocked");
-    assert.equal((await c.cmd("MAIL FROM:<a@ok.test>")).code, 250);
-    assert.equal(
-      (await c.cmd("RCPT TO:<b@elsewhere.test>")).text,
-      "550 5.7.1 Recipient <b@elsewhere.test> is not allowed here",
-    );
-    assert.equal((await c.cmd("RCPT TO:<b@localhost>")).code, 250);
-    assert.equal((await c.cmd("RCPT TO:<postmaster@other.test>")).code, 250);
-    assert.equal(
-      (await c.cmd("RCPT TO:<c@localhost>")).text,
-      "451 4.7.1 Too many recipients from <a@ok.test>, try again later",
-    );
-    await c.cmd("DATA");
-    await c.send("Subject: builtins\r\n\r\nx\r\n");
-    const id = idOf(await c.cmd("."));
-    c.close();
-    await d.stop();
-    assert.match(
-      await storedMessage(d, id),
-      /^Received: [^]*?\r\nX-Checked-By: empath mx for 127\.0\.0\.1\r\nSubject: builtins\r\n/,
-    );
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO client.test");
+  assert.equal((await c.cmd("MAIL FROM:<x@spam.test>")).text, "550 5.7.1 Sender <x@spam.test> is blocked");
+  assert.equal((await c.cmd("MAIL FROM:<a@ok.test>")).code, 250);
+  assert.equal(
+    (await c.cmd("RCPT TO:<b@elsewhere.test>")).text,
+    "550 5.7.1 Recipient <b@elsewhere.test> is not allowed here",
+  );
+  assert.equal((await c.cmd("RCPT TO:<b@localhost>")).code, 250);
+  assert.equal((await c.cmd("RCPT TO:<postmaster@other.test>")).code, 250);
+  assert.equal(
+    (await c.cmd("RCPT TO:<c@localhost>")).text,
+    "451 4.7.1 Too many recipients from <a@ok.test>, try again later",
+  );
+  await c.cmd("DATA");
+  await c.send("Subject: builtins\r\n\r\nx\r\n");
+  const id = idOf(await c.cmd("."));
+  c.close();
+  await d.stop();
+  assert.match(
+    await storedMessage(d, id),
+    /^Received: [^]*?\r\nX-Checked-By: empath mx for 127\.0\.0\.1\r\nSubject: builtins\r\n/,
+  );
 });
 
 Deno.test("the README example module works as documented", async () => {
-  const d = await startDaemon({
+  await using d = await startDaemon({
     toml: `[[modules]]\npath = "${REPO}modules/example.ts"\n` +
       `options = { vip_domains = ["vip.test"], blocked_domains = ["blocked.test"] }\n`,
   });
-  try {
-    const refused = await sendMessage(d.port, "a@vip.test", ["x@blocked.test"], "Subject: s\r\n\r\nx\r\n");
-    assert.equal(refused.text, "550 5.7.1 We do not accept mail for blocked.test");
-    const noSubject = await sendMessage(d.port, "a@vip.test", ["x@localhost"], "From: a@vip.test\r\n\r\nx\r\n");
-    assert.equal(noSubject.text, "550 5.6.0 A Subject header is required here");
-    const ok = await sendMessage(d.port, "a@VIP.test", ["x@localhost"], "Subject: s\r\n\r\nline 1\r\nline 2\r\n");
-    assert.equal(ok.code, 250, ok.text);
-    await d.stop();
-    const record = await readRecord(d, idOf(ok));
-    assert.deepEqual(record.metadata, { example: { vip: true, bodyLines: 2 } });
-    assert.match(await storedMessage(d, idOf(ok)), /\r\nX-VIP: yes\r\n/);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  const refused = await sendMessage(d.port, "a@vip.test", ["x@blocked.test"], "Subject: s\r\n\r\nx\r\n");
+  assert.equal(refused.text, "550 5.7.1 We do not accept mail for blocked.test");
+  const noSubject = await sendMessage(d.port, "a@vip.test", ["x@localhost"], "From: a@vip.test\r\n\r\nx\r\n");
+  assert.equal(noSubject.text, "550 5.6.0 A Subject header is required here");
+  const ok = await sendMessage(d.port, "a@VIP.test", ["x@localhost"], "Subject: s\r\n\r\nline 1\r\nline 2\r\n");
+  assert.equal(ok.code, 250, ok.text);
+  await d.stop();
+  const record = await readRecord(d, idOf(ok));
+  assert.deepEqual(record.metadata, { example: { vip: true, bodyLines: 2 } });
+  assert.match(await storedMessage(d, idOf(ok)), /\r\nX-VIP: yes\r\n/);
 });
 
 Deno.test({
