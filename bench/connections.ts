@@ -247,7 +247,7 @@ data_block = "${args.timeout}"
       const errs = mine.filter((o) => o.error);
       rows.push([
         `${kind}${dripped ? ` (${dripped} bytes dripped)` : ""}${
-          errs.length ? ` [${errs.length} setup errors: ${errs[0].error}]` : ""
+          errs[0] ? ` [${errs.length} setup errors: ${errs[0].error}]` : ""
         }`,
         s,
       ]);

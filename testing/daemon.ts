@@ -20,6 +20,8 @@ export interface TestDaemon extends AsyncDisposable {
   ports: Record<string, number>;
   /** The port of the first listener. */
   port: number;
+  /** The bound port of the listener (or `http`) called `name`; throws when there is none. */
+  portOf(name: string): number;
   /** Every stdout/stderr line so far (callers may trim it). */
   logs: string[];
   child: Deno.ChildProcess;
@@ -130,6 +132,11 @@ async function spawn(
     configPath,
     ports,
     port: first,
+    portOf(name: string): number {
+      const port = ports[name];
+      if (port === undefined) throw new Error(`no listener "${name}" (bound: ${Object.keys(ports).join(", ")})`);
+      return port;
+    },
     logs,
     child: proc.child,
     permissions,

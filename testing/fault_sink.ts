@@ -162,9 +162,9 @@ export function faultPlans(
   for (let i = 0; i < count; i++) {
     const plan: string[] = [];
     const n = Math.floor(rnd() * (maxFaults + 1));
-    for (let j = 0; j < n; j++) plan.push(transient[Math.floor(rnd() * transient.length)]);
+    for (let j = 0; j < n; j++) plan.push(transient[Math.floor(rnd() * transient.length)]!); // rnd() < 1
     const bounced = rnd() < (options.permanentRate ?? 0.2);
-    if (bounced) plan.push(PERMANENT_FAULTS[Math.floor(rnd() * PERMANENT_FAULTS.length)]);
+    if (bounced) plan.push(PERMANENT_FAULTS[Math.floor(rnd() * PERMANENT_FAULTS.length)]!);
     out.push({
       key: `${options.prefix ?? "m"}${i}`,
       plan,

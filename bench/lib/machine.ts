@@ -73,9 +73,9 @@ export async function loadAvg(): Promise<number> {
 }
 
 async function cpuTicks(): Promise<{ busy: number; total: number }> {
-  const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0];
+  const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0] ?? "";
   const v = line.split(/\s+/).slice(1).map(Number);
-  const idle = v[3] + (v[4] ?? 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
   const total = v.reduce((a, b) => a + b, 0);
   return { busy: total - idle, total };
 }

@@ -58,7 +58,7 @@ Deno.test("an audit log on /dev/full (every write fails with ENOSPC) does not st
     }
     await sink.waitFor(5);
     await d.waitForLog(/audit log: .* dropped: .*No space left on device|audit log: .* dropped/);
-    const metrics = await fetch(`http://127.0.0.1:${d.ports.http}/metrics`).then((r) => r.text());
+    const metrics = await fetch(`http://127.0.0.1:${d.portOf("http")}/metrics`).then((r) => r.text());
     const dropped = Number(/^empath_audit_dropped_lines_total (\d+)/m.exec(metrics)?.[1] ?? 0);
     assert.ok(dropped >= 5, `dropped audit lines are counted (${dropped})`);
     const after = await sendMessage(d.port, "s@remote.test", ["late@local.test"], "Subject: late\r\n\r\nx\r\n");

@@ -53,7 +53,7 @@ async function teardown(f: Fixture) {
 
 /** An smtps session from `ip`, after EHLO. */
 async function smtps(f: Fixture, ip: string): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(f.d.ports.smtps, {
+  const c = await SmtpClient.connect(f.d.portOf("smtps"), {
     timeoutMs: 15_000,
     proxy: `PROXY TCP4 ${ip} 127.0.0.1 40000 465`,
     tls: "implicit",
@@ -72,7 +72,7 @@ async function timedAuth(c: SmtpClient, password: string): Promise<{ reply: Repl
 }
 
 async function metric(d: TestDaemon, reason: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${d.ports.http}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${d.portOf("http")}/metrics`)).text();
   const m = new RegExp(`^empath_auth_failures_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(text);
   return m ? Number(m[1]) : 0;
 }
@@ -125,7 +125,7 @@ Deno.test("failed AUTH is delayed more each time, ends the session after max_fai
       assert.match((await c.authPlain("alice", PASSWORD)).text, /^454 4\.7\.0 /);
       assert.equal((await c.cmd("MAIL FROM:<alice@local.test>")).code, 530, "still not authenticated");
       c.close();
-      const sub = await SmtpClient.connect(f.d.ports.submission, {
+      const sub = await SmtpClient.connect(f.d.portOf("submission"), {
         timeoutMs: 15_000,
         proxy: `PROXY TCP4 ${guesser} 127.0.0.1 40001 587`,
         caCert: f.caPem,

@@ -88,7 +88,7 @@ async function fill(path: string): Promise<number> {
 }
 
 async function ready(d: TestDaemon): Promise<{ status: number; failing?: string[] }> {
-  const r = await fetch(`http://127.0.0.1:${d.ports.http}/health/ready`);
+  const r = await fetch(`http://127.0.0.1:${d.portOf("http")}/health/ready`);
   const body = await r.json().catch(() => ({}));
   return { status: r.status, failing: body.failing };
 }

@@ -86,7 +86,7 @@ function logsIntact(d: TestDaemon): boolean {
 
 Deno.test("EHLO/HELO names with control characters get 501; a bare LF ends the command; Received stays one field", async () => {
   await using d = await startDaemon({ toml: TOML, logLevel: "info" });
-  const c = await SmtpClient.connect(d.ports.mx);
+  const c = await SmtpClient.connect(d.portOf("mx"));
   try {
     assert.equal((await c.reply()).code, 220);
     const hostile = [
@@ -127,7 +127,7 @@ Deno.test("EHLO/HELO names with control characters get 501; a bare LF ends the c
 
 Deno.test("MAIL FROM / RCPT TO addresses and ENVID/ORCPT cannot smuggle a line into the record, a DSN or the audit log", async () => {
   await using d = await startDaemon({ toml: TOML, logLevel: "info" });
-  const c = await SmtpClient.connect(d.ports.mx);
+  const c = await SmtpClient.connect(d.portOf("mx"));
   let id: string;
   try {
     await c.reply();
@@ -225,7 +225,7 @@ Deno.test("PROXY headers with CR, LF, NUL or other control bytes are dropped bef
     "PROXY TCP4 203.0.113.9\u2028 127.0.0.1 4000 25\r\n",
   ];
   for (const header of hostile) {
-    const c = await SmtpClient.connect(d.ports.proxied);
+    const c = await SmtpClient.connect(d.portOf("proxied"));
     try {
       await c.send(header + "EHLO after.test\r\n");
       assert.ok(await c.closedByServer(), `${JSON.stringify(header)} must drop the connection`);
@@ -233,7 +233,7 @@ Deno.test("PROXY headers with CR, LF, NUL or other control bytes are dropped bef
       c.close();
     }
   }
-  const ok = await SmtpClient.connect(d.ports.proxied);
+  const ok = await SmtpClient.connect(d.portOf("proxied"));
   try {
     await ok.send("PROXY TCP4 203.0.113.9 127.0.0.1 4000 25\r\n");
     assert.equal((await ok.reply()).code, 220);

@@ -75,13 +75,13 @@ Deno.test("modules veto each SMTP stage and the client sees the module's exact r
       `[[modules]]\npath = "${FIXTURES}/veto.ts"\n`,
   });
   const session = async () => {
-    const c = await SmtpClient.connect(d.ports.mx);
+    const c = await SmtpClient.connect(d.portOf("mx"));
     assert.equal((await c.reply()).code, 220);
     return c;
   };
   try {
     await t.step("connect: 554 and the connection is closed", async () => {
-      const c = await SmtpClient.connect(d.ports.closed);
+      const c = await SmtpClient.connect(d.portOf("closed"));
       assert.equal((await c.reply()).text, "554 5.7.1 No SMTP for you here");
       assert.ok(await c.closedByServer());
       c.close();
@@ -134,7 +134,7 @@ Deno.test("modules veto each SMTP stage and the client sees the module's exact r
     });
 
     await t.step("AUTH: valid credentials refused by the module get its 535 5.7.8", async () => {
-      const args = ["--server", `127.0.0.1:${d.ports.submission}`, "--tls", "--auth", "PLAIN", "--auth-user", "alice"];
+      const args = ["--server", `127.0.0.1:${d.portOf("submission")}`, "--tls", "--auth", "PLAIN", "--auth-user", "alice"];
       const refused = await swaks([
         ...args,
         "--auth-password",

@@ -39,7 +39,7 @@ Deno.test("metrics count real traffic and /health/ready follows the spool", asyn
     toml: `[relay]\nlocal_domains = ["local.test"]\nrelay_networks = []\n` +
       `[delivery.domains."local.test"]\nmx_override = "127.0.0.1:${sink.port}"\n`,
   });
-  const http = d.ports.http;
+  const http = d.portOf("http");
   const before = await scrape(http);
   assert.equal(value(before, "empath_messages_received_total", { listener: "mx" }) || 0, 0);
   for (const to of ["a@local.test", "b@local.test"]) {

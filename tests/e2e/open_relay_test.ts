@@ -96,7 +96,7 @@ async function setup(): Promise<Fixture> {
 
 /** A session from `net`: on the mx listener, or authenticated as alice on smtps. */
 async function session(f: Fixture, net: Network, authenticated: boolean): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(authenticated ? f.d.ports.smtps : f.d.ports.mx, {
+  const c = await SmtpClient.connect(authenticated ? f.d.portOf("smtps") : f.d.portOf("mx"), {
     timeoutMs: 15_000,
     proxy: net.proxy,
     tls: authenticated ? "implicit" : undefined,
