@@ -134,7 +134,15 @@ Deno.test("modules veto each SMTP stage and the client sees the module's exact r
     });
 
     await t.step("AUTH: valid credentials refused by the module get its 535 5.7.8", async () => {
-      const args = ["--server", `127.0.0.1:${d.portOf("submission")}`, "--tls", "--auth", "PLAIN", "--auth-user", "alice"];
+      const args = [
+        "--server",
+        `127.0.0.1:${d.portOf("submission")}`,
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice",
+      ];
       const refused = await swaks([
         ...args,
         "--auth-password",
