@@ -109,7 +109,7 @@ Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", 
     assert.equal((await c.cmd("DATA")).code, 354);
     const final = await c.cmd("Subject: dsn\r\n\r\nbody\r\n.");
     assert.equal(final.code, 250);
-    const id = /queued as (\S+)/.exec(final.text)![1];
+    const id = /queued as (\S+)/.exec(final.text)![1]!;
     await c.cmd("QUIT");
     c.close();
     await d.stop();
@@ -117,9 +117,9 @@ Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", 
     const rec = (await store.get(id))!;
     await store.close();
     assert.deepEqual(rec.dsn, { ret: "HDRS", envid: "QQ314159" });
-    assert.deepEqual(rec.recipients[0].notify, ["SUCCESS", "FAILURE"]);
-    assert.equal(rec.recipients[0].orcpt, "rfc822;b@example.net");
-    assert.deepEqual(rec.recipients[1].notify, ["NEVER"]);
+    assert.deepEqual(rec.recipients[0]?.notify, ["SUCCESS", "FAILURE"]);
+    assert.equal(rec.recipients[0]?.orcpt, "rfc822;b@example.net");
+    assert.deepEqual(rec.recipients[1]?.notify, ["NEVER"]);
   } finally {
     await d.kill();
     await d.cleanup();
@@ -231,7 +231,7 @@ Deno.test("more connections from one address than allowed get 421", async () => 
     const third = await SmtpClient.connect(d.port);
     conns.push(third);
     assert.match((await third.reply()).text, /^421 4\.7\.0 Too many connections/);
-    conns[0].close();
+    conns[0]?.close();
     await new Promise((r) => setTimeout(r, 200));
     const again = await SmtpClient.connect(d.port);
     conns.push(again);

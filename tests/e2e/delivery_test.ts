@@ -26,7 +26,7 @@ async function record(d: TestDaemon, id: string) {
   }
 }
 
-const idOf = (text: string) => /queued as (\S+)/.exec(text)![1];
+const idOf = (text: string) => /queued as (\S+)/.exec(text)![1]!;
 
 Deno.test("delivers through real MX records, preferring the lowest preference and failing over", async () => {
   const mx1 = randomLoopback();
@@ -45,6 +45,7 @@ Deno.test("delivers through real MX records, preferring the lowest preference an
     const r = await send(d, ["bob@a.test"]);
     assert.equal(r.code, 250, r.text);
     const [msg] = await sink2.waitFor(1);
+    assert.ok(msg);
     assert.deepEqual(msg.rcpt_tos, ["bob@a.test"]);
     assert.equal(msg.mail_from, "alice@example.com");
     assert.match(msg.data, /hello through empath\r\n\.leading dot line\r\n$/, "dot-stuffing round-trips");
@@ -53,6 +54,7 @@ Deno.test("delivers through real MX records, preferring the lowest preference an
     sink1 = await startScriptSink({ host: mx1, port: sink2.port });
     assert.equal((await send(d, ["carol@a.test"])).code, 250);
     const [m1] = await sink1.waitFor(1);
+    assert.ok(m1);
     assert.deepEqual(m1.rcpt_tos, ["carol@a.test"]);
     assert.equal((await sink2.messages()).length, 1);
   } finally {
@@ -89,7 +91,7 @@ Deno.test("records mixed per-recipient replies: 250, 451 and 550 in one transact
     const r = await send(d, ["good@c.test", "temp@c.test", "bad@c.test"]);
     const id = idOf(r.text);
     const [msg] = await sink.waitFor(1);
-    assert.deepEqual(msg.rcpt_tos, ["good@c.test"]);
+    assert.deepEqual(msg?.rcpt_tos, ["good@c.test"]);
     await d.waitForLog(/bad@c\.test.*status=.*failed/);
     assert.equal(await d.stop(), 0);
     const rec = (await record(d, id))!;
@@ -99,8 +101,8 @@ Deno.test("records mixed per-recipient replies: 250, 451 and 550 in one transact
       [["good@c.test", "delivered", 250], ["temp@c.test", "deferred", 451], ["bad@c.test", "failed", 550]],
     );
     assert.equal(rec.attempts.length, 1);
-    assert.equal(rec.attempts[0].server, `127.0.0.1:${sink.port}`);
-    assert.match(rec.attempts[0].result.find((x) => x.address === "bad@c.test")!.reply, /550 5\.1\.1 no such user/);
+    assert.equal(rec.attempts[0]?.server, `127.0.0.1:${sink.port}`);
+    assert.match(rec.attempts[0]!.result.find((x) => x.address === "bad@c.test")!.reply, /550 5\.1\.1 no such user/);
     assert.ok(rec.nextAttemptAt > Date.now() + 30 * 60_000, "next attempt follows the 1h backoff");
   } finally {
     await d.kill();
@@ -214,5 +216,6 @@ Deno.test("a per-domain rate limit spaces deliveries out", async () => {
   const msgs = await sink.waitFor(6, 20_000);
   const times = msgs.map((m) => (m as unknown as { received_at: number }).received_at).sort();
   // 2/s with a burst of 2: six messages need at least ~2 s.
-  assert.ok(times[5] - times[0] >= 1.5, `spread ${times[5] - times[0]} s`);
+  const spread = times[5]! - times[0]!; // waitFor(6) returned at least six
+  assert.ok(spread >= 1.5, `spread ${spread} s`);
 });

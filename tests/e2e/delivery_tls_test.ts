@@ -54,7 +54,7 @@ Deno.test("tls = opportunistic continues in clear text when STARTTLS is not offe
   withSetup(false, `tls = "opportunistic"`, async (send, _d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, false);
+    assert.equal(m?.tls, false);
   }));
 
 Deno.test("a certificate that fails verification defers the message", () =>
@@ -68,7 +68,7 @@ Deno.test("tls = opportunistic falls back to unverified TLS, not clear text, whe
   withSetup(true, `tls = "opportunistic"`, async (send, d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, true);
+    assert.equal(m?.tls, true);
     await d.waitForLog(/failed verification.*delivering over unverified TLS/);
   }));
 
@@ -76,14 +76,14 @@ Deno.test("accept_invalid_certs = true delivers over TLS to a self-signed server
   withSetup(true, `tls = "required"\naccept_invalid_certs = true`, async (send, _d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, true);
+    assert.equal(m?.tls, true);
   }));
 
 Deno.test("opportunistic TLS upgrades when the server offers STARTTLS", () =>
   withSetup(true, `accept_invalid_certs = true`, async (send, _d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, true);
+    assert.equal(m?.tls, true);
   }));
 
 Deno.test("one connection carries several messages, with RSET after a refused transaction", async () => {

@@ -40,6 +40,7 @@ Deno.test("a permanent failure is bounced once to the sender with the null rever
     await sink.waitFor(2);
     return await dsns(sink);
   })();
+  assert.ok(bounce, "a DSN arrived");
   assert.deepEqual(bounce.rcpt_tos, ["alice@s.test"]);
   assert.match(bounce.data, /Content-Type: multipart\/report; report-type=delivery-status/);
   assert.match(bounce.data, /Final-Recipient: rfc822; bad@x\.test\r\nAction: failed\r\nStatus: 5\.1\.1/);

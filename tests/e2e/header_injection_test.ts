@@ -57,7 +57,7 @@ function assertExactHeaders(message: string, helo: string, address: string, subj
     new RegExp(`^Subject: ${esc(subject)}$`),
   ];
   assert.equal(lines.length, expected.length, `header lines: ${JSON.stringify(lines)}`);
-  lines.forEach((line, i) => assert.match(line, expected[i], JSON.stringify(lines)));
+  lines.forEach((line, i) => assert.match(line, expected[i]!, JSON.stringify(lines))); // same length
   // deno-lint-ignore no-control-regex
   assert.ok(!/[\x00-\x08\x0a-\x1f\x7f]/.test(lines.join("")), "no control characters in the header");
 }
@@ -68,7 +68,7 @@ async function sendOne(c: SmtpClient, subject: string): Promise<string> {
   assert.equal((await c.cmd("DATA")).code, 354);
   const r = await c.cmd(`Subject: ${subject}\r\n\r\nbody\r\n.`);
   assert.equal(r.code, 250, r.text);
-  return /queued as (\S+)/.exec(r.text)![1];
+  return /queued as (\S+)/.exec(r.text)![1]!;
 }
 
 /** True when no log line (one JSON object per line) was split by client text. */
@@ -167,7 +167,7 @@ Deno.test("MAIL FROM / RCPT TO addresses and ENVID/ORCPT cannot smuggle a line i
     assert.equal((await c.cmd("DATA")).code, 354);
     const r = await c.cmd("Subject: dsn params\r\n\r\nbody\r\n.");
     assert.equal(r.code, 250, r.text);
-    id = /queued as (\S+)/.exec(r.text)![1];
+    id = /queued as (\S+)/.exec(r.text)![1]!;
   } finally {
     c.close();
   }
@@ -190,21 +190,21 @@ Deno.test("MAIL FROM / RCPT TO addresses and ENVID/ORCPT cannot smuggle a line i
   }
   assert.ok(dsn, "the bounce was queued");
   const status = dsn.slice(dsn.indexOf("Content-Type: message/delivery-status"));
-  const fields = status.split("\r\n\r\n").slice(1, 3).map((block) => block.split("\r\n"));
-  assert.deepEqual(fields[0].map((l) => l.split(":")[0]), [
+  const [envelope = [], recipient = []] = status.split("\r\n\r\n").slice(1, 3).map((block) => block.split("\r\n"));
+  assert.deepEqual(envelope.map((l) => l.split(":")[0]), [
     "Reporting-MTA",
     "X-Empath-Queue-ID",
     "Original-Envelope-Id",
     "Arrival-Date",
   ]);
-  assert.equal(fields[0][2], "Original-Envelope-Id: a+0D+0AX-Injected:+20yes");
-  assert.deepEqual(fields[1].map((l) => l.split(":")[0]), [
+  assert.equal(envelope[2], "Original-Envelope-Id: a+0D+0AX-Injected:+20yes");
+  assert.deepEqual(recipient.map((l) => l.split(":")[0]), [
     "Original-Recipient",
     "Final-Recipient",
     "Action",
     "Status",
   ]);
-  assert.equal(fields[1][0], "Original-Recipient: rfc822; b+0D+0AX-Orcpt:+20yes@local.test");
+  assert.equal(recipient[0], "Original-Recipient: rfc822; b+0D+0AX-Orcpt:+20yes@local.test");
   assert.doesNotMatch(dsn, /^X-(Injected|Orcpt)/m);
 
   const audit = (await Deno.readTextFile(`${d.dataDir}/audit.log`)).trimEnd().split("\n");

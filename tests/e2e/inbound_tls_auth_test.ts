@@ -49,6 +49,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
       ]);
       assert.equal(r.code, 0, r.text);
       const [msg] = await spooled(d);
+      assert.ok(msg, "the message is spooled");
       assert.match(msg, /with ESMTPS id/);
       assert.match(msg, /\(using TLSv1\.[23] with cipher \S+\)/);
     });

@@ -68,8 +68,7 @@ const NETWORKS: Network[] = [
     trusted: false,
   },
 ];
-const TRUSTED = NETWORKS[0];
-const UNTRUSTED = NETWORKS[1];
+const [TRUSTED, UNTRUSTED] = NETWORKS as [Network, Network, ...Network[]];
 
 interface Fixture {
   d: TestDaemon;
