@@ -89,10 +89,23 @@ export class SmtpClient {
     this.closedAt ||= performance.now();
   }
 
+  /** Starts the next read now, so a server's close is noticed (and the socket closed) even if nobody reads. */
+  #readAhead(): void {
+    if (this.#eof || this.#pending) return;
+    this.#pending = this.#read();
+  }
+
+  /** One read; at EOF the socket is closed too (as a readable stream would), freeing it on both ends. */
+  async #read(): Promise<number | null> {
+    const n = await this.#conn.read(this.#chunk).catch(() => null);
+    if (n === null) this.close();
+    return n;
+  }
+
   /** Reads once more into the buffer; false at EOF. Resolves `"timeout"` after `ms` (the read stays pending). */
   async #fill(ms = Infinity): Promise<boolean | "timeout"> {
     if (this.#eof) return false;
-    this.#pending ??= this.#conn.read(this.#chunk).catch(() => null);
+    this.#pending ??= this.#read();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const n = ms === Infinity ? await this.#pending : await Promise.race([
       this.#pending,
@@ -122,6 +135,12 @@ export class SmtpClient {
 
   /** Reads one complete reply; rejects ({@link SmtpClientError}) on EOF or after `timeoutMs`. */
   async reply(timeoutMs: number = this.#options.timeoutMs ?? 10_000): Promise<Reply> {
+    const r = await this.#reply(timeoutMs);
+    this.#readAhead();
+    return r;
+  }
+
+  async #reply(timeoutMs: number): Promise<Reply> {
     const deadline = Date.now() + timeoutMs;
     const lines: string[] = [];
     while (true) {
@@ -141,7 +160,10 @@ export class SmtpClient {
     const lines: string[] = [];
     while (true) {
       const r = this.#take(lines);
-      if (r) return r;
+      if (r) {
+        this.#readAhead();
+        return r;
+      }
       if (!(await this.#fill())) {
         const rest = this.#buf;
         this.#buf = "";
@@ -198,7 +220,8 @@ export class SmtpClient {
 
   /** STARTTLS and the handshake; throws unless the server said 220. */
   async startTls(): Promise<void> {
-    const r = await this.cmd("STARTTLS");
+    await this.send("STARTTLS\r\n");
+    const r = await this.#reply(this.#options.timeoutMs ?? 10_000);
     if (r.code !== 220) throw new SmtpClientError("tls", `STARTTLS refused: ${r.text}`);
     if (!this.#tcp || this.#pending) throw new SmtpClientError("tls", "TLS is already on, or a read is pending");
     this.#conn = await Deno.startTls(this.#tcp, tlsOptions(this.#options));
