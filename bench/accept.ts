@@ -9,11 +9,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startDaemon } from "../tests/helpers/daemon.ts";
-import { loadRun } from "./lib/client.ts";
+import { startDaemon } from "../testing/daemon.ts";
 import {
   BenchSetupError,
   loadAvgs,
+  loadRun,
   machineInfo,
   machineLine,
   procStat,
@@ -21,7 +21,7 @@ import {
   smtpSource,
   stopAllOnSignal,
   track,
-} from "./lib/common.ts";
+} from "./lib/mod.ts";
 
 const args = parseArgs({
   args: Deno.args,

@@ -8,7 +8,7 @@
  *    time to the 220 greeting of its new sessions;
  * 2. 2,000 idle sessions (connected, EHLO said, then silent); the daemon's RSS per
  *    session; `smtp connections` through the control socket; the normal sender again;
- * 3. slow clients (`--slow` of each kind, see lib_scale/slow_clients.ts) on top of the
+ * 3. slow clients (`--slow` of each kind, see lib/slow_clients.ts) on top of the
  *    idle sessions; the normal sender again;
  * 4. everyone is watched until cut off or `--window` seconds: how long until the
  *    daemon closed each kind of client and with which reply.
@@ -23,11 +23,25 @@
  */
 import { parseArgs } from "node:util";
 import { parseDuration } from "../src/config/units.ts";
-import { appendJson, machineInfo, machineLine, percentile, procStat } from "./lib/common.ts";
-import { type BenchDaemon, loadText, startBenchDaemon } from "./lib_scale/env.ts";
-import { openSession, type SmtpConn } from "./lib_scale/smtp.ts";
-import { SLOW_KINDS, type SlowClient, type SlowOutcome, startSlowClient } from "./lib_scale/slow_clients.ts";
-import { traffic, trafficLine, type TrafficResult } from "./lib_scale/traffic.ts";
+import {
+  appendJson,
+  type BenchDaemon,
+  loadText,
+  machineInfo,
+  machineLine,
+  openSession,
+  percentile,
+  procStat,
+  SLOW_KINDS,
+  type SlowClient,
+  type SlowOutcome,
+  startBenchDaemon,
+  startSlowClient,
+  traffic,
+  trafficLine,
+  type TrafficResult,
+} from "./lib/mod.ts";
+import type { SmtpClient } from "../testing/smtp_client.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -66,7 +80,7 @@ async function openFileLimit(): Promise<number> {
 }
 
 interface IdleSession {
-  conn: SmtpConn;
+  conn: SmtpClient;
   openedAt: number;
   closed: Promise<{ at: number; reply: string }>;
 }
@@ -233,7 +247,7 @@ data_block = "${args.timeout}"
       const errs = mine.filter((o) => o.error);
       rows.push([
         `${kind}${dripped ? ` (${dripped} bytes dripped)` : ""}${
-          errs.length ? ` [${errs.length} setup errors: ${errs[0].error}]` : ""
+          errs[0] ? ` [${errs.length} setup errors: ${errs[0].error}]` : ""
         }`,
         s,
       ]);

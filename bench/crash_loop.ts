@@ -11,7 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { describeCrashLoop, runCrashLoop } from "../tests/helpers/crash_loop.ts";
+import { describeCrashLoop, runCrashLoop } from "../testing/crash_loop.ts";
 
 const args = parseArgs({
   args: Deno.args,

@@ -11,7 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { runFaultScenario, summarizeFaultRun } from "../tests/helpers/fault_run.ts";
+import { runFaultScenario, summarizeFaultRun } from "../testing/fault_run.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -29,10 +29,8 @@ const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0,
 const seed = args.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(args.seed);
 const count = Number(args.count);
 // Every fourth new connection meets a refused or stalled greeting (for the first 200 connections).
-const connections = Array.from(
-  { length: 200 },
-  (_, i) => ["ok", "greet:421 4.3.2 Service not available", "ok", "greet:stall"][i % 4],
-);
+const GREETINGS = ["ok", "greet:421 4.3.2 Service not available", "ok", "greet:stall"] as const;
+const connections: string[] = Array.from({ length: 200 }, (_, i) => GREETINGS[i % GREETINGS.length]!);
 console.log(
   `faults: ${count} messages, up to ${args["max-faults"]} transient faults each, permanent rate ` +
     `${args["permanent-rate"]}, stalls ${args["no-stalls"] ? "off" : "on"}, seed ${seed} (load average ${loadavg()})`,

@@ -21,10 +21,25 @@
  *   deno run -A bench/large_message.ts --size-mb 20 --runs direct
  */
 import { parseArgs } from "node:util";
-import { appendJson, machineInfo, machineLine, type ProcStat, procStat, RssSampler } from "./lib/common.ts";
-import { type ByteSink, startByteSink } from "./lib_scale/byte_sink.ts";
-import { type BenchDaemon, loadText, restartBenchDaemon, startBenchDaemon, until } from "./lib_scale/env.ts";
-import { messageBytes, openSession, sendMessage, type SmtpConn } from "./lib_scale/smtp.ts";
+import {
+  appendJson,
+  type BenchDaemon,
+  type ByteSink,
+  loadText,
+  machineInfo,
+  machineLine,
+  messageBytes,
+  openSession,
+  type ProcStat,
+  procStat,
+  restartBenchDaemon,
+  RssSampler,
+  startBenchDaemon,
+  startByteSink,
+  transaction,
+  until,
+} from "./lib/mod.ts";
+import type { SmtpClient } from "../testing/smtp_client.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -46,7 +61,7 @@ const LIMIT_MB = Number(args["limit-mb"]);
 const encoder = new TextEncoder();
 
 /** Streams a message of exactly `size` octets (79-octet lines) in ~64 KiB writes; returns the final reply. */
-async function sendLarge(c: SmtpConn, size: number): Promise<{ code: number; text: string; dataMs: number }> {
+async function sendLarge(c: SmtpClient, size: number): Promise<{ code: number; text: string; dataMs: number }> {
   for (const line of ["MAIL FROM:<bench@example.com> SIZE=" + size, "RCPT TO:<sink@example.net>"]) {
     const r = await c.cmd(line);
     if (r.code !== 250) throw new Error(`${line}: ${r.text}`);
@@ -75,9 +90,9 @@ async function sendLarge(c: SmtpConn, size: number): Promise<{ code: number; tex
 const mbOf = (kb: number) => kb / 1024;
 
 /** Relays a 100 KB message end to end (code paths loaded), then lets the daemon settle. */
-async function warmUp(bd: BenchDaemon, sink: ByteSink): Promise<SmtpConn> {
+async function warmUp(bd: BenchDaemon, sink: ByteSink): Promise<SmtpClient> {
   const c = await openSession(bd.d.port);
-  const warm = await sendMessage(c, messageBytes(100_000));
+  const warm = await transaction(c, messageBytes(100_000));
   if (warm.reply.code !== 250) throw new Error(`warm-up: ${warm.reply.text}`);
   await sink.waitFor(sink.messages.length + 1, 30_000);
   await new Promise((r) => setTimeout(r, 2000));

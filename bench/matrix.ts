@@ -28,25 +28,23 @@ import {
   appendJson,
   BenchSetupError,
   bgText,
+  type CellResult,
+  type CellSpec,
   loadAvgs,
   machineInfo,
   machineLine,
-  requireLoadTools,
-  startSink,
-  stopAllOnSignal,
-  table,
-} from "./lib/common.ts";
-import { requirePostfix } from "./lib/postfix.ts";
-import {
-  type CellResult,
-  type CellSpec,
   type Mta,
   pacedLatency,
   type PacedResult,
+  requireLoadTools,
+  requirePostfix,
   runCell,
   startEmpath,
   startPostfixMta,
-} from "./lib/relay_cell.ts";
+  startSink,
+  stopAllOnSignal,
+  table,
+} from "./lib/mod.ts";
 
 const USAGE = `usage: deno run -A bench/matrix.ts [options]
   --sizes 1024,4096,102400   message sizes (octets)
@@ -101,16 +99,19 @@ function numbers(name: keyof typeof args, full: string, short: string): number[]
   }
   return list;
 }
+/** The first number of a `numbers` option (the list is never empty: `split` gives at least one). */
+const first = (name: keyof typeof args, full: string, quickDefault: string): number =>
+  numbers(name, full, quickDefault)[0]!;
 const SIZES = numbers("sizes", "1024,4096,102400", "4096");
 const SESSIONS = numbers("sessions", "1,20", "20");
 const RECIPIENTS = numbers("recipients", "1,10", "1");
-const [SECONDS] = numbers("seconds", "5", "1");
-const [LAT_SECONDS] = numbers("latency-seconds", "2", "0.5");
-const [RATE] = numbers("rate", "200", "200");
-const [RATE_SECONDS] = numbers("rate-seconds", "10", "1");
-const [MAX_MESSAGES] = numbers("max-messages", "20000", "2000");
-const [MAX_BUSY] = numbers("max-busy", "25", "100");
-const [MAX_WAIT] = numbers("max-wait", "30", "0");
+const SECONDS = first("seconds", "5", "1");
+const LAT_SECONDS = first("latency-seconds", "2", "0.5");
+const RATE = first("rate", "200", "200");
+const RATE_SECONDS = first("rate-seconds", "10", "1");
+const MAX_MESSAGES = first("max-messages", "20000", "2000");
+const MAX_BUSY = first("max-busy", "25", "100");
+const MAX_WAIT = first("max-wait", "30", "0");
 const SAMPLE_MS = quick ? 200 : 1000;
 const MIN_MESSAGES = quick ? 100 : 50;
 const POSTFIX = !args["skip-postfix"];

@@ -32,25 +32,25 @@
 import { parseArgs } from "node:util";
 import {
   appendJson,
-  freePort,
-  machineInfo,
-  machineLine,
-  procStat,
-  RssSampler,
-  smtpSource,
-  startSink,
-} from "./lib/common.ts";
-import { type MemoryBreakdown, memoryBreakdown, memoryText } from "./lib_scale/memory.ts";
-import {
   type BenchDaemon,
   fmtMs,
   loadText,
+  machineInfo,
+  machineLine,
   median,
-  onInterrupt,
+  type MemoryBreakdown,
+  memoryBreakdown,
+  memoryText,
+  procStat,
+  RssSampler,
+  smtpSource,
   startBenchDaemon,
+  startSink,
   timeCli,
+  track,
   until,
-} from "./lib_scale/env.ts";
+} from "./lib/mod.ts";
+import { freePort } from "../testing/net.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -140,7 +140,7 @@ async function runOne(n: number, backend: string, mode: Mode) {
   const stats = async () => (await bd.request<Stats>("queue.stats")).result;
   try {
     const base = await procStat(bd.pid);
-    const baseMem = await memoryBreakdown(bd.pid, bd.d.ports.http);
+    const baseMem = await memoryBreakdown(bd.pid, bd.d.portOf("http"));
     if (mode === "hold") await cli(bd, ["queue", "freeze"]);
 
     // 1. Fill.
@@ -174,12 +174,12 @@ async function runOne(n: number, backend: string, mode: Mode) {
     // 2. At rest: memory and control-plane timings.
     await new Promise((r) => setTimeout(r, REST_S * 1000));
     const rest = await procStat(bd.pid);
-    const restMem = await memoryBreakdown(bd.pid, bd.d.ports.http);
+    const restMem = await memoryBreakdown(bd.pid, bd.d.portOf("http"));
     let settledMem: MemoryBreakdown | undefined;
     if (SETTLE_S > 0) {
       progress(`${backend}/${mode}: idle for ${SETTLE_S} s (V8's memory reducer starts after 30 s idle)`);
       await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
-      settledMem = await memoryBreakdown(bd.pid, bd.d.ports.http);
+      settledMem = await memoryBreakdown(bd.pid, bd.d.portOf("http"));
     }
     const reqMs: number[] = [];
     for (let i = 0; i < 5; i++) reqMs.push((await bd.request("queue.stats")).ms);
@@ -198,7 +198,7 @@ async function runOne(n: number, backend: string, mode: Mode) {
 
     // 3. Drain: the destination is up, the operator releases the queue.
     const sink = await startSink(port);
-    const forgetSink = onInterrupt(() => sink.stop());
+    const forgetSink = track("smtp-sink", () => sink.stop());
     progress(`${backend}/${mode}: draining ${n}`);
     const drainSampler = new RssSampler(bd.pid, 200);
     const cpu0 = (await procStat(bd.pid)).cpuSeconds;
@@ -240,7 +240,7 @@ async function runOne(n: number, backend: string, mode: Mode) {
     forgetSink();
     await sink.stop();
 
-    const windowRates = marks.map((m, i) => Math.round((n / 10) / ((m - (i ? marks[i - 1] : 0)) / 1000)));
+    const windowRates = marks.map((m, i) => Math.round((n / 10) / ((m - (marks[i - 1] ?? 0)) / 1000)));
     const result = {
       bench: "queue_scale",
       backend,

@@ -14,14 +14,17 @@
 import { parseArgs } from "node:util";
 import {
   BenchSetupError,
+  type CellResult,
   machineInfo,
   machineLine,
   requireLoadTools,
+  requirePostfix,
+  runCell,
+  startEmpath,
+  startPostfixMta,
   startSink,
   stopAllOnSignal,
-} from "./lib/common.ts";
-import { requirePostfix } from "./lib/postfix.ts";
-import { type CellResult, runCell, startEmpath, startPostfixMta } from "./lib/relay_cell.ts";
+} from "./lib/mod.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -74,8 +77,9 @@ async function main(): Promise<void> {
       } MB, load ${r.bg.load.toFixed(2)} → ${r.loadAfter.toFixed(2)})`,
     );
   }
-  if (results.length === 2) {
-    console.log(`ratio empath/postfix: ${(results[0].e2eRate / results[1].e2eRate).toFixed(2)}x`);
+  const [empathResult, postfixResult] = results;
+  if (empathResult && postfixResult) {
+    console.log(`ratio empath/postfix: ${(empathResult.e2eRate / postfixResult.e2eRate).toFixed(2)}x`);
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * SMTP clients for the benchmarks, on raw Deno TCP and bytes (cheap on CPU):
+ * SMTP load for the benchmarks, on the shared raw client ({@link SmtpClient}):
+ * - {@link openSession} and {@link transaction}: one session and one timed message on it;
  * - {@link loadRun}: N sessions sending messages flat out or at an offered rate,
  *   timing each transaction from MAIL FROM to the final reply after DATA ("accept
  *   latency"), like a sending MTA sees it;
@@ -8,88 +9,44 @@
  *   records when the server cut it off.
  * @module
  */
+import { type Reply, SmtpClient } from "../../testing/smtp_client.ts";
 import { messageText, percentile, sleep } from "./common.ts";
 
 const encoder = new TextEncoder();
 const CRLF_DOT = encoder.encode(".\r\n");
 
-/** One SMTP connection reading replies from a byte buffer. */
-export class Conn {
-  #buf = new Uint8Array(4096);
-  #len = 0;
-  closed = false;
-  closedAt = 0;
-  private constructor(readonly conn: Deno.TcpConn) {}
-
-  static async open(port: number, host = "127.0.0.1"): Promise<Conn> {
-    const conn = await Deno.connect({ hostname: host, port });
-    conn.setNoDelay(true);
-    return new Conn(conn);
+/** Connects, reads the greeting and says EHLO; throws unless both get the expected reply. */
+export async function openSession(port: number, helo = "bench.test"): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(port);
+  const greeting = await c.tryReply();
+  if (greeting.code !== 220) {
+    c.close();
+    throw new Error(`greeting: ${greeting.text || "connection closed"}`);
   }
-
-  /** Reads one complete (possibly multi-line) reply; returns its code, or 0 at EOF. */
-  async reply(): Promise<{ code: number; text: string }> {
-    while (true) {
-      // Look for the last line of a reply: "ddd " … CRLF.
-      let start = 0;
-      for (let i = 0; i + 1 < this.#len; i++) {
-        if (this.#buf[i] !== 13 || this.#buf[i + 1] !== 10) continue;
-        if (this.#buf[start + 3] !== 45 /* - */) {
-          const text = new TextDecoder().decode(this.#buf.subarray(0, i));
-          this.#buf.copyWithin(0, i + 2, this.#len);
-          this.#len -= i + 2;
-          const last = text.slice(text.lastIndexOf("\n") + 1);
-          return { code: Number(last.slice(0, 3)), text };
-        }
-        start = i + 2;
-      }
-      if (this.#len === this.#buf.length) {
-        const bigger = new Uint8Array(this.#buf.length * 2);
-        bigger.set(this.#buf);
-        this.#buf = bigger;
-      }
-      let n: number | null = null;
-      try {
-        n = await this.conn.read(this.#buf.subarray(this.#len));
-      } catch {
-        n = null;
-      }
-      if (n === null) {
-        this.markClosed();
-        return { code: 0, text: "" };
-      }
-      this.#len += n;
-    }
+  const ehlo = await c.tryCmd(`EHLO ${helo}`);
+  if (ehlo.code !== 250) {
+    c.close();
+    throw new Error(`EHLO: ${ehlo.text || "connection closed"}`);
   }
+  return c;
+}
 
-  markClosed() {
-    if (!this.closed) {
-      this.closed = true;
-      this.closedAt = performance.now();
-    }
+/** Sends one message on an open session; returns the final reply and the time from MAIL FROM to it. */
+export async function transaction(
+  c: SmtpClient,
+  data: Uint8Array,
+  rcpt = "sink@example.net",
+): Promise<{ reply: Reply; ms: number }> {
+  const t0 = performance.now();
+  for (const line of ["MAIL FROM:<bench@example.com>", `RCPT TO:<${rcpt}>`]) {
+    const r = await c.tryCmd(line);
+    if (r.code !== 250) return { reply: r, ms: performance.now() - t0 };
   }
-
-  async write(bytes: Uint8Array): Promise<boolean> {
-    try {
-      let off = 0;
-      while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
-      return true;
-    } catch {
-      this.markClosed();
-      return false;
-    }
-  }
-
-  async cmd(line: string): Promise<{ code: number; text: string }> {
-    if (!await this.write(encoder.encode(line + "\r\n"))) return { code: 0, text: "" };
-    return await this.reply();
-  }
-
-  close() {
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-  }
+  const r = await c.tryCmd("DATA");
+  if (r.code !== 354) return { reply: r, ms: performance.now() - t0 };
+  await c.write(data);
+  await c.write(CRLF_DOT);
+  return { reply: await c.tryReply(), ms: performance.now() - t0 };
 }
 
 /** Options for {@link loadRun}. */
@@ -143,14 +100,7 @@ export async function loadRun(o: LoadOptions): Promise<LoadResult> {
     firstError ??= what;
   };
   await Promise.all(Array.from({ length: o.sessions }, async (_, s) => {
-    let c: Conn | undefined;
-    const connect = async () => {
-      c = await Conn.open(o.port);
-      const banner = await c.reply();
-      if (banner.code !== 220) throw new Error(`banner: ${banner.text}`);
-      const ehlo = await c.cmd("EHLO load.bench.test");
-      if (ehlo.code !== 250) throw new Error(`EHLO: ${ehlo.text}`);
-    };
+    let c: SmtpClient | undefined;
     let due = t0 + (interval * s) / o.sessions;
     while (next < o.messages && performance.now() < deadline) {
       next++;
@@ -161,19 +111,19 @@ export async function loadRun(o: LoadOptions): Promise<LoadResult> {
       const scheduled = interval > 0 ? due : performance.now();
       due += interval;
       try {
-        if (!c || c.closed) await connect();
+        if (!c || c.closed) c = await openSession(o.port, "load.bench.test");
         const start = performance.now();
-        let r = await c!.cmd("MAIL FROM:<bench@example.com>");
+        let r = await c.tryCmd("MAIL FROM:<bench@example.com>");
         if (r.code !== 250) throw new Error(`MAIL: ${r.text}`);
         for (const line of rcpts) {
-          r = await c!.cmd(line);
+          r = await c.tryCmd(line);
           if (r.code !== 250) throw new Error(`RCPT: ${r.text}`);
         }
-        r = await c!.cmd("DATA");
+        r = await c.tryCmd("DATA");
         if (r.code !== 354) throw new Error(`DATA: ${r.text}`);
-        await c!.write(body);
-        await c!.write(CRLF_DOT);
-        r = await c!.reply();
+        await c.write(body);
+        await c.write(CRLF_DOT);
+        r = await c.tryReply();
         if (r.code !== 250) throw new Error(`end of data: ${r.text || "connection closed"}`);
         const end = performance.now();
         latencies.push(end - start);
@@ -186,7 +136,7 @@ export async function loadRun(o: LoadOptions): Promise<LoadResult> {
       }
     }
     if (c && !c.closed) {
-      await c.cmd("QUIT");
+      await c.tryCmd("QUIT");
       c.close();
     }
   }));
@@ -209,18 +159,18 @@ export async function loadRun(o: LoadOptions): Promise<LoadResult> {
 
 /** A session that said EHLO and now waits; `closed` flips when the server hangs up. */
 export class IdleSession {
-  private constructor(readonly c: Conn, readonly openedAt: number) {}
+  private constructor(readonly c: SmtpClient, readonly openedAt: number) {}
 
   /** Connects and says EHLO; throws when the server refuses (code other than 220/250). */
   static async open(port: number): Promise<IdleSession> {
-    const c = await Conn.open(port);
+    const c = await SmtpClient.connect(port);
     const openedAt = performance.now();
-    const banner = await c.reply();
+    const banner = await c.tryReply();
     if (banner.code !== 220) {
       c.close();
       throw new Error(`refused: ${banner.text || "connection closed"}`);
     }
-    const ehlo = await c.cmd("EHLO idle.bench.test");
+    const ehlo = await c.tryCmd("EHLO idle.bench.test");
     if (ehlo.code !== 250) {
       c.close();
       throw new Error(`EHLO: ${ehlo.text || "connection closed"}`);
@@ -228,7 +178,7 @@ export class IdleSession {
     const s = new IdleSession(c, openedAt);
     // Whatever the server says next (a 421 timeout) ends the session: read until EOF.
     void (async () => {
-      while (!c.closed) await c.reply();
+      while (!c.closed) await c.tryReply();
     })();
     return s;
   }
@@ -253,20 +203,20 @@ export class Slowloris {
   bytes = 0;
   readonly openedAt = performance.now();
   #stop = false;
-  private constructor(readonly c: Conn, readonly mode: SlowMode) {}
+  private constructor(readonly c: SmtpClient, readonly mode: SlowMode) {}
 
   static async open(port: number, mode: SlowMode, everyMs: number): Promise<Slowloris> {
-    const c = await Conn.open(port);
-    if ((await c.reply()).code !== 220) throw new Error("slowloris refused");
+    const c = await SmtpClient.connect(port);
+    if ((await c.tryReply()).code !== 220) throw new Error("slowloris refused");
     if (mode === "data") {
-      await c.cmd("EHLO slow.bench.test");
-      await c.cmd("MAIL FROM:<slow@example.com>");
-      await c.cmd("RCPT TO:<slow@example.net>");
-      if ((await c.cmd("DATA")).code !== 354) throw new Error("slowloris: DATA refused");
+      await c.tryCmd("EHLO slow.bench.test");
+      await c.tryCmd("MAIL FROM:<slow@example.com>");
+      await c.tryCmd("RCPT TO:<slow@example.net>");
+      if ((await c.tryCmd("DATA")).code !== 354) throw new Error("slowloris: DATA refused");
     }
     const s = new Slowloris(c, mode);
     void (async () => {
-      while (!c.closed) await c.reply();
+      while (!c.closed) await c.tryReply();
     })();
     void (async () => {
       // A line that never ends: the server never sees a complete command (or body line).

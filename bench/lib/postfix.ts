@@ -8,7 +8,9 @@
  * usually have no syslog.
  * @module
  */
-import { alive, BenchSetupError, onPath, sleep, track, waitListening } from "./common.ts";
+import { waitListening } from "../../testing/net.ts";
+import { BenchSetupError, onPath, sleep, track } from "./common.ts";
+import { alive } from "./machine.ts";
 
 /** A running Postfix. */
 export interface Postfix {
@@ -38,7 +40,7 @@ export async function requirePostfix(): Promise<void> {
   } catch {
     throw new BenchSetupError("missing_tool", `/etc/postfix/master.cf is missing: ${hint}`);
   }
-  for (const [db, name] of [["passwd", "postfix"], ["group", "postdrop"]]) {
+  for (const [db, name] of [["passwd", "postfix"], ["group", "postdrop"]] as const) {
     if ((await run("getent", [db, name])).code !== 0) {
       throw new BenchSetupError("missing_tool", `no ${db === "passwd" ? "user" : "group"} "${name}": ${hint}`);
     }

@@ -9,22 +9,12 @@
  * default; Postfix always fsyncs its queue files).
  * @module
  */
-import { startDaemon, type TestDaemon } from "../../tests/helpers/daemon.ts";
+import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { loadRun } from "./client.ts";
-import {
-  type Background,
-  BenchSetupError,
-  freePort,
-  loadAvg,
-  procStat,
-  type Sink,
-  sleep,
-  spawnSmtpSource,
-  track,
-  treePssKb,
-  waitQuiet,
-  within,
-} from "./common.ts";
+import { freePort } from "../../testing/net.ts";
+import { BenchSetupError, sleep, track, within } from "./common.ts";
+import { type Sink, spawnSmtpSource } from "./load_tools.ts";
+import { type Background, loadAvg, procStat, treePssKb, waitQuiet } from "./machine.ts";
 import { startPostfix } from "./postfix.ts";
 
 /** Message size, parallel sessions and recipients per message. */

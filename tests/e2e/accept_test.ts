@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openFileStore, openKvStore, type QueueStore } from "../../src/queue/mod.ts";
-import { restartDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { RawSmtp, sendMessage } from "../helpers/smtp_raw.ts";
-import { spooledIds, spooledMessages } from "../helpers/spool_reader.ts";
+import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
+import { spooledIds, spooledMessages } from "../../testing/spool_reader.ts";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -97,7 +97,7 @@ s.quit()`,
 Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", async () => {
   const d = await startDaemon();
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     const ehlo = await c.cmd("EHLO dsn.test");
     for (const ext of ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 25000000", "ENHANCEDSTATUSCODES", "DSN"]) {
@@ -109,7 +109,7 @@ Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", 
     assert.equal((await c.cmd("DATA")).code, 354);
     const final = await c.cmd("Subject: dsn\r\n\r\nbody\r\n.");
     assert.equal(final.code, 250);
-    const id = /queued as (\S+)/.exec(final.text)![1];
+    const id = /queued as (\S+)/.exec(final.text)![1]!;
     await c.cmd("QUIT");
     c.close();
     await d.stop();
@@ -117,9 +117,9 @@ Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", 
     const rec = (await store.get(id))!;
     await store.close();
     assert.deepEqual(rec.dsn, { ret: "HDRS", envid: "QQ314159" });
-    assert.deepEqual(rec.recipients[0].notify, ["SUCCESS", "FAILURE"]);
-    assert.equal(rec.recipients[0].orcpt, "rfc822;b@example.net");
-    assert.deepEqual(rec.recipients[1].notify, ["NEVER"]);
+    assert.deepEqual(rec.recipients[0]?.notify, ["SUCCESS", "FAILURE"]);
+    assert.equal(rec.recipients[0]?.orcpt, "rfc822;b@example.net");
+    assert.deepEqual(rec.recipients[1]?.notify, ["NEVER"]);
   } finally {
     await d.kill();
     await d.cleanup();
@@ -127,138 +127,113 @@ Deno.test("stores DSN parameters (RET, ENVID, NOTIFY, ORCPT) with the message", 
 });
 
 Deno.test("denies relaying to a remote domain with 554 5.7.1 and accepts local domains", async () => {
-  const d = await startDaemon({ toml: `[relay]\nlocal_domains = ["local.test"]\nrelay_networks = []\n` });
-  try {
-    const c = await RawSmtp.connect(d.port);
-    await c.reply();
-    await c.cmd("EHLO x.test");
-    await c.cmd("MAIL FROM:<a@remote.test>");
-    const denied = await c.cmd("RCPT TO:<b@elsewhere.test>");
-    assert.equal(denied.code, 554);
-    assert.match(denied.text, /^554 5\.7\.1 Relaying denied/);
-    for (const trick of ["<b%elsewhere.test@local.test>", "<@local.test:b@elsewhere.test>", "<b!x@local.test>"]) {
-      const r = await c.cmd(`RCPT TO:${trick}`);
-      assert.ok(r.code >= 500, `${trick}: ${r.text}`);
-    }
-    assert.equal((await c.cmd("RCPT TO:<b@LOCAL.test>")).code, 250);
-    c.close();
-  } finally {
-    await d.stop();
-    await d.cleanup();
+  await using d = await startDaemon({ toml: `[relay]\nlocal_domains = ["local.test"]\nrelay_networks = []\n` });
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO x.test");
+  await c.cmd("MAIL FROM:<a@remote.test>");
+  const denied = await c.cmd("RCPT TO:<b@elsewhere.test>");
+  assert.equal(denied.code, 554);
+  assert.match(denied.text, /^554 5\.7\.1 Relaying denied/);
+  for (const trick of ["<b%elsewhere.test@local.test>", "<@local.test:b@elsewhere.test>", "<b!x@local.test>"]) {
+    const r = await c.cmd(`RCPT TO:${trick}`);
+    assert.ok(r.code >= 500, `${trick}: ${r.text}`);
   }
+  assert.equal((await c.cmd("RCPT TO:<b@LOCAL.test>")).code, 250);
+  c.close();
 });
 
 Deno.test("enforces the size limit at MAIL FROM SIZE= and in DATA with 552", async () => {
-  const d = await startDaemon({ toml: `[smtp]\nmax_message_size = "10KB"\n` });
-  try {
-    const c = await RawSmtp.connect(d.port);
-    await c.reply();
-    assert.ok((await c.cmd("EHLO x.test")).lines.some((l) => l.includes("SIZE 10000")));
-    const big = await c.cmd("MAIL FROM:<a@example.com> SIZE=20000");
-    assert.equal(big.code, 552);
-    c.close();
-    const r = await sendMessage(
-      d.port,
-      "a@example.com",
-      ["b@example.net"],
-      "Subject: big\r\n\r\n" + "x".repeat(70) + "\r\n".repeat(1) + ("y".repeat(98) + "\r\n").repeat(150),
-    );
-    assert.equal(r.code, 552, r.text);
-    assert.deepEqual(await spoolIds(d), []);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  await using d = await startDaemon({ toml: `[smtp]\nmax_message_size = "10KB"\n` });
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  assert.ok((await c.cmd("EHLO x.test")).lines.some((l) => l.includes("SIZE 10000")));
+  const big = await c.cmd("MAIL FROM:<a@example.com> SIZE=20000");
+  assert.equal(big.code, 552);
+  c.close();
+  const r = await sendMessage(
+    d.port,
+    "a@example.com",
+    ["b@example.net"],
+    "Subject: big\r\n\r\n" + "x".repeat(70) + "\r\n".repeat(1) + ("y".repeat(98) + "\r\n").repeat(150),
+  );
+  assert.equal(r.code, 552, r.text);
+  assert.deepEqual(await spoolIds(d), []);
 });
 
 Deno.test("a client that vanishes mid-DATA leaves no spooled message or queue record", async () => {
-  const d = await startDaemon();
-  try {
-    const c = await RawSmtp.connect(d.port);
+  await using d = await startDaemon();
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO x.test");
+  await c.cmd("MAIL FROM:<a@example.com>");
+  await c.cmd("RCPT TO:<b@example.net>");
+  await c.cmd("DATA");
+  await c.send("Subject: half\r\n\r\n" + "partial line\r\n".repeat(1000));
+  c.close();
+  await d.waitForLog(/not accepted: .*4\.4\.2 Connection lost during DATA/);
+  assert.deepEqual(await spoolIds(d), []);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(join(d.dataDir, "spool", "tmp"))), []);
+  // The daemon keeps working.
+  assert.equal((await sendMessage(d.port, "a@example.com", ["b@example.net"], "Subject: ok\r\n\r\nok")).code, 250);
+});
+
+Deno.test("NUL bytes, over-long lines, invalid UTF-8 headers and mail loops get clear 5xx replies", async () => {
+  await using d = await startDaemon();
+  const cases: [string, RegExp][] = [
+    ["Subject: nul\r\n\r\nbad\0byte\r\n", /^554 5\.6\.0 .*NUL/],
+    ["Subject: long\r\n\r\n" + "x".repeat(1200) + "\r\n", /^554 5\.6\.0 .*longer than 1000/],
+    ["Subject: \xff\xfe bad\r\n\r\nbody\r\n", /^554 5\.6\.7 .*UTF-8/],
+    ["Received: from a\r\n".repeat(60) + "Subject: loop\r\n\r\nbody\r\n", /^554 5\.4\.6 Too many hops/],
+  ];
+  for (const [data, re] of cases) {
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO x.test");
     await c.cmd("MAIL FROM:<a@example.com>");
     await c.cmd("RCPT TO:<b@example.net>");
     await c.cmd("DATA");
-    await c.send("Subject: half\r\n\r\n" + "partial line\r\n".repeat(1000));
+    await c.send(Uint8Array.from([...data].map((ch) => ch.charCodeAt(0))));
+    const r = await c.cmd(".");
+    assert.match(r.text, re);
+    // The session is still usable after a rejected message.
+    assert.equal((await c.cmd("NOOP")).code, 250);
     c.close();
-    await d.waitForLog(/not accepted: .*4\.4\.2 Connection lost during DATA/);
-    assert.deepEqual(await spoolIds(d), []);
-    assert.deepEqual(await Array.fromAsync(Deno.readDir(join(d.dataDir, "spool", "tmp"))), []);
-    // The daemon keeps working.
-    assert.equal((await sendMessage(d.port, "a@example.com", ["b@example.net"], "Subject: ok\r\n\r\nok")).code, 250);
-  } finally {
-    await d.stop();
-    await d.cleanup();
   }
-});
-
-Deno.test("NUL bytes, over-long lines, invalid UTF-8 headers and mail loops get clear 5xx replies", async () => {
-  const d = await startDaemon();
-  try {
-    const cases: [string, RegExp][] = [
-      ["Subject: nul\r\n\r\nbad\0byte\r\n", /^554 5\.6\.0 .*NUL/],
-      ["Subject: long\r\n\r\n" + "x".repeat(1200) + "\r\n", /^554 5\.6\.0 .*longer than 1000/],
-      ["Subject: \xff\xfe bad\r\n\r\nbody\r\n", /^554 5\.6\.7 .*UTF-8/],
-      ["Received: from a\r\n".repeat(60) + "Subject: loop\r\n\r\nbody\r\n", /^554 5\.4\.6 Too many hops/],
-    ];
-    for (const [data, re] of cases) {
-      const c = await RawSmtp.connect(d.port);
-      await c.reply();
-      await c.cmd("EHLO x.test");
-      await c.cmd("MAIL FROM:<a@example.com>");
-      await c.cmd("RCPT TO:<b@example.net>");
-      await c.cmd("DATA");
-      await c.send(Uint8Array.from([...data].map((ch) => ch.charCodeAt(0))));
-      const r = await c.cmd(".");
-      assert.match(r.text, re);
-      // The session is still usable after a rejected message.
-      assert.equal((await c.cmd("NOOP")).code, 250);
-      c.close();
-    }
-    assert.deepEqual(await spoolIds(d), []);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  assert.deepEqual(await spoolIds(d), []);
 });
 
 Deno.test("too many errors in one session end it with 421", async () => {
-  const d = await startDaemon({ toml: `[smtp]\nmax_errors = 3\n` });
-  try {
-    const c = await RawSmtp.connect(d.port);
-    await c.reply();
-    await c.cmd("EHLO x.test");
-    assert.equal((await c.cmd("RCPT TO:<b@example.net>")).code, 503);
-    assert.equal((await c.cmd("BOGUS")).code, 500);
-    await c.send("BOGUS\r\n");
-    const r = await c.reply();
-    assert.equal(r.code, 500);
-    const bye = await c.reply();
-    assert.match(bye.text, /^421 4\.7\.0 Too many errors/);
-    assert.ok(await c.closedByServer());
-    c.close();
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  await using d = await startDaemon({ toml: `[smtp]\nmax_errors = 3\n` });
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO x.test");
+  assert.equal((await c.cmd("RCPT TO:<b@example.net>")).code, 503);
+  assert.equal((await c.cmd("BOGUS")).code, 500);
+  await c.send("BOGUS\r\n");
+  const r = await c.reply();
+  assert.equal(r.code, 500);
+  const bye = await c.reply();
+  assert.match(bye.text, /^421 4\.7\.0 Too many errors/);
+  assert.ok(await c.closedByServer());
+  c.close();
 });
 
 Deno.test("more connections from one address than allowed get 421", async () => {
   const d = await startDaemon({ toml: `[smtp]\nmax_connections_per_ip = 2\n` });
-  const conns: RawSmtp[] = [];
+  const conns: SmtpClient[] = [];
   try {
     for (let i = 0; i < 2; i++) {
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       assert.equal((await c.reply()).code, 220);
       conns.push(c);
     }
-    const third = await RawSmtp.connect(d.port);
+    const third = await SmtpClient.connect(d.port);
     conns.push(third);
     assert.match((await third.reply()).text, /^421 4\.7\.0 Too many connections/);
-    conns[0].close();
+    conns[0]?.close();
     await new Promise((r) => setTimeout(r, 200));
-    const again = await RawSmtp.connect(d.port);
+    const again = await SmtpClient.connect(d.port);
     conns.push(again);
     assert.equal((await again.reply()).code, 220);
   } finally {
@@ -271,9 +246,9 @@ Deno.test("more connections from one address than allowed get 421", async () => 
 Deno.test("SIGTERM lets a session in DATA finish and its message is kept", async () => {
   const d = await startDaemon();
   try {
-    const idle = await RawSmtp.connect(d.port);
+    const idle = await SmtpClient.connect(d.port);
     await idle.reply();
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO x.test");
     await c.cmd("MAIL FROM:<a@example.com>");

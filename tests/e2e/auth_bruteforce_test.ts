@@ -16,9 +16,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { hashPassword } from "../../src/smtp/mod.ts";
-import { runEmpath, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import type { Reply } from "../helpers/smtp_raw.ts";
-import { certificateChain, TlsSmtp } from "../helpers/smtp_tls.ts";
+import { runEmpath, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { type Reply, SmtpClient } from "../../testing/smtp_client.ts";
+import { certificateChain } from "../helpers/certificate_chain.ts";
 
 const PASSWORD = "correct horse";
 
@@ -52,8 +52,9 @@ async function teardown(f: Fixture) {
 }
 
 /** An smtps session from `ip`, after EHLO. */
-async function smtps(f: Fixture, ip: string): Promise<TlsSmtp> {
-  const c = await TlsSmtp.connect(f.d.ports.smtps, {
+async function smtps(f: Fixture, ip: string): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(f.d.portOf("smtps"), {
+    timeoutMs: 15_000,
     proxy: `PROXY TCP4 ${ip} 127.0.0.1 40000 465`,
     tls: "implicit",
     caCert: f.caPem,
@@ -64,14 +65,14 @@ async function smtps(f: Fixture, ip: string): Promise<TlsSmtp> {
 }
 
 /** AUTH PLAIN; returns the reply and how long it took. */
-async function timedAuth(c: TlsSmtp, password: string): Promise<{ reply: Reply; ms: number }> {
+async function timedAuth(c: SmtpClient, password: string): Promise<{ reply: Reply; ms: number }> {
   const start = performance.now();
   const reply = await c.authPlain("alice", password);
   return { reply, ms: performance.now() - start };
 }
 
 async function metric(d: TestDaemon, reason: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${d.ports.http}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${d.portOf("http")}/metrics`)).text();
   const m = new RegExp(`^empath_auth_failures_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(text);
   return m ? Number(m[1]) : 0;
 }
@@ -124,7 +125,8 @@ Deno.test("failed AUTH is delayed more each time, ends the session after max_fai
       assert.match((await c.authPlain("alice", PASSWORD)).text, /^454 4\.7\.0 /);
       assert.equal((await c.cmd("MAIL FROM:<alice@local.test>")).code, 530, "still not authenticated");
       c.close();
-      const sub = await TlsSmtp.connect(f.d.ports.submission, {
+      const sub = await SmtpClient.connect(f.d.portOf("submission"), {
+        timeoutMs: 15_000,
         proxy: `PROXY TCP4 ${guesser} 127.0.0.1 40001 587`,
         caCert: f.caPem,
       });

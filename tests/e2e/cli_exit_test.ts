@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { verifyPassword } from "../../src/smtp/mod.ts";
-import { runEmpath, START_PERMISSIONS, taskPermissions } from "../helpers/daemon.ts";
+import { runEmpath, START_PERMISSIONS, taskPermissions } from "../../testing/daemon.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 

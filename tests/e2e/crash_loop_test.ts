@@ -6,7 +6,7 @@
  * A larger run: `deno run -A bench/crash_loop.ts`. Seed: CRASH_LOOP_SEED.
  */
 import assert from "node:assert/strict";
-import { describeCrashLoop, runCrashLoop } from "../helpers/crash_loop.ts";
+import { describeCrashLoop, runCrashLoop } from "../../testing/crash_loop.ts";
 
 Deno.test("every message that got 250 is delivered after 10 SIGKILLs under load, and the queue drains", async () => {
   const seed = Number(Deno.env.get("CRASH_LOOP_SEED") ?? Math.floor(Math.random() * 2 ** 31));

@@ -5,15 +5,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openFileStore, openKvStore } from "../../src/queue/mod.ts";
-import { restartDaemon, startDaemon } from "../helpers/daemon.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
-import { spooledIds } from "../helpers/spool_reader.ts";
+import { restartDaemon, startDaemon } from "../../testing/daemon.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
+import { spooledIds } from "../../testing/spool_reader.ts";
 
 async function sender(port: number, accepted: string[], stop: { now: boolean }) {
   while (!stop.now) {
-    let c: RawSmtp | undefined;
+    let c: SmtpClient | undefined;
     try {
-      c = await RawSmtp.connect(port);
+      c = await SmtpClient.connect(port);
       await c.reply();
       await c.cmd("EHLO load.test");
       while (!stop.now) {

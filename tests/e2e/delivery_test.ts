@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { openKvStore } from "../../src/queue/mod.ts";
-import { restartDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { randomLoopback, startDnsServer } from "../helpers/dns_server.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 const MSG = "Subject: relay test\r\n\r\nhello through empath\r\n.leading dot line\r\n";
 
@@ -26,7 +26,7 @@ async function record(d: TestDaemon, id: string) {
   }
 }
 
-const idOf = (text: string) => /queued as (\S+)/.exec(text)![1];
+const idOf = (text: string) => /queued as (\S+)/.exec(text)![1]!;
 
 Deno.test("delivers through real MX records, preferring the lowest preference and failing over", async () => {
   const mx1 = randomLoopback();
@@ -45,6 +45,7 @@ Deno.test("delivers through real MX records, preferring the lowest preference an
     const r = await send(d, ["bob@a.test"]);
     assert.equal(r.code, 250, r.text);
     const [msg] = await sink2.waitFor(1);
+    assert.ok(msg);
     assert.deepEqual(msg.rcpt_tos, ["bob@a.test"]);
     assert.equal(msg.mail_from, "alice@example.com");
     assert.match(msg.data, /hello through empath\r\n\.leading dot line\r\n$/, "dot-stuffing round-trips");
@@ -53,6 +54,7 @@ Deno.test("delivers through real MX records, preferring the lowest preference an
     sink1 = await startScriptSink({ host: mx1, port: sink2.port });
     assert.equal((await send(d, ["carol@a.test"])).code, 250);
     const [m1] = await sink1.waitFor(1);
+    assert.ok(m1);
     assert.deepEqual(m1.rcpt_tos, ["carol@a.test"]);
     assert.equal((await sink2.messages()).length, 1);
   } finally {
@@ -65,23 +67,17 @@ Deno.test("delivers through real MX records, preferring the lowest preference an
 });
 
 Deno.test("retries a 451 after the backoff delay and then delivers", async () => {
-  const sink = await startScriptSink({ script: { data: ["451 4.3.0 try again later"] } });
-  const d = await startDaemon({
+  await using sink = await startScriptSink({ script: { data: ["451 4.3.0 try again later"] } });
+  await using d = await startDaemon({
     toml:
       `[delivery.retry]\nbase_delay = "1s"\njitter = 0\n[delivery.domains."b.test"]\nmx_override = "127.0.0.1:${sink.port}"\n`,
   });
-  try {
-    const t0 = Date.now();
-    assert.equal((await send(d, ["bob@b.test"])).code, 250);
-    await d.waitForLog(/status=.*deferred.*451 4\.3\.0 try again later/);
-    await sink.waitFor(1, 10_000);
-    assert.ok(Date.now() - t0 >= 1000, "the retry waited for the backoff");
-    await d.waitForLog(/"summary":"[^"]*bob@b\.test=delivered/);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
-  }
+  const t0 = Date.now();
+  assert.equal((await send(d, ["bob@b.test"])).code, 250);
+  await d.waitForLog(/status=.*deferred.*451 4\.3\.0 try again later/);
+  await sink.waitFor(1, 10_000);
+  assert.ok(Date.now() - t0 >= 1000, "the retry waited for the backoff");
+  await d.waitForLog(/"summary":"[^"]*bob@b\.test=delivered/);
 });
 
 Deno.test("records mixed per-recipient replies: 250, 451 and 550 in one transaction", async () => {
@@ -95,7 +91,7 @@ Deno.test("records mixed per-recipient replies: 250, 451 and 550 in one transact
     const r = await send(d, ["good@c.test", "temp@c.test", "bad@c.test"]);
     const id = idOf(r.text);
     const [msg] = await sink.waitFor(1);
-    assert.deepEqual(msg.rcpt_tos, ["good@c.test"]);
+    assert.deepEqual(msg?.rcpt_tos, ["good@c.test"]);
     await d.waitForLog(/bad@c\.test.*status=.*failed/);
     assert.equal(await d.stop(), 0);
     const rec = (await record(d, id))!;
@@ -105,8 +101,8 @@ Deno.test("records mixed per-recipient replies: 250, 451 and 550 in one transact
       [["good@c.test", "delivered", 250], ["temp@c.test", "deferred", 451], ["bad@c.test", "failed", 550]],
     );
     assert.equal(rec.attempts.length, 1);
-    assert.equal(rec.attempts[0].server, `127.0.0.1:${sink.port}`);
-    assert.match(rec.attempts[0].result.find((x) => x.address === "bad@c.test")!.reply, /550 5\.1\.1 no such user/);
+    assert.equal(rec.attempts[0]?.server, `127.0.0.1:${sink.port}`);
+    assert.match(rec.attempts[0]!.result.find((x) => x.address === "bad@c.test")!.reply, /550 5\.1\.1 no such user/);
     assert.ok(rec.nextAttemptAt > Date.now() + 30 * 60_000, "next attempt follows the 1h backoff");
   } finally {
     await d.kill();
@@ -116,50 +112,32 @@ Deno.test("records mixed per-recipient replies: 250, 451 and 550 in one transact
 });
 
 Deno.test("a 550 fails the recipient at once and the message is not retried", async () => {
-  const sink = await startScriptSink({ script: { rcpt: { "nobody@d.test": "550 5.1.1 no such user" } } });
-  const d = await startDaemon({
+  await using sink = await startScriptSink({ script: { rcpt: { "nobody@d.test": "550 5.1.1 no such user" } } });
+  await using d = await startDaemon({
     toml: `[delivery.retry]\nbase_delay = "1s"\n[delivery.domains."d.test"]\nmx_override = "127.0.0.1:${sink.port}"\n`,
   });
-  try {
-    assert.equal((await send(d, ["nobody@d.test"])).code, 250);
-    await d.waitForLog(/"summary":"[^"]*nobody@d\.test=failed/);
-    await new Promise((r) => setTimeout(r, 2500));
-    assert.equal(d.logs.filter((l) => /to=<.*nobody@d\.test/.test(l)).length, 1, "exactly one attempt");
-    assert.equal((await sink.messages()).length, 0);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
-  }
+  assert.equal((await send(d, ["nobody@d.test"])).code, 250);
+  await d.waitForLog(/"summary":"[^"]*nobody@d\.test=failed/);
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(d.logs.filter((l) => /to=<.*nobody@d\.test/.test(l)).length, 1, "exactly one attempt");
+  assert.equal((await sink.messages()).length, 0);
 });
 
 Deno.test("a null MX fails permanently without any connection attempt", async () => {
-  const dns = await startDnsServer({ mx: [["nullmx.test", ".", 0]] });
-  const d = await startDaemon({ toml: `[delivery.dns]\nnameserver = "127.0.0.1:${dns.port}"\n` });
-  try {
-    assert.equal((await send(d, ["x@nullmx.test"])).code, 250);
-    const line = await d.waitForLog(/x@nullmx\.test.*status=/);
-    assert.match(line, /failed.*556 5\.1\.10 .*null MX/);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await dns.stop();
-  }
+  await using dns = await startDnsServer({ mx: [["nullmx.test", ".", 0]] });
+  await using d = await startDaemon({ toml: `[delivery.dns]\nnameserver = "127.0.0.1:${dns.port}"\n` });
+  assert.equal((await send(d, ["x@nullmx.test"])).code, 250);
+  const line = await d.waitForLog(/x@nullmx\.test.*status=/);
+  assert.match(line, /failed.*556 5\.1\.10 .*null MX/);
 });
 
 Deno.test("a domain that does not exist fails permanently; a DNS timeout defers", async () => {
-  const dns = await startDnsServer({});
-  const d = await startDaemon({
+  await using dns = await startDnsServer({});
+  await using d = await startDaemon({
     toml: `[delivery.dns]\nnameserver = "127.0.0.1:${dns.port}"\n[delivery.retry]\nbase_delay = "1h"\n`,
   });
-  try {
-    assert.equal((await send(d, ["x@nowhere.test"])).code, 250);
-    assert.match(await d.waitForLog(/x@nowhere\.test.*status=/), /failed.*550 5\.1\.2/);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await dns.stop();
-  }
+  assert.equal((await send(d, ["x@nowhere.test"])).code, 250);
+  assert.match(await d.waitForLog(/x@nowhere\.test.*status=/), /failed.*550 5\.1\.2/);
   // A name server that does not answer: temporary.
   const silent = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
@@ -178,20 +156,14 @@ Deno.test("a domain that does not exist fails permanently; a DNS timeout defers"
 });
 
 Deno.test("messages older than max_queue_lifetime expire with 4.4.7", async () => {
-  const sink = await startScriptSink({ script: { rcpt: { "slow@e.test": "451 4.2.0 come back later" } } });
-  const d = await startDaemon({
+  await using sink = await startScriptSink({ script: { rcpt: { "slow@e.test": "451 4.2.0 come back later" } } });
+  await using d = await startDaemon({
     toml: `[delivery]\nmax_queue_lifetime = "2s"\n[delivery.retry]\nbase_delay = "1s"\njitter = 0\n` +
       `[delivery.domains."e.test"]\nmx_override = "127.0.0.1:${sink.port}"\n`,
   });
-  try {
-    assert.equal((await send(d, ["slow@e.test"])).code, 250);
-    await d.waitForLog(/expired after/, 15_000);
-    await d.waitForLog(/"summary":"[^"]*slow@e\.test=failed/);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
-  }
+  assert.equal((await send(d, ["slow@e.test"])).code, 250);
+  await d.waitForLog(/expired after/, 15_000);
+  await d.waitForLog(/"summary":"[^"]*slow@e\.test=failed/);
 });
 
 Deno.test("a restart in the middle of a retry schedule continues it", async () => {
@@ -222,38 +194,28 @@ Deno.test("the circuit breaker holds a dead destination after repeated connectio
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (closed.addr as Deno.NetAddr).port;
   closed.close(); // nothing listens there now
-  const d = await startDaemon({
+  await using d = await startDaemon({
     toml: `[delivery.circuit_breaker]\nfailures = 2\ncooldown = "1h"\n[delivery.retry]\nbase_delay = "1h"\n` +
       `[delivery.domains."dead.test"]\nmx_override = "127.0.0.1:${port}"\n`,
   });
-  try {
-    for (let i = 0; i < 2; i++) {
-      assert.equal((await send(d, [`u${i}@dead.test`])).code, 250);
-      await d.waitForLog(new RegExp(`u${i}@dead\\.test.*status=.*deferred.*4\\.4\\.1`));
-    }
-    assert.equal((await send(d, ["u2@dead.test"])).code, 250);
-    await d.waitForLog(/delivery held \(.*circuit-open/);
-    assert.equal(d.logs.filter((l) => /u2@dead\.test.*status=/.test(l)).length, 0, "no attempt while open");
-  } finally {
-    await d.stop();
-    await d.cleanup();
+  for (let i = 0; i < 2; i++) {
+    assert.equal((await send(d, [`u${i}@dead.test`])).code, 250);
+    await d.waitForLog(new RegExp(`u${i}@dead\\.test.*status=.*deferred.*4\\.4\\.1`));
   }
+  assert.equal((await send(d, ["u2@dead.test"])).code, 250);
+  await d.waitForLog(/delivery held \(.*circuit-open/);
+  assert.equal(d.logs.filter((l) => /u2@dead\.test.*status=/.test(l)).length, 0, "no attempt while open");
 });
 
 Deno.test("a per-domain rate limit spaces deliveries out", async () => {
-  const sink = await startScriptSink();
-  const d = await startDaemon({
+  await using sink = await startScriptSink();
+  await using d = await startDaemon({
     toml: `[delivery.domains."g.test"]\nmx_override = "127.0.0.1:${sink.port}"\nrate = 2\n`,
   });
-  try {
-    for (let i = 0; i < 6; i++) assert.equal((await send(d, [`u${i}@g.test`])).code, 250);
-    const msgs = await sink.waitFor(6, 20_000);
-    const times = msgs.map((m) => (m as unknown as { received_at: number }).received_at).sort();
-    // 2/s with a burst of 2: six messages need at least ~2 s.
-    assert.ok(times[5] - times[0] >= 1.5, `spread ${times[5] - times[0]} s`);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
-  }
+  for (let i = 0; i < 6; i++) assert.equal((await send(d, [`u${i}@g.test`])).code, 250);
+  const msgs = await sink.waitFor(6, 20_000);
+  const times = msgs.map((m) => (m as unknown as { received_at: number }).received_at).sort();
+  // 2/s with a burst of 2: six messages need at least ~2 s.
+  const spread = times[5]! - times[0]!; // waitFor(6) returned at least six
+  assert.ok(spread >= 1.5, `spread ${spread} s`);
 });

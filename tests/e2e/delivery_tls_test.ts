@@ -3,10 +3,10 @@
  * and connection reuse, against real aiosmtpd sinks.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
+import { startDaemon } from "../../testing/daemon.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 const MSG = "Subject: tls\r\n\r\nbody\r\n";
 
@@ -54,7 +54,7 @@ Deno.test("tls = opportunistic continues in clear text when STARTTLS is not offe
   withSetup(false, `tls = "opportunistic"`, async (send, _d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, false);
+    assert.equal(m?.tls, false);
   }));
 
 Deno.test("a certificate that fails verification defers the message", () =>
@@ -68,7 +68,7 @@ Deno.test("tls = opportunistic falls back to unverified TLS, not clear text, whe
   withSetup(true, `tls = "opportunistic"`, async (send, d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, true);
+    assert.equal(m?.tls, true);
     await d.waitForLog(/failed verification.*delivering over unverified TLS/);
   }));
 
@@ -76,33 +76,27 @@ Deno.test("accept_invalid_certs = true delivers over TLS to a self-signed server
   withSetup(true, `tls = "required"\naccept_invalid_certs = true`, async (send, _d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, true);
+    assert.equal(m?.tls, true);
   }));
 
 Deno.test("opportunistic TLS upgrades when the server offers STARTTLS", () =>
   withSetup(true, `accept_invalid_certs = true`, async (send, _d, sink) => {
     await send("x@t.test");
     const [m] = await sink.waitFor(1);
-    assert.equal(m.tls, true);
+    assert.equal(m?.tls, true);
   }));
 
 Deno.test("one connection carries several messages, with RSET after a refused transaction", async () => {
-  const sink = await startScriptSink({ script: { rcpt: { "refused@r.test": "550 5.1.1 no such user" } } });
-  const d = await startDaemon({
+  await using sink = await startScriptSink({ script: { rcpt: { "refused@r.test": "550 5.1.1 no such user" } } });
+  await using d = await startDaemon({
     toml: `[delivery.domains."r.test"]\nmx_override = "127.0.0.1:${sink.port}"\nmax_connections = 1\n`,
   });
-  try {
-    for (const to of ["one@r.test", "refused@r.test", "two@r.test", "three@r.test"]) {
-      assert.equal((await sendMessage(d.port, "a@example.com", [to], MSG)).code, 250);
-      await d.waitForLog(new RegExp(`${to.replace(".", "\\.")}.*status=`));
-    }
-    const msgs = await sink.waitFor(3);
-    assert.deepEqual(msgs.map((m) => m.rcpt_tos[0]), ["one@r.test", "two@r.test", "three@r.test"]);
-    const ports = new Set(msgs.map((m) => (m as unknown as { peer: [string, number] }).peer[1]));
-    assert.equal(ports.size, 1, "all three messages came over one connection");
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
+  for (const to of ["one@r.test", "refused@r.test", "two@r.test", "three@r.test"]) {
+    assert.equal((await sendMessage(d.port, "a@example.com", [to], MSG)).code, 250);
+    await d.waitForLog(new RegExp(`${to.replace(".", "\\.")}.*status=`));
   }
+  const msgs = await sink.waitFor(3);
+  assert.deepEqual(msgs.map((m) => m.rcpt_tos[0]), ["one@r.test", "two@r.test", "three@r.test"]);
+  const ports = new Set(msgs.map((m) => (m as unknown as { peer: [string, number] }).peer[1]));
+  assert.equal(ports.size, 1, "all three messages came over one connection");
 });

@@ -8,11 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ctl, ctlJson } from "../helpers/ctl.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { type FaultSink, startFaultSink } from "../helpers/fault_sink.ts";
-import { RawSmtp, sendMessage } from "../helpers/smtp_raw.ts";
-import { spooledIds } from "../helpers/spool_reader.ts";
+import { ctl, ctlJson } from "../../testing/ctl.ts";
+import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { type FaultSink, startFaultSink } from "../../testing/fault_sink.ts";
+import { sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
+import { spooledIds } from "../../testing/spool_reader.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,7 +88,7 @@ async function fill(path: string): Promise<number> {
 }
 
 async function ready(d: TestDaemon): Promise<{ status: number; failing?: string[] }> {
-  const r = await fetch(`http://127.0.0.1:${d.ports.http}/health/ready`);
+  const r = await fetch(`http://127.0.0.1:${d.portOf("http")}/health/ready`);
   const body = await r.json().catch(() => ({}));
   return { status: r.status, failing: body.failing };
 }
@@ -160,7 +160,7 @@ for (const backend of ["kv", "file"] as const) {
       // A tiny message (its data fits the segment's last page; the queue record does not), a
       // small one (segment append) and a large one (its own file) are refused alike, at the end
       // of DATA, and the session stays usable.
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       try {
         await c.reply();
         await c.cmd("EHLO full.test");

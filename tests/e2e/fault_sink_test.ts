@@ -8,12 +8,12 @@
  * A larger run: `deno run -A bench/faults.ts`. Seed: FAULTS_SEED.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
-import { auditDeliveries, faultDaemonToml, runFaultScenario, summarizeFaultRun } from "../helpers/fault_run.ts";
-import { startFaultSink } from "../helpers/fault_sink.ts";
+import { startDaemon } from "../../testing/daemon.ts";
+import { auditDeliveries, faultDaemonToml, runFaultScenario, summarizeFaultRun } from "../../testing/fault_run.ts";
+import { startFaultSink } from "../../testing/fault_sink.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
-import { ctlJson } from "../helpers/ctl.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
+import { ctlJson } from "../../testing/ctl.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,6 +44,7 @@ Deno.test("seeded faults at every stage: each message is delivered or bounced, w
     if (m.bounced) {
       const permanent = m.plan.at(-1)!.replace(/^\w+:/, "");
       const dsn = m.dsns[0];
+      assert.ok(dsn, `a DSN: ${what}`);
       assert.ok(dsn.mail_from === "" || dsn.mail_from === "<>", `DSN from the null sender: ${what}`);
       assert.match(dsn.data!, /Action: failed\r\nStatus: 5\.\d\.\d/, what);
       assert.ok(dsn.data!.includes(`Diagnostic-Code: smtp; ${permanent}`), `diagnostic ${permanent} in ${what}`);
@@ -69,7 +70,7 @@ Deno.test("seeded faults at every stage: each message is delivered or bounced, w
   assert.ok(r.probeView, "queue view of the probe message");
   assert.equal(r.probeView.status, "deferred");
   assert.ok(
-    r.probeView.attempts.some((a) => /^451 4\.3\.0 Probe deferral/.test(a.result[0].reply)),
+    r.probeView.attempts.some((a) => /^451 4\.3\.0 Probe deferral/.test(a.result[0]?.reply ?? "")),
     JSON.stringify(r.probeView.attempts),
   );
   assert.equal(r.probe!.transactions, 6);
@@ -91,10 +92,10 @@ Deno.test("a broken STARTTLS: opportunistic falls back to clear text, required d
   try {
     const ids: Record<string, string> = {};
     for (const to of ["o1@opp.test", "o2@opp.test", "r1@req.test", "r2@req.test"]) {
-      const key = to.split("@")[0];
+      const key = to.slice(0, to.indexOf("@"));
       const r = await sendMessage(d.port, `${key}@src.test`, [to], `X-Test-Id: ${key}\r\nSubject: tls\r\n\r\nbody\r\n`);
       assert.equal(r.code, 250, r.text);
-      ids[key] = /queued as (\S+)/.exec(r.text)![1];
+      ids[key] = /queued as (\S+)/.exec(r.text)![1]!;
     }
     const deadline = Date.now() + 20_000;
     while ((await dsnSink.messages()).length < 2 || (await sink.messages()).length < 2) {

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { startDaemon } from "../helpers/daemon.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
+import { startDaemon } from "../../testing/daemon.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
 
 const REPLY = /^[2-5]\d\d[ -][\x20-\x7e]*$/;
 
@@ -47,7 +47,7 @@ Deno.test("random and malformed command sequences always get well-formed replies
   try {
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 25 }), fc.boolean(), async (cmds, pipelined) => {
-        const c = await RawSmtp.connect(d.port);
+        const c = await SmtpClient.connect(d.port);
         try {
           assert.equal((await c.reply()).code, 220);
           const lines: string[] = [];
@@ -76,7 +76,7 @@ Deno.test("random and malformed command sequences always get well-formed replies
       { numRuns: 40 },
     );
     // Still alive and serving.
-    const ok = await RawSmtp.connect(d.port);
+    const ok = await SmtpClient.connect(d.port);
     assert.equal((await ok.reply()).code, 220);
     assert.equal((await ok.cmd("EHLO after.test")).code, 250);
     ok.close();
@@ -92,8 +92,8 @@ Deno.test("the greeting comes at once by default; with greet_delay an early talk
     const n = await conn.read(buf);
     return new TextDecoder().decode(buf.subarray(0, n ?? 0));
   };
-  const d = await startDaemon({ logLevel: "info" });
-  try {
+  {
+    await using d = await startDaemon({ logLevel: "info" });
     // No pause before the greeting (smtp-server's own is 100 ms): a client that pipelines EHLO
     // right after connecting is answered, not refused as an early talker.
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: d.port });
@@ -103,23 +103,17 @@ Deno.test("the greeting comes at once by default; with greet_delay an early talk
     assert.match(text, /^220 /);
     assert.doesNotMatch(text, /too soon/);
     conn.close();
-  } finally {
-    await d.stop();
-    await d.cleanup();
   }
-  const slow = await startDaemon({ toml: `[smtp]\ngreet_delay = "700ms"\n`, logLevel: "info" });
-  try {
+  {
+    await using slow = await startDaemon({ toml: `[smtp]\ngreet_delay = "700ms"\n`, logLevel: "info" });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: slow.port });
     await conn.write(new TextEncoder().encode("EHLO spammer.test\r\n"));
     const text = await readLine(conn) + await readLine(conn).catch(() => "");
     assert.match(text, /421 .*You talk too soon/);
     conn.close();
-    const polite = await RawSmtp.connect(slow.port);
+    const polite = await SmtpClient.connect(slow.port);
     assert.equal((await polite.reply()).code, 220);
     assert.equal((await polite.cmd("EHLO polite.test")).code, 250);
     polite.close();
-  } finally {
-    await slow.stop();
-    await slow.cleanup();
   }
 });

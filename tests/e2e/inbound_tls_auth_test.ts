@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { hashPassword } from "../../src/smtp/mod.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
-import { RawSmtp } from "../helpers/smtp_raw.ts";
-import { spooledMessages } from "../helpers/spool_reader.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
+import { spooledMessages } from "../../testing/spool_reader.ts";
 
 async function swaks(args: string[]) {
   const out = await new Deno.Command("swaks", { args, stdout: "piped", stderr: "piped" }).output();
@@ -40,7 +40,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
     await t.step("an mx listener with a certificate offers STARTTLS and records TLS in Received", async () => {
       const r = await swaks([
         "--server",
-        `127.0.0.1:${d.ports.mx}`,
+        `127.0.0.1:${d.portOf("mx")}`,
         "--tls",
         "--from",
         "a@remote.test",
@@ -49,12 +49,13 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
       ]);
       assert.equal(r.code, 0, r.text);
       const [msg] = await spooled(d);
+      assert.ok(msg, "the message is spooled");
       assert.match(msg, /with ESMTPS id/);
       assert.match(msg, /\(using TLSv1\.[23] with cipher \S+\)/);
     });
 
     await t.step("submission hides AUTH before STARTTLS and wants AUTH before MAIL", async () => {
-      const c = await RawSmtp.connect(d.ports.submission);
+      const c = await SmtpClient.connect(d.portOf("submission"));
       await c.reply();
       const ehlo = await c.cmd("EHLO x.test");
       assert.ok(ehlo.lines.some((l) => l.includes("STARTTLS")));
@@ -70,7 +71,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
         for (const type of ["PLAIN", "LOGIN"]) {
           const r = await swaks([
             "--server",
-            `127.0.0.1:${d.ports.submission}`,
+            `127.0.0.1:${d.portOf("submission")}`,
             "--tls",
             "--auth",
             type,
@@ -89,7 +90,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
         assert.match((await spooled(d)).at(-1)!, /with ESMTPSA id/);
         const bad = await swaks([
           "--server",
-          `127.0.0.1:${d.ports.submission}`,
+          `127.0.0.1:${d.portOf("submission")}`,
           "--tls",
           "--auth",
           "PLAIN",
@@ -110,7 +111,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
     await t.step("implicit TLS (smtps) with AUTH delivers; a plain-text client gets no greeting", async () => {
       const r = await swaks([
         "--server",
-        `127.0.0.1:${d.ports.smtps}`,
+        `127.0.0.1:${d.portOf("smtps")}`,
         "--tlsc",
         "--auth",
         "PLAIN",
@@ -124,13 +125,13 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
         "x@remote.example",
       ]);
       assert.equal(r.code, 0, r.text);
-      const plain = await RawSmtp.connect(d.ports.smtps);
+      const plain = await SmtpClient.connect(d.portOf("smtps"));
       await assert.rejects(() => plain.reply(1500));
       plain.close();
     });
 
     await t.step("a PROXY v1 header sets the client address used in Received and for relay policy", async () => {
-      const c = await RawSmtp.connect(d.ports.proxied);
+      const c = await SmtpClient.connect(d.portOf("proxied"));
       await c.send("PROXY TCP4 203.0.113.7 127.0.0.1 4000 25\r\n");
       assert.equal((await c.reply()).code, 220);
       await c.cmd("EHLO proxied.test");
@@ -150,7 +151,7 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
       const src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42];
       const dst = [...new Array(15).fill(0), 1];
       const header = Uint8Array.from([...sig, 0x21, 0x21, 0, 36, ...src, ...dst, 0x1f, 0x90, 0, 25]);
-      const c = await RawSmtp.connect(d.ports.proxied);
+      const c = await SmtpClient.connect(d.portOf("proxied"));
       await c.send(header);
       assert.equal((await c.reply()).code, 220);
       await c.cmd("EHLO v2.test");
@@ -160,12 +161,12 @@ Deno.test("inbound TLS, AUTH and PROXY protocol behave as configured", async (t)
       assert.equal((await c.cmd("Subject: v2\r\n\r\nbody\r\n.")).code, 250);
       c.close();
       assert.ok((await spooled(d)).some((m) => m.includes("([IPv6:2001:db8::42])")));
-      const junk = await RawSmtp.connect(d.ports.proxied);
+      const junk = await SmtpClient.connect(d.portOf("proxied"));
       await junk.send("HELLO THERE\r\n");
       assert.ok(await junk.closedByServer());
       junk.close();
       // The daemon keeps serving.
-      const ok = await RawSmtp.connect(d.ports.mx);
+      const ok = await SmtpClient.connect(d.portOf("mx"));
       assert.equal((await ok.reply()).code, 220);
       ok.close();
     });

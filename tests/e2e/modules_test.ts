@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { openFileStore, openKvStore, type QueueRecord } from "../../src/queue/mod.ts";
 import { openSpool } from "../../src/spool/mod.ts";
 import { hashPassword } from "../../src/smtp/mod.ts";
-import { restartDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { startDnsServer } from "../helpers/dns_server.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
-import { RawSmtp, type Reply, sendMessage } from "../helpers/smtp_raw.ts";
+import { type Reply, sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
 import { buildNative, findCc } from "../modules/native_build.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -75,13 +75,13 @@ Deno.test("modules veto each SMTP stage and the client sees the module's exact r
       `[[modules]]\npath = "${FIXTURES}/veto.ts"\n`,
   });
   const session = async () => {
-    const c = await RawSmtp.connect(d.ports.mx);
+    const c = await SmtpClient.connect(d.portOf("mx"));
     assert.equal((await c.reply()).code, 220);
     return c;
   };
   try {
     await t.step("connect: 554 and the connection is closed", async () => {
-      const c = await RawSmtp.connect(d.ports.closed);
+      const c = await SmtpClient.connect(d.portOf("closed"));
       assert.equal((await c.reply()).text, "554 5.7.1 No SMTP for you here");
       assert.ok(await c.closedByServer());
       c.close();
@@ -134,7 +134,15 @@ Deno.test("modules veto each SMTP stage and the client sees the module's exact r
     });
 
     await t.step("AUTH: valid credentials refused by the module get its 535 5.7.8", async () => {
-      const args = ["--server", `127.0.0.1:${d.ports.submission}`, "--tls", "--auth", "PLAIN", "--auth-user", "alice"];
+      const args = [
+        "--server",
+        `127.0.0.1:${d.portOf("submission")}`,
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice",
+      ];
       const refused = await swaks([
         ...args,
         "--auth-password",
@@ -173,7 +181,7 @@ for (const backend of ["kv", "file"] as const) {
         `[[modules]]\npath = "${FIXTURES}/recorder.ts"\noptions = { out = "${out}", tag = "vip" }\n`,
     });
     try {
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       await c.reply();
       await c.cmd("EHLO client.test");
       assert.equal((await c.cmd("BOGUS")).code, 500);
@@ -277,7 +285,7 @@ Deno.test("a module that throws or hangs is logged and handled per on_error; the
       `options = { prefix = "lenient-", throw = ["messageReceived"] }\n`,
   });
   try {
-    const c = await RawSmtp.connect(d.port);
+    const c = await SmtpClient.connect(d.port);
     await c.reply();
     await c.cmd("EHLO client.test");
     let t0 = Date.now();
@@ -324,63 +332,53 @@ Deno.test("a module that throws or hangs is logged and handled per on_error; the
 });
 
 Deno.test("built-in modules: deny and allow lists, per-sender rate limit, added header fields", async () => {
-  const d = await startDaemon({
+  await using d = await startDaemon({
     toml: `[[modules]]\nbuiltin = "denylist"\noptions = { senders = ["@spam.test"] }\n` +
       `[[modules]]\nbuiltin = "allowlist"\noptions = { recipients = ["@localhost", "postmaster@"] }\n` +
       `[[modules]]\nbuiltin = "rate_limit"\noptions = { max_recipients = 2 }\n` +
       `[[modules]]\nbuiltin = "add_header"\noptions = { headers = { "X-Checked-By" = "empath {listener} for {peer}" } }\n`,
   });
-  try {
-    const c = await RawSmtp.connect(d.port);
-    await c.reply();
-    await c.cmd("EHLO client.test");
-    assert.equal((await c.cmd("MAIL FROM:<x@spam.test>")).text, "550 5.7.1 Sender <x@spam.test> is blocked");
-    assert.equal((await c.cmd("MAIL FROM:<a@ok.test>")).code, 250);
-    assert.equal(
-      (await c.cmd("RCPT TO:<b@elsewhere.test>")).text,
-      "550 5.7.1 Recipient <b@elsewhere.test> is not allowed here",
-    );
-    assert.equal((await c.cmd("RCPT TO:<b@localhost>")).code, 250);
-    assert.equal((await c.cmd("RCPT TO:<postmaster@other.test>")).code, 250);
-    assert.equal(
-      (await c.cmd("RCPT TO:<c@localhost>")).text,
-      "451 4.7.1 Too many recipients from <a@ok.test>, try again later",
-    );
-    await c.cmd("DATA");
-    await c.send("Subject: builtins\r\n\r\nx\r\n");
-    const id = idOf(await c.cmd("."));
-    c.close();
-    await d.stop();
-    assert.match(
-      await storedMessage(d, id),
-      /^Received: [^]*?\r\nX-Checked-By: empath mx for 127\.0\.0\.1\r\nSubject: builtins\r\n/,
-    );
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  const c = await SmtpClient.connect(d.port);
+  await c.reply();
+  await c.cmd("EHLO client.test");
+  assert.equal((await c.cmd("MAIL FROM:<x@spam.test>")).text, "550 5.7.1 Sender <x@spam.test> is blocked");
+  assert.equal((await c.cmd("MAIL FROM:<a@ok.test>")).code, 250);
+  assert.equal(
+    (await c.cmd("RCPT TO:<b@elsewhere.test>")).text,
+    "550 5.7.1 Recipient <b@elsewhere.test> is not allowed here",
+  );
+  assert.equal((await c.cmd("RCPT TO:<b@localhost>")).code, 250);
+  assert.equal((await c.cmd("RCPT TO:<postmaster@other.test>")).code, 250);
+  assert.equal(
+    (await c.cmd("RCPT TO:<c@localhost>")).text,
+    "451 4.7.1 Too many recipients from <a@ok.test>, try again later",
+  );
+  await c.cmd("DATA");
+  await c.send("Subject: builtins\r\n\r\nx\r\n");
+  const id = idOf(await c.cmd("."));
+  c.close();
+  await d.stop();
+  assert.match(
+    await storedMessage(d, id),
+    /^Received: [^]*?\r\nX-Checked-By: empath mx for 127\.0\.0\.1\r\nSubject: builtins\r\n/,
+  );
 });
 
 Deno.test("the README example module works as documented", async () => {
-  const d = await startDaemon({
+  await using d = await startDaemon({
     toml: `[[modules]]\npath = "${REPO}modules/example.ts"\n` +
       `options = { vip_domains = ["vip.test"], blocked_domains = ["blocked.test"] }\n`,
   });
-  try {
-    const refused = await sendMessage(d.port, "a@vip.test", ["x@blocked.test"], "Subject: s\r\n\r\nx\r\n");
-    assert.equal(refused.text, "550 5.7.1 We do not accept mail for blocked.test");
-    const noSubject = await sendMessage(d.port, "a@vip.test", ["x@localhost"], "From: a@vip.test\r\n\r\nx\r\n");
-    assert.equal(noSubject.text, "550 5.6.0 A Subject header is required here");
-    const ok = await sendMessage(d.port, "a@VIP.test", ["x@localhost"], "Subject: s\r\n\r\nline 1\r\nline 2\r\n");
-    assert.equal(ok.code, 250, ok.text);
-    await d.stop();
-    const record = await readRecord(d, idOf(ok));
-    assert.deepEqual(record.metadata, { example: { vip: true, bodyLines: 2 } });
-    assert.match(await storedMessage(d, idOf(ok)), /\r\nX-VIP: yes\r\n/);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-  }
+  const refused = await sendMessage(d.port, "a@vip.test", ["x@blocked.test"], "Subject: s\r\n\r\nx\r\n");
+  assert.equal(refused.text, "550 5.7.1 We do not accept mail for blocked.test");
+  const noSubject = await sendMessage(d.port, "a@vip.test", ["x@localhost"], "From: a@vip.test\r\n\r\nx\r\n");
+  assert.equal(noSubject.text, "550 5.6.0 A Subject header is required here");
+  const ok = await sendMessage(d.port, "a@VIP.test", ["x@localhost"], "Subject: s\r\n\r\nline 1\r\nline 2\r\n");
+  assert.equal(ok.code, 250, ok.text);
+  await d.stop();
+  const record = await readRecord(d, idOf(ok));
+  assert.deepEqual(record.metadata, { example: { vip: true, bodyLines: 2 } });
+  assert.match(await storedMessage(d, idOf(ok)), /\r\nX-VIP: yes\r\n/);
 });
 
 Deno.test({
@@ -396,7 +394,7 @@ Deno.test({
       permissions: ["--allow-ffi"],
     });
     try {
-      const c = await RawSmtp.connect(d.port);
+      const c = await SmtpClient.connect(d.port);
       await c.reply();
       assert.equal((await c.cmd("EHLO error.test")).text, "451 4.3.0 Temporary local problem, try again later");
       assert.equal((await c.cmd("EHLO sleep.test")).text, "451 4.3.0 Temporary local problem, try again later");

@@ -33,10 +33,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { hashPassword } from "../../src/smtp/mod.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import type { Reply } from "../helpers/smtp_raw.ts";
-import { spooledMessages } from "../helpers/spool_reader.ts";
-import { certificateChain, TlsSmtp } from "../helpers/smtp_tls.ts";
+import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { spooledMessages } from "../../testing/spool_reader.ts";
+import { type Reply, SmtpClient } from "../../testing/smtp_client.ts";
+import { certificateChain } from "../helpers/certificate_chain.ts";
 
 const PASSWORD = "relay matrix pass";
 
@@ -68,8 +68,7 @@ const NETWORKS: Network[] = [
     trusted: false,
   },
 ];
-const TRUSTED = NETWORKS[0];
-const UNTRUSTED = NETWORKS[1];
+const [TRUSTED, UNTRUSTED] = NETWORKS as [Network, Network, ...Network[]];
 
 interface Fixture {
   d: TestDaemon;
@@ -95,8 +94,9 @@ async function setup(): Promise<Fixture> {
 }
 
 /** A session from `net`: on the mx listener, or authenticated as alice on smtps. */
-async function session(f: Fixture, net: Network, authenticated: boolean): Promise<TlsSmtp> {
-  const c = await TlsSmtp.connect(authenticated ? f.d.ports.smtps : f.d.ports.mx, {
+async function session(f: Fixture, net: Network, authenticated: boolean): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(authenticated ? f.d.portOf("smtps") : f.d.portOf("mx"), {
+    timeoutMs: 15_000,
     proxy: net.proxy,
     tls: authenticated ? "implicit" : undefined,
     caCert: f.caCert,
@@ -108,7 +108,7 @@ async function session(f: Fixture, net: Network, authenticated: boolean): Promis
 }
 
 /** One transaction: MAIL, RCPT and, when the RCPT is accepted and `subject` given, DATA. */
-async function transaction(c: TlsSmtp, sender: string, rcpt: string, subject?: string): Promise<Reply> {
+async function transaction(c: SmtpClient, sender: string, rcpt: string, subject?: string): Promise<Reply> {
   assert.equal((await c.cmd("RSET")).code, 250);
   const mail = await c.cmd(`MAIL FROM:<${sender}>${/[^ -~]/.test(rcpt) ? " SMTPUTF8" : ""}`);
   assert.equal(mail.code, 250, mail.text);
@@ -234,7 +234,7 @@ Deno.test("relay tricks: source routes, % hack, bang paths, quoted local parts, 
         const anon = await session(f, UNTRUSTED, false);
         const trusted = await session(f, TRUSTED, false);
         try {
-          const cases: [TlsSmtp, string, string][] = [
+          const cases: [SmtpClient, string, string][] = [
             [anon, "<@relay.example,@hop.example:user@local.test>", "user@local.test"],
             [anon, "<postmaster>", "postmaster@local.test"],
             [trusted, "<@relay.example:user@remote.example>", "user@remote.example"],

@@ -5,9 +5,9 @@
  * message id, domain and attempt number.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
+import { startDaemon } from "../../testing/daemon.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 type Attr = { key: string; value: Record<string, unknown> };
 type OtlpSpan = { name: string; traceId: string; attributes?: Attr[]; status?: { code?: number } };

@@ -11,8 +11,10 @@ export interface DnsRecords {
   a?: [string, string][];
 }
 
-/** A running dnsmasq. */
-export interface DnsServer {
+import { startProcess } from "../../testing/process.ts";
+
+/** A running dnsmasq (`await using` stops it). */
+export interface DnsServer extends AsyncDisposable {
   port: number;
   stop(): Promise<void>;
 }
@@ -36,9 +38,8 @@ export async function startDnsServer(records: DnsRecords): Promise<DnsServer> {
       ...(records.mx ?? []).map(([d, h, p]) => `--mx-host=${d},${h},${p}`),
       ...(records.a ?? []).map(([h, ip]) => `--host-record=${h},${ip}`),
     ];
-    const child = new Deno.Command("dnsmasq", { args, stdout: "null", stderr: "piped" }).spawn();
-    const stderr = new Response(child.stderr).text();
-    for (let i = 0; i < 50; i++) {
+    const proc = await startProcess({ cmd: "dnsmasq", args });
+    for (let i = 0; i < 50 && !proc.exited; i++) {
       try {
         await Deno.resolveDns("probe.test", "A", {
           nameServer: { ipAddr: "127.0.0.1", port },
@@ -46,29 +47,16 @@ export async function startDnsServer(records: DnsRecords): Promise<DnsServer> {
         });
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) {
-          return {
-            port,
-            async stop() {
-              try {
-                child.kill("SIGTERM");
-              } catch { /* gone */ }
-              await child.status;
-              await stderr;
-            },
+          const stop = async () => {
+            await proc.stop();
           };
+          return { port, stop, [Symbol.asyncDispose]: stop };
         }
       }
-      const exited = await Promise.race([
-        child.status.then(() => true),
-        new Promise((r) => setTimeout(() => r(false), 50)),
-      ]);
-      if (exited) break; // port taken: try another
+      // An exit means the port was taken: try another.
+      await Promise.race([proc.status, new Promise((r) => setTimeout(r, 50))]);
     }
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-    await child.status;
-    await stderr;
+    await proc.kill();
   }
   throw new Error("could not start dnsmasq");
 }

@@ -3,30 +3,8 @@
  * whose replies a test scripts, and which stores every accepted message as JSON.
  */
 import { join } from "node:path";
-
-/**
- * Waits for a Python sink's `PORT <n>` line, then keeps its stdout and stderr drained;
- * `drained` settles when both pipes are closed. Throws with the sink's stderr if it exits first.
- */
-export async function sinkPort(
-  child: Deno.ChildProcess,
-  name: string,
-): Promise<{ port: number; drained: Promise<unknown> }> {
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${name} did not start: ${await new Response(child.stderr).text()}`);
-    buf += value;
-  }
-  const stdout = (async () => {
-    try {
-      while (!(await reader.read()).done) { /* keep the pipe empty */ }
-    } catch { /* closed */ }
-  })();
-  const stderr = child.stderr.pipeTo(new WritableStream()).catch(() => {});
-  return { port: Number(/PORT (\d+)/.exec(buf)?.[1]), drained: Promise.all([stdout, stderr]) };
-}
+import { readyPort } from "../../testing/fault_sink.ts";
+import { startProcess } from "../../testing/process.ts";
 
 /** A message as the sink received it. */
 export interface SinkMessage {
@@ -45,8 +23,8 @@ export interface SinkScript {
   data?: string[];
 }
 
-/** A running sink. */
-export interface ScriptSink {
+/** A running sink (`await using` stops it). */
+export interface ScriptSink extends AsyncDisposable {
   host: string;
   port: number;
   messages(): Promise<SinkMessage[]>;
@@ -72,8 +50,15 @@ export async function startScriptSink(
   }
   if (options.tlsCert) args.push("--tls-cert", options.tlsCert, "--tls-key", options.tlsKey!);
   if (options.noDsn) args.push("--no-dsn");
-  const child = new Deno.Command(PY, { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
-  const { port, drained } = await sinkPort(child, "sink");
+  const proc = await startProcess({ cmd: PY, name: "sink", args, ready: /^PORT \d+/ }).catch(async (err) => {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  });
+  const port = readyPort(await proc.waitForLine(/^PORT \d+/));
+  const stop = async () => {
+    await proc.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   const messages = async () => {
     const files = (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name).filter((n) => n.endsWith(".json"))
       .sort();
@@ -92,13 +77,7 @@ export async function startScriptSink(
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await drained;
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
+    stop,
+    [Symbol.asyncDispose]: stop,
   };
 }

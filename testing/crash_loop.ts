@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { ctlJson } from "./ctl.ts";
 import { restartDaemon, startDaemon, type TestDaemon } from "./daemon.ts";
 import { type FaultSink, seededRandom, startFaultSink } from "./fault_sink.ts";
-import { RawSmtp } from "./smtp_raw.ts";
+import { SmtpClient } from "./smtp_client.ts";
 import { spooledIds } from "./spool_reader.ts";
 
 /** How big a run is. */
@@ -84,10 +84,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function sender(n: number, state: LoadState, body: string): Promise<void> {
   let seq = 0;
   while (!state.stop) {
-    let c: RawSmtp | undefined;
+    let c: SmtpClient | undefined;
     let dotSent = false;
     try {
-      c = await RawSmtp.connect(state.port);
+      c = await SmtpClient.connect(state.port);
       if ((await c.reply()).code !== 220) throw new Error("no greeting");
       await c.cmd("EHLO load.test");
       while (!state.stop) {

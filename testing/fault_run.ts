@@ -16,7 +16,7 @@ import {
   type PlannedMessage,
   startFaultSink,
 } from "./fault_sink.ts";
-import { sendMessage } from "./smtp_raw.ts";
+import { sendMessage } from "./smtp_client.ts";
 
 /** One line of the audit log about a delivery. */
 export interface AuditDelivery {

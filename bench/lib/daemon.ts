@@ -1,43 +1,14 @@
 /**
- * Shared pieces of the scale benchmarks (queue_scale, large_message, connections):
- * the load average as text, a daemon started for a benchmark (info-level start so the
- * harness finds its ports, then a quieter level over the control socket), timed control
- * requests and timed runs of the real `empathctl`.
+ * A daemon started for a benchmark (info-level start so the harness finds its ports,
+ * then a quieter level over the control socket), timed control requests and timed runs
+ * of the real `empathctl`.
  * @module
  */
 import { join } from "node:path";
 import { ControlClient } from "../../src/control/client.ts";
-import { restartDaemon, startDaemon, type TestDaemon } from "../../tests/helpers/daemon.ts";
-import { REPO } from "../lib/common.ts";
-
-/** `/proc/loadavg`'s three load averages, e.g. "0.52 0.61 0.40". */
-export async function loadText(): Promise<string> {
-  const text = await Deno.readTextFile("/proc/loadavg").catch(() => "? ? ?");
-  return text.split(" ").slice(0, 3).join(" ");
-}
-
-const cleanups = new Set<() => unknown>();
-let listening = false;
-
-/**
- * Registers `fn` to run on SIGINT (then the script exits 130), so an interrupted benchmark
- * does not leave daemons or sinks behind. Returns a function that unregisters it.
- */
-export function onInterrupt(fn: () => unknown): () => void {
-  if (!listening) {
-    listening = true;
-    Deno.addSignalListener("SIGINT", async () => {
-      console.error("interrupted: stopping what the benchmark started");
-      for (const f of [...cleanups].reverse()) await Promise.resolve(f()).catch(() => {});
-      Deno.exit(130);
-    });
-  }
-  cleanups.add(fn);
-  return () => cleanups.delete(fn);
-}
-
-/** Formats a duration in ms for a results line (ms below 10 s, else s). */
-export const fmtMs = (ms: number) => ms < 10_000 ? `${ms.toFixed(ms < 100 ? 1 : 0)} ms` : `${(ms / 1000).toFixed(1)} s`;
+import { restartDaemon, startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { CTL_PERMISSIONS, REPO } from "../../testing/repo.ts";
+import { stopAllOnSignal, track } from "./common.ts";
 
 /** A daemon for a benchmark, with its control socket. */
 export interface BenchDaemon {
@@ -88,7 +59,8 @@ async function wrap(d: TestDaemon, logLevel: string): Promise<BenchDaemon> {
       client.close();
     }
   };
-  const forget = onInterrupt(async () => {
+  stopAllOnSignal();
+  const forget = track(`empath (pid ${d.child.pid}, ${d.dir})`, async () => {
     await d.kill();
     await d.cleanup();
   });
@@ -106,12 +78,6 @@ async function wrap(d: TestDaemon, logLevel: string): Promise<BenchDaemon> {
     },
   };
 }
-
-/** The permissions of `deno task ctl` (deno.json), so the CLI runs as operators run it. */
-const CTL_PERMISSIONS: string[] = (() => {
-  const tasks = JSON.parse(Deno.readTextFileSync(join(REPO, "deno.json"))).tasks as Record<string, string>;
-  return tasks.ctl.split(/\s+/).filter((a) => a.startsWith("--allow-"));
-})();
 
 /** One run of the real `empathctl`: wall time from spawn to exit, exit code and output. */
 export interface CliRun {
@@ -133,19 +99,4 @@ export async function timeCli(socket: string, args: string[]): Promise<CliRun> {
   }).output();
   const dec = new TextDecoder();
   return { ms: performance.now() - t0, code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Median of a list of numbers. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/** Polls `check` every `intervalMs` until it returns true; throws after `timeoutMs`. */
-export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 200) {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }

@@ -1,12 +1,10 @@
 /**
  * Runs the real `empathctl` (ctl.ts) as a subprocess against a test daemon's socket.
+ * @module
  */
 import { join } from "node:path";
-import { taskPermissions, type TestDaemon } from "./daemon.ts";
-
-const REPO = new URL("../../", import.meta.url).pathname;
-/** The permissions of `deno task ctl`, so the tests run empathctl as operators do. */
-const CTL_PERMISSIONS = taskPermissions("ctl");
+import type { TestDaemon } from "./daemon.ts";
+import { CTL_PERMISSIONS, REPO } from "./repo.ts";
 
 /** What one empathctl run printed and returned. */
 export interface CtlRun {
@@ -16,7 +14,7 @@ export interface CtlRun {
 }
 
 /** The control socket of a test daemon (default path under its data dir). */
-export const socketOf = (d: TestDaemon) => join(d.dataDir, "control.sock");
+export const socketOf = (d: TestDaemon): string => join(d.dataDir, "control.sock");
 
 /** Runs `empathctl --socket <d's socket> ...args`; `stdin` is piped when given. */
 export async function ctl(
@@ -47,12 +45,4 @@ export async function ctlJson<T = Record<string, unknown>>(d: TestDaemon, args: 
   const r = await ctl(d, [...args, "--json"]);
   if (r.code !== 0) throw new Error(`empathctl ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
-}
-
-/** A loopback port with nothing listening on it. */
-export function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }

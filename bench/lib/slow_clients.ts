@@ -10,7 +10,8 @@
  * - `drip-data`: after `354` sends one byte of message text every `dripMs`.
  * @module
  */
-import { openSession, SmtpConn } from "./smtp.ts";
+import { SmtpClient } from "../../testing/smtp_client.ts";
+import { openSession } from "./client.ts";
 
 /** The kinds of slow client. */
 export const SLOW_KINDS = ["silent-greeting", "silent-command", "drip-command", "silent-data", "drip-data"] as const;
@@ -43,14 +44,14 @@ export interface SlowClient {
 /** Starts one slow client of `kind` against `port`. */
 export function startSlowClient(port: number, kind: SlowKind, dripMs: number): SlowClient {
   let stopped = false;
-  let conn: SmtpConn | undefined;
+  let conn: SmtpClient | undefined;
   const done = (async (): Promise<SlowOutcome> => {
     let dripped = 0;
     let from = performance.now();
     try {
       if (kind === "silent-greeting") {
-        conn = await SmtpConn.open(port);
-        const g = await conn.reply();
+        conn = await SmtpClient.connect(port);
+        const g = await conn.tryReply();
         if (g.code !== 220) throw new Error(`greeting: ${g.text}`);
       } else {
         conn = await openSession(port, "slow.bench.test");
@@ -59,10 +60,10 @@ export function startSlowClient(port: number, kind: SlowKind, dripMs: number): S
         for (
           const [line, code] of [["MAIL FROM:<slow@example.com>", 250], ["RCPT TO:<sink@example.net>", 250]] as const
         ) {
-          const r = await conn.cmd(line);
+          const r = await conn.tryCmd(line);
           if (r.code !== code) throw new Error(`${line}: ${r.text}`);
         }
-        const r = await conn.cmd("DATA");
+        const r = await conn.tryCmd("DATA");
         if (r.code !== 354) throw new Error(`DATA: ${r.text}`);
         await conn.write("Subject: slow\r\n");
       }

@@ -114,7 +114,7 @@ export function startByteSink(port = 0): ByteSink {
       if (messages.length >= w.n) {
         waiters.splice(waiters.indexOf(w), 1);
         clearTimeout(w.timer);
-        w.resolve(messages[w.n - 1]);
+        w.resolve(messages[w.n - 1]!); // length >= n
       }
     }
   };
@@ -131,7 +131,7 @@ export function startByteSink(port = 0): ByteSink {
     port: (listener.addr as Deno.NetAddr).port,
     messages,
     waitFor(n, timeoutMs) {
-      if (messages.length >= n) return Promise.resolve(messages[n - 1]);
+      if (messages.length >= n) return Promise.resolve(messages[n - 1]!);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);

@@ -1,11 +1,11 @@
 /**
- * Runs tests/helpers/fault_sink.py (aiosmtpd) as a subprocess: a real SMTP server
+ * Runs testing/fault_sink.py (aiosmtpd) as a subprocess: a real SMTP server
  * that injects scripted faults (replies, disconnects, stalls, broken STARTTLS) and
  * records every message it took and every fault it injected. See fault_sink.py for
  * the script format. Also {@link faultPlans}: seeded random fault plans.
  */
 import { join } from "node:path";
-import { sinkPort } from "./script_sink.ts";
+import { startProcess } from "./process.ts";
 
 /** A message the sink took (received.jsonl). */
 export interface FaultSinkMessage {
@@ -47,8 +47,8 @@ export interface FaultScript {
   keep_data?: boolean;
 }
 
-/** A running fault sink. */
-export interface FaultSink {
+/** A running fault sink (`await using` stops it). */
+export interface FaultSink extends AsyncDisposable {
   host: string;
   port: number;
   messages(): Promise<FaultSinkMessage[]>;
@@ -58,6 +58,11 @@ export interface FaultSink {
 
 const PY = "/usr/bin/python3";
 const SCRIPT = new URL("./fault_sink.py", import.meta.url).pathname;
+
+/** The port of a Python sink's `PORT <n>` line. */
+export function readyPort(line: string): number {
+  return Number(/PORT (\d+)/.exec(line)?.[1]);
+}
 
 async function readJsonl<T>(path: string): Promise<T[]> {
   const text = await Deno.readTextFile(path).catch(() => "");
@@ -72,29 +77,26 @@ export async function startFaultSink(script: FaultScript = {}): Promise<FaultSin
   const dir = await Deno.makeTempDir({ prefix: "empath-fault-sink-" });
   const configPath = join(dir, "script.json");
   await Deno.writeTextFile(configPath, JSON.stringify(script));
-  const child = new Deno.Command(PY, {
+  const proc = await startProcess({
+    cmd: PY,
+    name: "fault sink",
     args: [SCRIPT, "--host", "127.0.0.1", "--port", "0", "--out", dir, "--config", configPath],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  const { port, drained } = await sinkPort(child, "fault sink").catch(async (err) => {
+    ready: /^PORT \d+/,
+  }).catch(async (err) => {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw err;
   });
+  const stop = async () => {
+    await proc.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   return {
     host: "127.0.0.1",
-    port,
+    port: readyPort(await proc.waitForLine(/^PORT \d+/)),
     messages: () => readJsonl<FaultSinkMessage>(join(dir, "received.jsonl")),
     events: () => readJsonl<FaultSinkEvent>(join(dir, "events.jsonl")),
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await drained;
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
+    stop,
+    [Symbol.asyncDispose]: stop,
   };
 }
 
@@ -160,9 +162,9 @@ export function faultPlans(
   for (let i = 0; i < count; i++) {
     const plan: string[] = [];
     const n = Math.floor(rnd() * (maxFaults + 1));
-    for (let j = 0; j < n; j++) plan.push(transient[Math.floor(rnd() * transient.length)]);
+    for (let j = 0; j < n; j++) plan.push(transient[Math.floor(rnd() * transient.length)]!); // rnd() < 1
     const bounced = rnd() < (options.permanentRate ?? 0.2);
-    if (bounced) plan.push(PERMANENT_FAULTS[Math.floor(rnd() * PERMANENT_FAULTS.length)]);
+    if (bounced) plan.push(PERMANENT_FAULTS[Math.floor(rnd() * PERMANENT_FAULTS.length)]!);
     out.push({
       key: `${options.prefix ?? "m"}${i}`,
       plan,

@@ -21,7 +21,7 @@ export async function spooledMessages(dataDir: string): Promise<Map<string, stri
       if (!m) break;
       const end = nl + 1 + Number(m[3]);
       if (end > bytes.length) break;
-      if (m[1] === "1") out.set(m[2], dec.decode(bytes.subarray(nl + 1, end))); // EMPATH0 = deleted
+      if (m[1] === "1") out.set(m[2]!, dec.decode(bytes.subarray(nl + 1, end))); // EMPATH0 = deleted
       off = end;
     }
   }

@@ -4,8 +4,9 @@
  * transaction (MAIL FROM … final 250 after DATA).
  * @module
  */
-import { percentile } from "../lib/common.ts";
-import { messageBytes, openSession, sendMessage, SmtpConn } from "./smtp.ts";
+import type { SmtpClient } from "../../testing/smtp_client.ts";
+import { openSession, transaction } from "./client.ts";
+import { messageText, percentile } from "./common.ts";
 
 /** What one traffic run measured. */
 export interface TrafficResult {
@@ -34,7 +35,7 @@ export interface TrafficOptions {
 
 /** Runs sessions for `seconds`, each reconnecting after an error. */
 export async function traffic(o: TrafficOptions): Promise<TrafficResult> {
-  const data = messageBytes(o.size ?? 1000, "normal traffic");
+  const data = new TextEncoder().encode(messageText(o.size ?? 1000, "normal traffic"));
   const latencies: number[] = [];
   const greets: number[] = [];
   let errors = 0;
@@ -43,7 +44,7 @@ export async function traffic(o: TrafficOptions): Promise<TrafficResult> {
   const t0 = performance.now();
   const end = t0 + o.seconds * 1000;
   await Promise.all(Array.from({ length: o.sessions }, async (_, s) => {
-    let c: SmtpConn | undefined;
+    let c: SmtpClient | undefined;
     let due = t0 + (interval * s) / o.sessions;
     while (performance.now() < end) {
       if (interval > 0) {
@@ -58,7 +59,7 @@ export async function traffic(o: TrafficOptions): Promise<TrafficResult> {
           c = await openSession(o.port, "normal.bench.test");
           greets.push(performance.now() - g0);
         }
-        const { reply, ms } = await sendMessage(c, data);
+        const { reply, ms } = await transaction(c, data);
         if (reply.code !== 250) throw new Error(`${reply.code} ${reply.text || "connection closed"}`);
         latencies.push(ms);
       } catch (err) {
@@ -70,7 +71,7 @@ export async function traffic(o: TrafficOptions): Promise<TrafficResult> {
       }
     }
     if (c && !c.closed) {
-      await c.cmd("QUIT");
+      await c.tryCmd("QUIT");
       c.close();
     }
   }));
