@@ -3,4 +3,4 @@
  * @module
  */
 export { buildDsn, type DsnInput, type DsnRecipientReport, headerSection, statusOf } from "./build.ts";
-export { createDsnService, type DsnDeps, type DsnService } from "./service.ts";
+export { type BackscatterCandidate, createDsnService, type DsnDeps, type DsnService } from "./service.ts";

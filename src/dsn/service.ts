@@ -8,13 +8,16 @@
  *   support DSN (RFC 3461 6.2); when it did, NOTIFY was passed on and the next
  *   hop reports, so we stay silent.
  * Never bounce a bounce: a message with the null sender (or one we generated)
- * gets no DSN; that is logged on the audit category instead.
+ * gets no DSN; that is logged on the audit category instead. A DSN for mail from an
+ * outside client is a backscatter candidate: counted, logged, and never sent to an
+ * address literal. Returned content is capped at `dsn.full_message_limit` whatever RET says.
  * @module
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
 import type { QueueRecord, RecipientState, Submitter } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
+import { domainOf, isAddressLiteral } from "../util/address.ts";
 import { buildDsn, type DsnRecipientReport, statusOf } from "./build.ts";
 
 /** What the service needs. */
@@ -27,6 +30,17 @@ export interface DsnDeps {
   hostname: string;
   log: Logger;
   audit: Logger;
+  /** Told of every DSN that would go to the sender of mail from an outside client, with the decision. */
+  onBackscatterCandidate?: (event: BackscatterCandidate) => void;
+}
+
+/** A DSN for mail from an outside (unauthenticated, non-relay) client: it could be backscatter. */
+export interface BackscatterCandidate {
+  id: string;
+  kind: "failure" | "delay" | "success";
+  sender: string;
+  decision: "sent" | "suppressed";
+  reason: "validated-sender" | "address-literal" | "invalid-domain";
 }
 
 /** The DSN service, plugged into the delivery engine's events. */
@@ -67,9 +81,12 @@ export function createDsnService(deps: DsnDeps): DsnService {
       );
       return;
     }
+    if (record.client.trusted === false && !backscatterCheck(record, kind)) return;
     const original = await deps.spool.readAll(record.id);
     const limit = deps.config().dsn.full_message_limit;
-    const ret = record.dsn.ret ?? (record.size <= limit ? "FULL" : "HDRS");
+    // The returned content is capped whatever RET asks (Postfix bounce_size_limit): RET=FULL
+    // on a large message gets its headers only, so a DSN never carries a large attacker payload.
+    const ret = record.size > limit ? "HDRS" : record.dsn.ret ?? "FULL";
     const bytes = await buildDsn({ reportingMta: deps.hostname, kind, record, recipients, original, ret });
     const dsn = await deps.submitter.submit({
       data: bytes,
@@ -87,6 +104,36 @@ export function createDsnService(deps: DsnDeps): DsnService {
       id: record.id,
       to: record.sender,
     });
+  }
+
+  /**
+   * Mail from an outside client was accepted only after its sender domain was checked at MAIL FROM
+   * and its recipients at RCPT, so a DSN to it is expected to be rare and legitimate; still, each is
+   * counted and logged, and one that would go to an address literal or a name that is not a domain
+   * (e.g. a record written before those checks existed) is not sent.
+   */
+  function backscatterCheck(record: QueueRecord, kind: BackscatterCandidate["kind"]): boolean {
+    const domain = domainOf(record.sender);
+    const reason: BackscatterCandidate["reason"] = !domain
+      ? "invalid-domain"
+      : isAddressLiteral(domain)
+      ? "address-literal"
+      : "validated-sender";
+    const decision = reason === "validated-sender" ? "sent" : "suppressed";
+    deps.onBackscatterCandidate?.({ id: record.id, kind, sender: record.sender, decision, reason });
+    const fields = { kind, id: record.id, to: record.sender, client: record.client.address, decision, reason };
+    if (decision === "sent") {
+      deps.audit.info(
+        "backscatter candidate: {kind} DSN for {id} to <{to}> (mail from outside client {client}): {decision}, {reason}",
+        fields,
+      );
+    } else {
+      deps.audit.warning(
+        "backscatter candidate: {kind} DSN for {id} to <{to}> (mail from outside client {client}): {decision}, {reason}",
+        fields,
+      );
+    }
+    return decision === "sent";
   }
 
   return {

@@ -60,6 +60,11 @@ export interface ClientInfo {
   tls?: string;
   user?: string;
   listener: string;
+  /**
+   * The client could relay (relay network or authenticated). False marks mail from an outside
+   * client: a DSN to its sender is a backscatter candidate. Absent on records from before this field.
+   */
+  trusted?: boolean;
 }
 
 /** The full queue record of one message. */
