@@ -19,3 +19,4 @@ export {
   validateConfig,
 } from "./load.ts";
 export { formatDuration, parseDuration, parseSize } from "./units.ts";
+export { BUILTIN_NAMES, defaultModuleName, type ModuleConfig, moduleConfig, modulesConfig } from "./modules.ts";

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { count, domain, duration, hostPort, network, size } from "./types.ts";
-import { modulesConfig } from "../modules/config.ts";
+import { modulesConfig } from "./modules.ts";
 
 const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',

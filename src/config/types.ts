@@ -38,7 +38,8 @@ export const hostPort = z.string().transform((text, ctx) => {
     ctx.addIssue({ code: "custom", message: 'expected "host:port", e.g. "127.0.0.1:2525" or "[::1]:25"' });
     return z.NEVER;
   }
-  return { host: m[1] ?? m[2], port };
+  // The regex matched, so one of the two host alternatives did.
+  return { host: (m[1] ?? m[2])!, port };
 });
 
 /** A CIDR network ("10.0.0.0/8", "::1/128") or a single address. */

@@ -41,7 +41,7 @@ export function parseDuration(text: string): number | undefined {
   let total = 0;
   let matched = 0;
   for (const m of trimmed.matchAll(re)) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    total += Number(m[1]) * DURATION_UNITS[m[2]!]!; // the regex only matches known units
     matched += m[0].length;
   }
   return matched === trimmed.length && matched > 0 ? Math.round(total) : undefined;
@@ -51,7 +51,7 @@ export function parseDuration(text: string): number | undefined {
 export function parseSize(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
   if (!m) return undefined;
-  const unit = SIZE_UNITS[m[2].toLowerCase()];
+  const unit = SIZE_UNITS[m[2]!.toLowerCase()];
   return unit === undefined ? undefined : Math.round(Number(m[1]) * unit);
 }
 

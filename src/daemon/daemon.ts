@@ -33,7 +33,13 @@ import {
 } from "../control/mod.ts";
 import { VERSION } from "../version.ts";
 import { createDsnService } from "../dsn/mod.ts";
-import { chainDeliveryEvents, loadModules, moduleDeliveryEvents, moduleDnsListener } from "../modules/mod.ts";
+import {
+  chainDeliveryEvents,
+  createSmtpBridge,
+  loadModules,
+  moduleDeliveryEvents,
+  moduleDnsListener,
+} from "../modules/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
 import {
   createSubmitter,
@@ -179,6 +185,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
+  // Modules plug into every listener's session hooks; without modules the SMTP path does no module work.
+  const smtpHooks = modules.modules.length > 0 ? createSmtpBridge(modules, { spool, log: logger("smtp") }) : undefined;
   for (const l of config.listeners) {
     const tls = await tlsFor(l.tls_cert ?? config.tls.cert, l.tls_key ?? config.tls.key);
     const listener = createSmtpListener(l, {
@@ -190,7 +198,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       tls,
       log: logger("smtp"),
       metrics,
-      modules,
+      hooks: smtpHooks,
       authThrottle,
     });
     if (tls && config.tls.watch) {

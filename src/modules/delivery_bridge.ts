@@ -67,7 +67,7 @@ export function moduleDeliveryEvents(host: ModuleHost): DeliveryEvents {
         await host.notify("deliverySuccess", ctx, {
           recipients: delivered.map((r) => r.address),
           server: attempt.server,
-          reply: delivered[0].reply,
+          reply: delivered[0]!.reply, // length > 0
         });
       }
       if (!host.has("deliveryFailure")) return;
@@ -77,7 +77,7 @@ export function moduleDeliveryEvents(host: ModuleHost): DeliveryEvents {
         await host.notify("deliveryFailure", ctx, {
           recipients: list.map((r) => r.address),
           permanent: outcome === "failed",
-          reason: list[0].reply,
+          reason: list[0]!.reply, // length > 0
           server: attempt.server,
         });
       }

@@ -14,7 +14,7 @@ export function parseHeaders(section: Uint8Array | string): MessageHeaders {
   for (const line of text.split(/\r?\n/)) {
     if (line === "") break;
     if ((line[0] === " " || line[0] === "\t") && list.length > 0) {
-      list[list.length - 1].value += " " + line.trim();
+      list[list.length - 1]!.value += " " + line.trim(); // length > 0
       continue;
     }
     const colon = line.indexOf(":");

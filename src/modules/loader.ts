@@ -17,7 +17,7 @@ import { pathToFileURL } from "node:url";
 import { ConfigError } from "../config/load.ts";
 import { logger } from "../observability/log.ts";
 import { BUILTINS } from "./builtin/mod.ts";
-import { defaultModuleName, type ModuleConfig } from "./config.ts";
+import { defaultModuleName, type ModuleConfig } from "../config/modules.ts";
 import { ModuleError, ModuleOptionsError } from "./errors.ts";
 import { type LoadedModule, ModuleHost } from "./host.ts";
 import { ffiAllowed, loadNativeModule } from "./native.ts";

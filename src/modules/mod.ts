@@ -29,10 +29,10 @@ export type {
 export { EVENT_HOOKS, VALIDATION_HOOKS } from "./types.ts";
 export { accept, defer, defineModule, reject, tempfailReply, verdictToSmtp } from "./verdict.ts";
 export { ModuleError, type ModuleErrorCode, ModuleOptionsError } from "./errors.ts";
-export { BUILTIN_NAMES, defaultModuleName, type ModuleConfig, moduleConfig, modulesConfig } from "./config.ts";
+export { BUILTIN_NAMES, defaultModuleName, type ModuleConfig, moduleConfig, modulesConfig } from "../config/modules.ts";
 export { type ContextFor, type LoadedModule, ModuleHost } from "./host.ts";
 export { loadModules, type LoadModulesOptions } from "./loader.ts";
-export { createSmtpBridge, type SmtpBridge } from "./smtp_bridge.ts";
+export { createSmtpBridge, type SmtpBridgeDeps } from "./smtp_bridge.ts";
 export { chainDeliveryEvents, moduleDeliveryEvents, moduleDnsListener, recordContext } from "./delivery_bridge.ts";
 export { ffiAllowed, loadNativeModule, NATIVE_ABI_VERSION, nativeSymbol } from "./native.ts";
 export { formatHeader, parseHeaders } from "./headers.ts";

@@ -64,7 +64,7 @@ export function clientKey(address: string): string {
   if (!bytes) return address;
   if (bytes.length === 4) return bytes.join(".");
   const groups: string[] = [];
-  for (let i = 0; i < 8; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  for (let i = 0; i < 8; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16)); // 16 bytes
   return `${groups.join(":")}::/64`;
 }
 
@@ -153,7 +153,7 @@ export class AuthThrottle {
     if (!times) return undefined;
     const since = this.#now() - settings.ip_window;
     let expired = 0;
-    while (expired < times.length && times[expired] <= since) expired++;
+    while (expired < times.length && times[expired]! <= since) expired++;
     if (expired > 0) times.splice(0, expired);
     if (times.length === 0) {
       this.#failures.delete(key);

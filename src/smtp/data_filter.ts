@@ -79,7 +79,7 @@ export class DataFilter {
     const normalize = this.options.bareNewline === "normalize";
     let out: number[] | null = null; // only allocated when normalizing a bare newline
     for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i];
+      const b = chunk[i]!; // i < chunk.length
       if (this.#prevCR) {
         this.#prevCR = false;
         if (b === LF) {
@@ -189,7 +189,7 @@ export function headerEnd(buf: Uint8Array): number {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
+  if (parts.length === 1) return parts[0]!;
   const total = parts.reduce((n, p) => n + p.length, 0);
   const out = new Uint8Array(total);
   let off = 0;

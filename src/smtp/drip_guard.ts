@@ -13,10 +13,13 @@
  *
  * @example
  * ```ts
- * guardParser(conn._parser, () => ({ command: 300_000, dataBlock: 180_000, minDataRate: 500 }), onSlow);
+ * watchParsers(conn, (parser) =>
+ *   guardParser(tapParser(parser), () => ({ command: 300_000, dataBlock: 180_000, minDataRate: 500 }), onSlow)
+ * );
  * ```
  * @module
  */
+import type { ParserTap } from "./smtp_server_private.ts";
 
 /** The limits, read on every check (config reloads apply). */
 export interface DripLimits {
@@ -28,27 +31,18 @@ export interface DripLimits {
   minDataRate: number;
 }
 
-/** The part of smtp-server's SMTPStream the guard touches. */
-export interface GuardedParser {
-  _write(chunk: Uint8Array, encoding: string, next: (err?: Error) => void): void;
-  _dataMode: boolean;
-  _remainder: string;
-  isClosed?: boolean;
-}
-
 /** Timers never keep the process alive on their own. */
 function unref(timer: ReturnType<typeof setTimeout>) {
   Deno.unrefTimer(timer as unknown as number);
   return timer;
 }
 
-/** Wraps the parser's `_write` to enforce the deadlines; `onSlow` ends the session. */
+/** Watches the parser's input to enforce the deadlines; `onSlow` ends the session. */
 export function guardParser(
-  parser: GuardedParser,
+  parser: ParserTap,
   limits: () => DripLimits,
   onSlow: (what: "command" | "data") => void,
 ): void {
-  const write = parser._write.bind(parser);
   let commandTimer: ReturnType<typeof setTimeout> | undefined;
   let dataTimer: ReturnType<typeof setTimeout> | undefined;
   let dataStart = 0;
@@ -70,7 +64,7 @@ export function guardParser(
   };
   const checkData = () => {
     dataTimer = undefined;
-    if (parser.isClosed || !parser._dataMode) return stopData();
+    if (parser.closed() || !parser.dataMode()) return stopData();
     const left = dataDeadline() - Date.now();
     if (left > 0) {
       dataTimer = unref(setTimeout(checkData, left));
@@ -80,8 +74,8 @@ export function guardParser(
     onSlow("data");
   };
 
-  parser._write = (chunk, encoding, next) => {
-    if (parser._dataMode) {
+  parser.onInput((chunk) => {
+    if (parser.dataMode()) {
       stopCommand();
       if (!dataStart) dataStart = Date.now();
       dataBytes += chunk.length;
@@ -93,17 +87,14 @@ export function guardParser(
         commandTimer = unref(setTimeout(() => {
           commandTimer = undefined;
           // Only a command line still incomplete counts (not a client waiting for our reply).
-          if (!parser.isClosed && !parser._dataMode && parser._remainder.length > 0) onSlow("command");
+          if (!parser.closed() && !parser.dataMode() && parser.partialLine()) onSlow("command");
         }, limits().command));
       }
     }
-    write(chunk, encoding, next);
-  };
-  const close = () => {
+  });
+  // The parser is a stream: it finishes or is destroyed when the session ends.
+  parser.onEnd(() => {
     stopCommand();
     stopData();
-  };
-  // The parser is a stream: it finishes or is destroyed when the session ends.
-  (parser as unknown as { once?(e: string, f: () => void): void }).once?.("finish", close);
-  (parser as unknown as { once?(e: string, f: () => void): void }).once?.("close", close);
+  });
 }

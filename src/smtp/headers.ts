@@ -27,7 +27,7 @@ export function inspectHeader(raw: Uint8Array): HeaderFacts {
   for (const line of text.split("\r\n")) {
     const m = /^([!-9;-~]+)[ \t]*:/.exec(line);
     if (!m) continue;
-    const name = m[1].toLowerCase();
+    const name = m[1]!.toLowerCase(); // group 1 is not optional
     names.add(name);
     if (name === "received") receivedCount++;
   }

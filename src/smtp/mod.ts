@@ -1,8 +1,12 @@
 /**
- * Inbound SMTP: listeners, relay policy, intake, data checks, AUTH users, PROXY protocol.
+ * Inbound SMTP: listeners, relay policy, intake, data checks, AUTH users, PROXY protocol,
+ * and the {@link SessionHooks} a listener calls (the daemon injects the module bridge).
  * @module
  */
-export { createSmtpListener, type ListenerDeps, type SessionInfo, type SmtpListener } from "./server.ts";
+export { createSmtpListener, type ListenerDeps, type SmtpListener } from "./server.ts";
+export type { SessionInfo } from "./session_registry.ts";
+export type { DataEnvelope, DataPlan, HookAddress, HookSession, HookVerdict, SessionHooks } from "./hooks.ts";
+export type { IntakeEnvelope, QueueHook } from "./intake.ts";
 export { createRelayPolicy, type RelayPolicy, splitAddress } from "./policy.ts";
 export { reject, SmtpError } from "./errors.ts";
 export { AuthThrottle, type AuthThrottleSettings, clientKey, failureDelay } from "./auth_throttle.ts";

@@ -113,7 +113,7 @@ function parseV1(buf: Uint8Array): ProxyParseResult {
   const consumed = lf + 1;
   let line = "";
   for (let i = 0; i < lf - 1; i++) {
-    const b = buf[i];
+    const b = buf[i]!; // i < lf < buf.length
     if (b < 0x20 || b > 0x7e) invalid(`v1 header contains byte 0x${b.toString(16).padStart(2, "0")}`);
     line += String.fromCharCode(b);
   }
@@ -127,7 +127,7 @@ function parseV1(buf: Uint8Array): ProxyParseResult {
   if (fields.length !== 6) {
     invalid(`v1 header must be "PROXY ${proto} <src> <dst> <sport> <dport>", got ${fields.length} fields`);
   }
-  const [, , src, dst, sport, dport] = fields;
+  const [, , src, dst, sport, dport] = fields as [string, string, string, string, string, string]; // 6 fields
   const family = proto === "TCP4" ? "tcp4" : "tcp6";
   const address = (text: string, what: string): string => {
     if (family === "tcp4") {
@@ -162,13 +162,13 @@ function parseV1(buf: Uint8Array): ProxyParseResult {
 
 function parseV2(buf: Uint8Array): ProxyParseResult {
   if (buf.length < 13) return { status: "incomplete" };
-  const verCmd = buf[12];
+  const verCmd = buf[12]!; // length checked above
   if (verCmd >> 4 !== 2) invalid(`v2 version must be 2, got ${verCmd >> 4}`);
   const cmd = verCmd & 0x0f;
   if (cmd > 1) invalid(`v2 command must be 0 (LOCAL) or 1 (PROXY), got ${cmd}`);
   if (buf.length < V2_FIXED) return { status: "incomplete" };
-  const famProto = buf[13];
-  const len = (buf[14] << 8) | buf[15];
+  const famProto = buf[13]!; // length >= V2_FIXED from here
+  const len = (buf[14]! << 8) | buf[15]!;
   if (len > PROXY_V2_MAX_PAYLOAD) invalid(`v2 header length ${len} exceeds ${PROXY_V2_MAX_PAYLOAD}`);
   const consumed = V2_FIXED + len;
   if (buf.length < consumed) return { status: "incomplete" };
@@ -177,7 +177,8 @@ function parseV2(buf: Uint8Array): ProxyParseResult {
     return { status: "ok", consumed, info: { version: 2, command: "local", family: "unknown" } };
   }
   const body = buf.subarray(V2_FIXED, consumed);
-  const port = (at: number) => (body[at] << 8) | body[at + 1];
+  // Callers read only offsets inside the address block whose length was checked.
+  const port = (at: number) => (body[at]! << 8) | body[at + 1]!;
   if (famProto === 0x11) {
     if (len < 12) invalid(`v2 TCP over IPv4 needs 12 address bytes, header length is ${len}`);
     return {
@@ -226,10 +227,10 @@ function parseIpv6(text: string): Uint8Array | undefined {
     const out: number[] = [];
     const items = s.split(":");
     for (let i = 0; i < items.length; i++) {
-      const item = items[i];
+      const item = items[i]!; // i < items.length
       if (last && i === items.length - 1 && item.includes(".")) {
         if (!IPV4_RE.test(item)) return undefined;
-        const [a, b, c, d] = item.split(".").map(Number);
+        const [a, b, c, d] = item.split(".").map(Number) as [number, number, number, number]; // IPV4_RE matched
         out.push((a << 8) | b, (c << 8) | d);
       } else if (/^[0-9a-fA-F]{1,4}$/.test(item)) {
         out.push(parseInt(item, 16));
@@ -240,11 +241,11 @@ function parseIpv6(text: string): Uint8Array | undefined {
     return out;
   };
   if (parts.length === 1) {
-    groups = toGroups(parts[0], true);
+    groups = toGroups(parts[0]!, true); // split() returns at least one part
     if (!groups || groups.length !== 8) return undefined;
   } else {
-    const head = toGroups(parts[0], false);
-    const tail = toGroups(parts[1], true);
+    const head = toGroups(parts[0]!, false); // two parts here
+    const tail = toGroups(parts[1]!, true);
     if (!head || !tail) return undefined;
     const missing = 8 - head.length - tail.length;
     if (missing < 1) return undefined;
@@ -265,7 +266,7 @@ function parseIpv6(text: string): Uint8Array | undefined {
  */
 function formatIpv6(bytes: Uint8Array): string {
   const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!); // 16 bytes
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     return `::ffff:${bytes.subarray(12, 16).join(".")}`;
   }

@@ -72,7 +72,7 @@ function positiveInt(text: string): number {
 function parseHash(hash: string): ScryptHash | string {
   const parts = hash.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return `a hash of the form "${HASH_FORM}"`;
-  const [, nText, rText, pText, saltText, keyText] = parts;
+  const [, nText, rText, pText, saltText, keyText] = parts as [string, string, string, string, string, string];
   const N = positiveInt(nText);
   const r = positiveInt(rText);
   const p = positiveInt(pText);

@@ -3,7 +3,7 @@
  * `allowlist`, `denylist`, `rate_limit`, `add_header`.
  * @module
  */
-import type { BUILTIN_NAMES } from "../config.ts";
+import type { BUILTIN_NAMES } from "../../config/modules.ts";
 import type { ModuleFactory } from "../types.ts";
 import addHeader from "./add_header.ts";
 import allowlist from "./allowlist.ts";

@@ -32,7 +32,7 @@ export function createRateLimit(now: () => number = Date.now): ModuleFactory {
     const seen = new Map<string, number[]>();
     let lastSweep = now();
     const sweep = (t: number) => {
-      for (const [key, times] of seen) if (times[times.length - 1] <= t - o.window) seen.delete(key);
+      for (const [key, times] of seen) if ((times.at(-1) ?? 0) <= t - o.window) seen.delete(key);
       lastSweep = t;
     };
     return {
@@ -42,7 +42,7 @@ export function createRateLimit(now: () => number = Date.now): ModuleFactory {
         const t = now();
         if (t - lastSweep > o.window) sweep(t);
         const times = seen.get(sender) ?? [];
-        while (times.length > 0 && times[0] <= t - o.window) times.shift();
+        while (times.length > 0 && times[0]! <= t - o.window) times.shift();
         if (times.length >= o.max_recipients) {
           return defer(`Too many recipients from <${sender}>, try again later`, 451, "4.7.1");
         }

@@ -1,6 +1,7 @@
 /**
- * The `[[modules]]` config tables. Exactly one of `builtin`, `path` or `url` says
- * where the module comes from; `native = true` makes `path` a shared library.
+ * The `[[modules]]` config tables (the schema lives in config/; modules/ reads it).
+ * Exactly one of `builtin`, `path` or `url` says where the module comes from;
+ * `native = true` makes `path` a shared library.
  *
  * ```toml
  * [[modules]]
@@ -12,9 +13,9 @@
  * @module
  */
 import { z } from "zod";
-import { duration } from "../config/types.ts";
+import { duration } from "./types.ts";
 
-/** Built-in module names (see src/modules/builtin/). */
+/** Built-in module names (implemented in src/modules/builtin/). */
 export const BUILTIN_NAMES = ["allowlist", "denylist", "rate_limit", "add_header"] as const;
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;

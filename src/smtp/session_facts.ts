@@ -1,0 +1,99 @@
+/**
+ * Facts read off an smtp-server session, in Empath's own shapes: the intake
+ * envelope at DATA, the live {@link HookSession} view hooks get, and hook addresses.
+ *
+ * @example
+ * ```ts
+ * const view = hookSession(session, "mx");           // same object for the whole session
+ * const envelope = envelopeOf(session, "mx", false); // at DATA
+ * ```
+ * @module
+ */
+import type { SMTPServerAddress, SMTPServerSession } from "smtp-server";
+import type { HookAddress, HookSession } from "./hooks.ts";
+import type { IntakeEnvelope } from "./intake.ts";
+
+type Cipher = { name?: string; standardName?: string; version?: string };
+
+/** TLS facts of a session, once it is encrypted. */
+function tlsOf(session: SMTPServerSession): { version?: string; cipher?: string } | undefined {
+  const cipher = session.tlsOptions as Cipher | false | undefined;
+  return session.secure && cipher ? { version: cipher.version, cipher: cipher.standardName ?? cipher.name } : undefined;
+}
+
+/** The authenticated user name, if any. */
+export function userOf(session: SMTPServerSession): string | undefined {
+  return typeof session.user === "string" ? session.user : undefined;
+}
+
+const views = new WeakMap<SMTPServerSession, HookSession>();
+
+/** The hook view of a session: made on first use, then the same object for the session's life. */
+export function hookSession(session: SMTPServerSession, listener: string): HookSession {
+  let view = views.get(session);
+  if (!view) {
+    view = {
+      id: session.id,
+      listener,
+      get remote() {
+        return { address: session.remoteAddress, port: session.remotePort };
+      },
+      get helo() {
+        return session.hostNameAppearsAs || undefined;
+      },
+      get tls() {
+        return tlsOf(session);
+      },
+      get user() {
+        return userOf(session);
+      },
+      get recipients() {
+        return (session.envelope?.rcptTo ?? []).map((r) => r.address);
+      },
+    };
+    views.set(session, view);
+  }
+  return view;
+}
+
+/** An smtp-server address as hooks see it: parameter names upper-cased, values as strings or `true`. */
+export function hookAddress(address: SMTPServerAddress): HookAddress {
+  const params: Record<string, string | true> = {};
+  if (address.args) {
+    for (const [k, v] of Object.entries(address.args)) params[k.toUpperCase()] = v === true ? true : String(v);
+  }
+  return { address: address.address, params };
+}
+
+/** The envelope and client facts of the transaction at DATA. */
+export function envelopeOf(session: SMTPServerSession, listener: string, submission: boolean): IntakeEnvelope {
+  const env = session.envelope as SMTPServerSession["envelope"] & {
+    dsn?: { ret?: string; envid?: string };
+    smtpUtf8?: boolean;
+    bodyType?: string;
+  };
+  const mailFrom = env.mailFrom || { address: "" };
+  return {
+    sender: mailFrom.address ?? "",
+    recipients: env.rcptTo.map((r) => {
+      const dsn = (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
+      return { address: r.address, notify: dsn?.notify, orcpt: dsn?.orcpt };
+    }),
+    dsn: {
+      ret: env.dsn?.ret === "FULL" || env.dsn?.ret === "HDRS" ? env.dsn.ret : undefined,
+      envid: env.dsn?.envid,
+    },
+    smtpUtf8: !!env.smtpUtf8,
+    bodyType: env.bodyType,
+    client: {
+      address: session.remoteAddress,
+      port: session.remotePort,
+      helo: session.hostNameAppearsAs,
+      user: userOf(session),
+      listener,
+    },
+    esmtp: session.openingCommand !== "HELO",
+    tls: tlsOf(session),
+    submission,
+  };
+}
