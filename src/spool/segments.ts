@@ -246,11 +246,12 @@ async function scan(
       const n = (await file.read(head)) ?? 0;
       const nl = head.subarray(0, n).indexOf(0x0a);
       const m = nl > 0 ? /^EMPATH([01]) ([0-9A-Z]{26}) (\d{1,12})$/.exec(decoder.decode(head.subarray(0, nl))) : null;
-      if (!m || !isUlid(m[2])) return (seg.size = offset, 1);
+      // A match always has groups 1-3, so m[2] is defined once m is.
+      if (!m || !isUlid(m[2]!)) return (seg.size = offset, 1);
       const start = offset + nl + 1;
       const length = Number(m[3]);
       if (start + length > size) return (seg.size = offset, 1);
-      if (m[1] === "1") found(m[2], offset, start, length);
+      if (m[1] === "1") found(m[2]!, offset, start, length);
       offset = start + length;
     }
     seg.size = offset;

@@ -44,18 +44,20 @@ function encodeRandom(bytes: Uint8Array): string {
 export function ulid(now: number = Date.now()): string {
   if (now <= lastTime) {
     // Same (or earlier) millisecond: increment the random part (monotonic ULID).
+    // i stays within 0..9 and lastRandom has 10 bytes, so every read is defined.
     for (let i = 9; i >= 0; i--) {
-      if (lastRandom[i] === 255) {
+      const b = lastRandom[i]!;
+      if (b === 255) {
         lastRandom[i] = 0;
       } else {
-        lastRandom[i]++;
+        lastRandom[i] = b + 1;
         break;
       }
     }
     now = lastTime;
   } else {
     crypto.getRandomValues(lastRandom);
-    lastRandom[0] &= 0x7f; // leave headroom for increments
+    lastRandom[0] = lastRandom[0]! & 0x7f; // leave headroom for increments (byte 0 of 10 exists)
     lastTime = now;
   }
   return encodeTime(now) + encodeRandom(lastRandom);

@@ -20,7 +20,7 @@ export function parseIp(text: string): Uint8Array | undefined {
   let addr = text.trim();
   if (addr.startsWith("[") && addr.endsWith("]")) addr = addr.slice(1, -1);
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
-  if (mapped) addr = mapped[1];
+  if (mapped) addr = mapped[1]!; // the regex always captures group 1
   if (/^\d+\.\d+\.\d+\.\d+$/.test(addr)) {
     const parts = addr.split(".").map(Number);
     return parts.every((p) => p >= 0 && p <= 255) ? Uint8Array.from(parts) : undefined;
@@ -54,6 +54,7 @@ export function parseIp(text: string): Uint8Array | undefined {
 /** Parses "10.0.0.0/8" or "::1" (a bare address is a host network). */
 export function parseNetwork(text: string): Network | undefined {
   const [addr, prefixText] = text.split("/");
+  if (addr === undefined) return undefined; // split always yields at least one element
   const bytes = parseIp(addr);
   if (!bytes) return undefined;
   const max = bytes.length * 8;
@@ -76,9 +77,10 @@ export function inNetwork(net: Network, address: string): boolean {
   const bytes = parseIp(address);
   if (!bytes || bytes.length !== net.bytes.length) return false;
   let bits = net.prefix;
+  // i < prefix / 8 <= bytes.length (parseNetwork caps prefix at the address width; lengths are equal).
   for (let i = 0; bits > 0; i++, bits -= 8) {
     const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((bytes[i] & mask) !== (net.bytes[i] & mask)) return false;
+    if ((bytes[i]! & mask) !== (net.bytes[i]! & mask)) return false;
   }
   return true;
 }

@@ -4,8 +4,10 @@ import { ConfigError, loadConfig, parseConfig, parseDuration, parseSize } from "
 
 Deno.test("an empty config file gives a loopback-only MTA on 127.0.0.1:2525", () => {
   const config = parseConfig("", "empty.toml");
-  assert.deepEqual(config.listeners[0].address, { host: "127.0.0.1", port: 2525 });
-  assert.equal(config.listeners[0].role, "mx");
+  const listener = config.listeners[0];
+  assert.ok(listener);
+  assert.deepEqual(listener.address, { host: "127.0.0.1", port: 2525 });
+  assert.equal(listener.role, "mx");
   assert.deepEqual(config.relay.relay_networks, ["127.0.0.0/8", "::1/128"]);
   assert.equal(config.data_dir, "./var");
   assert.equal(config.spool.fsync, true);

@@ -84,7 +84,9 @@ Deno.test("built-in options are validated with the key, the value and what was e
   for (const [name, options, re] of cases) {
     await assert.rejects(async () => await BUILTINS[name](init(options)), (err: unknown) => {
       assert.ok(err instanceof ModuleOptionsError, String(err));
-      assert.match(err.issues[0], re);
+      const issue = err.issues[0];
+      assert.ok(issue !== undefined, "at least one issue");
+      assert.match(issue, re);
       return true;
     });
   }

@@ -77,7 +77,9 @@ Deno.test("loads builtins and files (relative to the config file) and initialise
     const log = recordingLogger();
     const host = await loadModules(c.modules, { configPath: join(dir, "config.toml"), log });
     assert.deepEqual(host.modules.map((m) => [m.name, m.kind]), [["allowlist", "builtin"], ["counter", "script"]]);
-    const info = (host.modules[1].hooks as { info(): unknown }).info();
+    const counter = host.modules[1];
+    assert.ok(counter);
+    const info = (counter.hooks as { info(): unknown }).info();
     assert.deepEqual(info, { inits: 1, options: { n: 7 }, name: "counter" });
     assert.ok(log.lines.some((l) => /warning: module counter has a function info that is not a hook/.test(l)));
     assert.ok(log.lines.some((l) => /info: module counter loaded \(script .*counter\.ts\): mailFrom/.test(l)));

@@ -44,6 +44,7 @@ Deno.test({
         assert.equal(refusal?.message, "5.7.1 Mail for blocked.test is refused by a native module");
         assert.equal(await host.validate("rcptTo", ctx, { address: "bob@fine.test", params: {} }), null);
         assert.equal(await host.validate("mailFrom", ctx, { address: "alice@x.test", params: {} }), null);
+        assert.ok(meta.cmod);
         assert.equal(meta.cmod.native_sender, "alice@x.test");
 
         const path = join(dir, "msg");

@@ -345,8 +345,10 @@ Deno.test("removes all of its listeners once the header is read", async () => {
   try {
     const events = ["data", "end", "close", "error"] as const;
     const before = events.map((e) => server.listenerCount(e));
+    const dataBefore = before[0];
+    assert.ok(dataBefore !== undefined);
     const reading = readProxyHeader(server, 5000);
-    assert.ok(server.listenerCount("data") > before[0]);
+    assert.ok(server.listenerCount("data") > dataBefore);
     await write(client, "PROXY UNKNOWN\r\n");
     await reading;
     assert.deepEqual(events.map((e) => server.listenerCount(e)), before);
@@ -490,7 +492,8 @@ Deno.test("accepts a v2 header of the maximum length", () => {
 });
 
 Deno.test("reports v2 UNSPEC, UDP and UNIX families as unknown and skips their blocks", () => {
-  for (const [famProto, size] of [[0x00, 0], [0x12, 12], [0x22, 36], [0x31, 216], [0x32, 216], [0x41, 5]]) {
+  const cases: [number, number][] = [[0x00, 0], [0x12, 12], [0x22, 36], [0x31, 216], [0x32, 216], [0x41, 5]];
+  for (const [famProto, size] of cases) {
     const header = encodeV2({ command: "proxy", famProto, addresses: new Uint8Array(size).fill(7) });
     const { info, consumed } = parseOk(concat(header, enc("EHLO")));
     assert.deepEqual(info, { version: 2, command: "proxy", family: "unknown" });
@@ -550,8 +553,9 @@ function expectedIpv6(bytes: Uint8Array): string {
   if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
     return `::ffff:${bytes.subarray(12).join(".")}`;
   }
+  assert.equal(bytes.length, 16);
   const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   const text = new URL(`http://[${groups.join(":")}]/`).hostname.slice(1, -1);
   assert.ok(net.isIPv6(text));
   return text;

@@ -30,8 +30,10 @@ const hashes = {
 Deno.test("hashes in the scrypt$N$r$p$salt$key format with a 16-byte salt and 32-byte key", () => {
   const parts = hashes.alice.split("$");
   assert.deepEqual(parts.slice(0, 4), ["scrypt", "16384", "8", "1"]);
-  assert.equal(Buffer.from(parts[4], "base64").length, 16);
-  assert.equal(Buffer.from(parts[5], "base64").length, 32);
+  const [, , , , salt, key] = parts;
+  assert.ok(salt !== undefined && key !== undefined, hashes.alice);
+  assert.equal(Buffer.from(salt, "base64").length, 16);
+  assert.equal(Buffer.from(key, "base64").length, 32);
 });
 
 Deno.test("hashing the same password twice uses different salts", async () => {
@@ -54,9 +56,12 @@ Deno.test("a wrong password does not verify", async () => {
 
 Deno.test("a tampered hash does not verify", async () => {
   const [scheme, N, r, p, salt, key] = hashes.alice.split("$");
+  assert.ok(salt !== undefined && key !== undefined, hashes.alice);
   const flip = (b64: string) => {
     const bytes = Buffer.from(b64, "base64");
-    bytes[0] ^= 1;
+    const first = bytes[0];
+    assert.ok(first !== undefined, "a non-empty value");
+    bytes[0] = first ^ 1;
     return bytes.toString("base64");
   };
   const tampered = [
@@ -73,6 +78,7 @@ Deno.test("a tampered hash does not verify", async () => {
 
 Deno.test("a malformed hash does not verify and does not throw", async () => {
   const [, , , , salt, key] = hashes.alice.split("$");
+  assert.ok(salt !== undefined && key !== undefined, hashes.alice);
   for (
     const hash of [
       "",
@@ -172,6 +178,7 @@ Deno.test("usernames may contain @ and dots", async () => {
 
 Deno.test("each malformed line is reported with the file, its line number and the expected form", async () => {
   const [, , , , salt, key] = hashes.alice.split("$");
+  assert.ok(salt !== undefined && key !== undefined, hashes.alice);
   const bad: [string, RegExp][] = [
     ["alice", /expected "username:scrypt\$N\$r\$p\$salt\$key"$/],
     [`alice ${hashes.alice}`, /expected "username:scrypt\$N\$r\$p\$salt\$key"$/],

@@ -34,21 +34,27 @@ Deno.test("concurrent small messages share one segment and each reads back exact
     const bodies = Array.from({ length: 50 }, (_, i) => `Subject: ${i}\r\n\r\n${"x".repeat(i * 37)}\r\n`);
     const writers = await Promise.all(bodies.map(() => spool.create()));
     await Promise.all(writers.map(async (w, i) => {
-      await w.write(enc.encode(bodies[i].slice(0, 5)));
-      await w.write(enc.encode(bodies[i].slice(5)));
+      const body = bodies[i];
+      assert.ok(body !== undefined);
+      await w.write(enc.encode(body.slice(0, 5)));
+      await w.write(enc.encode(body.slice(5)));
       await w.commit();
     }));
     assert.equal((await segFiles(dir)).length, 1);
     for (const [i, w] of writers.entries()) {
-      assert.equal(dec.decode(await spool.readAll(w.id)), bodies[i]);
-      assert.equal(await spool.size(w.id), bodies[i].length);
-      assert.equal(await streamText(spool.readStream(w.id)), bodies[i]);
-      assert.equal(await streamText(await spool.openStream(w.id, 3)), bodies[i].slice(3));
+      const body = bodies[i];
+      assert.ok(body !== undefined);
+      assert.equal(dec.decode(await spool.readAll(w.id)), body);
+      assert.equal(await spool.size(w.id), body.length);
+      assert.equal(await streamText(spool.readStream(w.id)), body);
+      assert.equal(await streamText(await spool.openStream(w.id, 3)), body.slice(3));
     }
     // After a restart the same messages are found by scanning the segment.
     const again = await openSpool(dir);
     assert.deepEqual((await Array.fromAsync(again.list())).sort(), writers.map((w) => w.id).sort());
-    assert.equal(dec.decode(await again.readAll(writers[7].id)), bodies[7]);
+    const seventh = writers[7];
+    assert.ok(seventh);
+    assert.equal(dec.decode(await again.readAll(seventh.id)), bodies[7]);
   }));
 
 Deno.test("a message over the in-memory limit gets its own file", () =>
@@ -71,6 +77,7 @@ Deno.test("a torn frame at the end of a segment (crash mid-append) is ignored on
     await w.write(enc.encode("Subject: kept\r\n\r\nbody\r\n"));
     await w.commit();
     const [seg] = await segFiles(dir);
+    assert.ok(seg !== undefined, "the message went to a segment");
     const f = await Deno.open(join(dir, "seg", seg), { append: true });
     await f.write(enc.encode("EMPATH1 01ARZ3NDEKTSV4RRFFQ69G5FAV 5000\nSubject: half"));
     f.close();
@@ -96,15 +103,17 @@ Deno.test("a sealed segment is removed when its last message is deleted", () =>
       await w.commit();
       ids.push(w.id);
     }
+    const [id0, id1, id2] = ids;
+    assert.ok(id0 !== undefined && id1 !== undefined && id2 !== undefined);
     const spool = await openSpool(dir); // the old segment is sealed now
     assert.equal((await segFiles(dir)).length, 1);
-    await spool.delete(ids[0]);
-    await spool.delete(ids[1]);
+    await spool.delete(id0);
+    await spool.delete(id1);
     assert.equal((await segFiles(dir)).length, 1, "still holds one message");
-    assert.equal(await spool.exists(ids[1]), false);
-    await spool.delete(ids[2]);
+    assert.equal(await spool.exists(id1), false);
+    await spool.delete(id2);
     assert.equal((await segFiles(dir)).length, 0);
-    await spool.delete(ids[2]); // deleting twice is not an error
+    await spool.delete(id2); // deleting twice is not an error
   }));
 
 Deno.test("an aborted small message leaves nothing behind", () =>
@@ -128,8 +137,10 @@ Deno.test("a deleted message stays deleted after a restart, though its segment l
       await w.commit();
       ids.push(w.id);
     }
-    await spool.delete(ids[1]);
+    const [id0, id1, id2] = ids;
+    assert.ok(id0 !== undefined && id1 !== undefined && id2 !== undefined);
+    await spool.delete(id1);
     const again = await openSpool(dir);
-    assert.deepEqual((await Array.fromAsync(again.list())).sort(), [ids[0], ids[2]].sort());
-    assert.equal(dec.decode(await again.readAll(ids[2])), "Subject: 2\r\n\r\n");
+    assert.deepEqual((await Array.fromAsync(again.list())).sort(), [id0, id2].sort());
+    assert.equal(dec.decode(await again.readAll(id2)), "Subject: 2\r\n\r\n");
   }));
