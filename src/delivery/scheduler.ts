@@ -1,8 +1,12 @@
 /**
- * The delivery scheduler: a ready list filled from the store's due index (and by
- * intake, the moment a message is queued), at most `concurrency` deliveries
+ * The delivery scheduler: a ready list filled by claiming due records from the store
+ * (and by intake, the moment a message is queued), at most `concurrency` deliveries
  * running at once, a timer for the next due scan, the global freeze, and a
  * graceful stop that waits for running deliveries.
+ *
+ * Due work is taken with the store's leases (`claim`, renewed while a message waits or is
+ * delivered, released when its attempt ends), so a shared backend can let several nodes
+ * work one queue without two of them delivering the same message at once.
  *
  * @example
  * ```ts
@@ -19,7 +23,11 @@ import { type Clock, systemClock } from "./clock.ts";
 
 /** What the scheduler needs. */
 export interface SchedulerOptions {
-  store: Pick<QueueStore, "due" | "nextDueAt">;
+  store: Pick<QueueStore, "claim" | "renew" | "release" | "nextDueAt">;
+  /** Who holds the leases (a node id); default `<hostname>:<pid>`. */
+  owner?: string;
+  /** How long a claimed record stays leased without renewal (default 5 minutes; renewed every third of it). */
+  leaseMs?: number;
   log: Logger;
   /** Deliveries in flight at once (read on every pump, so a reload applies). */
   concurrency: () => number;
@@ -53,6 +61,9 @@ export interface Scheduler {
 export function createScheduler(options: SchedulerOptions): Scheduler {
   const { store, log } = options;
   const clock = options.clock ?? systemClock;
+  const owner = options.owner ?? defaultOwner();
+  const leaseMs = options.leaseMs ?? 300_000;
+  let renewTimer: ReturnType<typeof setInterval> | undefined;
   const running = new Map<string, Promise<void>>();
   const ready: QueueRecord[] = [];
   const readyIds = new Set<string>();
@@ -84,7 +95,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         if (stopping || frozen) return;
         const room = options.concurrency() * 2 - ready.length;
         if (room > 0) {
-          for (const record of await store.due(clock.now(), room + running.size)) {
+          // A claimed record that is already running (handed over by intake) keeps its lease
+          // until that attempt ends and releases it.
+          for (const record of await store.claim({ now: clock.now(), limit: room, owner, leaseMs })) {
             if (!running.has(record.id) && !readyIds.has(record.id)) enqueue(record);
           }
         }
@@ -113,6 +126,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         log.error("delivery of {id} failed unexpectedly: {error}", { id: record.id, error: (err as Error).stack });
       }).finally(() => {
         running.delete(record.id);
+        store.release([record.id], owner).catch((err) => {
+          log.warning("releasing the lease of {id} failed: {error}", { id: record.id, error: (err as Error).message });
+        });
         if (ready.length > 0) pump();
         else if (!stopping) schedule(0);
       });
@@ -130,6 +146,14 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     start() {
       if (started) return;
       started = true;
+      renewTimer = setInterval(() => {
+        const ids = [...running.keys(), ...readyIds];
+        if (ids.length === 0) return;
+        store.renew(ids, owner, leaseMs, clock.now()).catch((err) => {
+          log.warning("renewing {n} leases failed: {error}", { n: ids.length, error: (err as Error).message });
+        });
+      }, Math.max(1000, Math.floor(leaseMs / 3)));
+      Deno.unrefTimer(renewTimer as unknown as number);
       if (options.enabled()) schedule(0);
     },
     wake(record) {
@@ -144,8 +168,11 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     async stop(graceMs) {
       stopping = true;
       clearTimeout(timer);
+      clearInterval(renewTimer);
+      const waiting = [...readyIds];
       ready.length = 0;
       readyIds.clear();
+      await store.release(waiting, owner).catch(() => {});
       let deadline: ReturnType<typeof setTimeout> | undefined;
       const done = await Promise.race([
         Promise.allSettled([...running.values()]).then(() => "done" as const),
@@ -164,4 +191,12 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (!frozen) schedule(0);
     },
   };
+}
+
+function defaultOwner(): string {
+  let host = "localhost";
+  try {
+    host = Deno.hostname();
+  } catch { /* no --allow-sys=hostname: the pid alone names this process */ }
+  return `${host}:${Deno.pid}`;
 }

@@ -53,11 +53,14 @@ export function parseIp(text: string): Uint8Array | undefined {
 
 /** Parses "10.0.0.0/8" or "::1" (a bare address is a host network). */
 export function parseNetwork(text: string): Network | undefined {
-  const [addr, prefixText] = text.split("/");
-  if (addr === undefined) return undefined; // split always yields at least one element
+  const parts = text.split("/");
+  const [addr, prefixText] = parts;
+  if (addr === undefined || parts.length > 2) return undefined; // "10.0.0.0/8/9" is no network
   const bytes = parseIp(addr);
   if (!bytes) return undefined;
   const max = bytes.length * 8;
+  // Digits only: Number("") and Number(" 8") would read "10.0.0.0/" as /0 — every address.
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
   const prefix = prefixText === undefined ? max : Number(prefixText);
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return undefined;
   return { bytes, prefix };

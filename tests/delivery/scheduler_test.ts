@@ -12,14 +12,18 @@ function setup(concurrency: number, due: QueueRecord[] = []) {
   const gates = new Map<string, () => void>();
   const runs: [string, boolean][] = [];
   const dueAsked: number[] = [];
+  const released: string[] = [];
   const scheduler = createScheduler({
     store: {
-      due: (now) => {
+      claim: ({ now }) => {
         dueAsked.push(now);
         return Promise.resolve(due.splice(0));
       },
+      renew: (ids) => Promise.resolve(ids),
+      release: (ids) => Promise.resolve(void released.push(...ids)),
       nextDueAt: () => Promise.resolve(null),
     },
+    owner: "test",
     log,
     clock,
     concurrency: () => concurrency,
