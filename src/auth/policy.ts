@@ -1,7 +1,8 @@
 /**
  * Inbound policy: turns SPF/DKIM/DMARC results into an action and an SMTP reply.
  * Pure; the codes follow RFC 7372 (x.7.23 SPF fail, x.7.24 SPF error) and the issue
- * (DMARC p=reject failure: 550 5.7.1; a DNS temporary failure that decides: 451 4.7.x).
+ * (DMARC p=reject failure: 550 5.7.1; a DNS temporary failure that decides: 451 4.7.24 for
+ * SPF, 451 4.7.1 for DMARC).
  * @module
  */
 
@@ -67,7 +68,10 @@ export function evaluatePolicy(input: PolicyInput, policy: InboundPolicy = DEFAU
   }
   const dmarc = input.dmarc;
   if (!dmarc) return { action: "accept", reasons };
-  const enforcing = dmarc.policy === "reject"
+  // A DMARC temperror hides the policy: assume the strictest reaction configured.
+  const enforcing = dmarc.result === "temperror"
+    ? policy.dmarcReject
+    : dmarc.policy === "reject"
     ? policy.dmarcReject
     : dmarc.policy === "quarantine"
     ? policy.dmarcQuarantine
@@ -82,7 +86,7 @@ export function evaluatePolicy(input: PolicyInput, policy: InboundPolicy = DEFAU
       action: "tempfail",
       reply: {
         code: 451,
-        enhanced: "4.7.5",
+        enhanced: "4.7.1",
         text: `DMARC check for ${dmarc.domain} failed temporarily (DNS), try again later`,
       },
       reasons,
