@@ -69,10 +69,27 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   const delivery = extra.includes("[delivery") ? "" : "\n[delivery]\nenabled = false\n";
   // The HTTP listener gets an ephemeral port too (its port is in ports.http).
   const http = extra.includes("[http") ? "" : `\n[http]\naddress = "127.0.0.1:0"\n`;
-  const toml =
-    `data_dir = "${dataDir}"\n${listener}${extra}${delivery}${http}\n[log]\nformat = "json"\nlevel = "${log}"\n`;
+  const toml = `data_dir = "${dataDir}"\n${listener}${withHardeningDefaults(extra)}${delivery}${http}\n` +
+    `[log]\nformat = "json"\nlevel = "${log}"\n`;
   await Deno.writeTextFile(configPath, toml);
   return await spawn(dir, dataDir, configPath, listenerCount(toml), options.env, options.permissions ?? []);
+}
+
+/**
+ * Recipient validation and the sender-domain check (issue #13) are on by default in Empath. Suites
+ * written for other behaviour send to made-up users at local domains from senders whose domains
+ * have no DNS here, so the harness turns both off unless a test sets them itself (the hardening
+ * suites do, and check the defaults through `empath --check-config` and real sessions).
+ */
+function withHardeningDefaults(extra: string): string {
+  let toml = extra;
+  if (!toml.includes("reject_unknown_sender_domain")) {
+    toml = toml.includes("[relay]\n")
+      ? toml.replace("[relay]\n", "[relay]\nreject_unknown_sender_domain = false\n")
+      : `${toml}\n[relay]\nreject_unknown_sender_domain = false\n`;
+  }
+  if (!toml.includes("[recipients]")) toml += `\n[recipients]\nunknown = "accept"\n`;
+  return toml;
 }
 
 /** Starts again on the same dir and config (after stop/kill). */

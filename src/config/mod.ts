@@ -20,3 +20,4 @@ export {
 } from "./load.ts";
 export { formatDuration, parseDuration, parseSize } from "./units.ts";
 export { BUILTIN_NAMES, defaultModuleName, type ModuleConfig, moduleConfig, modulesConfig } from "./modules.ts";
+export { type RecipientsConfig, recipientsConfig } from "./recipients.ts";

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { count, domain, duration, hostPort, network, size } from "./types.ts";
 import { modulesConfig } from "./modules.ts";
+import { recipientsConfig } from "./recipients.ts";
 
 const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
@@ -86,6 +87,8 @@ const smtp = z.strictObject({
   bare_newline: z.enum(["reject", "normalize"]).default("reject"),
   /** Received headers above this mean a mail loop (RFC 5321 6.3). */
   max_received_headers: count.default(50),
+  /** Largest header section accepted; a larger one is refused with 552 5.3.4 (never passed on uninspected). */
+  max_header_size: size.default(256 * 1024),
   timeouts: timeouts.prefault({}),
   /**
    * Message data earns one second beyond timeouts.data_block per this many bytes received
@@ -108,6 +111,12 @@ const relay = z.strictObject({
   local_domains: z.array(domain).default(["localhost"]),
   /** Clients in these networks may relay to any domain. */
   relay_networks: z.array(network).default(["127.0.0.0/8", "::1/128"]),
+  /**
+   * Mail from outside clients (not in relay_networks, not authenticated) needs a sender domain that can
+   * receive mail (MX or address records): 550 5.1.8 otherwise, 450 4.1.8 when DNS fails. Address-literal
+   * senders from such clients are always refused. Both keep bounces from reaching forged third parties.
+   */
+  reject_unknown_sender_domain: z.boolean().default(true),
 });
 
 const auth = z.strictObject({
@@ -179,6 +188,8 @@ const delivery = z.strictObject({
     command: duration.default(300_000),
     data_block: duration.default(180_000),
     data_end: duration.default(600_000),
+    /** The STARTTLS handshake with a next hop must be done within this long (absolute deadline). */
+    tls_handshake: duration.default(30_000),
   }).prefault({}),
   pool: z.strictObject({
     idle_timeout: duration.default(30_000),
@@ -247,6 +258,7 @@ export const configSchema = z.strictObject({
   smtp: smtp.prefault({}),
   tls: tls.prefault({}),
   relay: relay.prefault({}),
+  recipients: recipientsConfig.prefault({}),
   auth: auth.prefault({}),
   spool: spool.prefault({}),
   queue: queue.prefault({}),

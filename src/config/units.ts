@@ -4,8 +4,13 @@
  *
  * @example
  * ```ts
- * parseDuration("5m"); // 300000
- * parseSize("25MB"); // 25000000
+ * import assert from "node:assert/strict";
+ * import { formatDuration, parseDuration, parseSize } from "./units.ts"; // @ts-ignore deno#26900
+ *
+ * assert.equal(parseDuration("5m"), 300_000);
+ * assert.equal(parseSize("25MB"), 25_000_000);
+ * assert.equal(parseDuration("soon"), undefined);
+ * assert.equal(formatDuration(330_000), "5m30s");
  * ```
  * @module
  */

@@ -6,8 +6,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ArgsOf, parseArgs } from "./api.ts"; // @ts-ignore deno#26900
+ *
  * const args: ArgsOf<"queue.list"> = parseArgs("queue.list", { status: "deferred" });
- * // args.limit === 100; a bad value throws ControlError BAD_ARGS naming the argument
+ * assert.equal(args.limit, 100); // the default
+ * assert.throws(() => parseArgs("queue.list", { limit: -1 })); // ControlError BAD_ARGS naming the argument
  * ```
  * @module
  */

@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, watchConfig } from "./reload.ts";
+import { checkRecipientsTable, recipientChecks, senderDomainLookup } from "./recipients.ts";
 import {
   type AuditLog,
   createAuditLog,
@@ -133,6 +134,14 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
 
   const users: UserDb | undefined = config.auth.users_file ? await loadUsers(config.auth.users_file) : undefined;
+  await checkRecipientsTable(config).catch((err) => {
+    throw new ConfigError(
+      `invalid configuration in ${configPath}:\n  recipients.table = "${config.recipients.table}": ${
+        (err as Error).message
+      }`,
+      configPath,
+    );
+  });
   const modules = await loadModules(config.modules, { configPath });
   const tlsCache = new Map<string, TlsFiles>();
   const stopWatchers: (() => void)[] = [];
@@ -182,9 +191,23 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     metrics.messagesReceived.inc({ listener: record.client.listener });
     metrics.messageSize.observe(record.size);
   });
+  const d = config.delivery;
+  const moduleDns = moduleDnsListener(modules);
+  const resolver = createResolver({
+    nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
+    timeoutMs: d.dns.timeout,
+    cacheTtlMs: d.dns.cache_ttl,
+    negativeTtlMs: d.dns.negative_ttl,
+    onLookup: (e) => {
+      moduleDns?.(e);
+      if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
+    },
+  });
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
+  const recipientCheck = recipientChecks(() => current, hostname, logger("smtp"), metrics);
+  const senderLookup = senderDomainLookup(resolver);
   // Modules plug into every listener's session hooks; without modules the SMTP path does no module work.
   const smtpHooks = modules.modules.length > 0 ? createSmtpBridge(modules, { spool, log: logger("smtp") }) : undefined;
   for (const l of config.listeners) {
@@ -200,6 +223,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       metrics,
       hooks: smtpHooks,
       authThrottle,
+      recipientCheck,
+      senderDomainLookup: senderLookup,
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {
@@ -229,7 +254,6 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   stopWatchers.push(
     watchConfig(configPath, () => current, (next) => current = next, logger("config"), recordReload),
   );
-  const d = config.delivery;
   // The DSN service queues reports through the submitter; its "queued" event hands them to delivery.
   const dsn = createDsnService({
     config: () => current,
@@ -238,17 +262,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     hostname,
     log: logger("dsn"),
     audit: logger("audit"),
-  });
-  const moduleDns = moduleDnsListener(modules);
-  const resolver = createResolver({
-    nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
-    timeoutMs: d.dns.timeout,
-    cacheTtlMs: d.dns.cache_ttl,
-    negativeTtlMs: d.dns.negative_ttl,
-    onLookup: (e) => {
-      moduleDns?.(e);
-      if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
-    },
+    onBackscatterCandidate: (e) => metrics.backscatterCandidates.inc({ decision: e.decision, reason: e.reason }),
   });
   const pool = createConnectionPool({
     maxPerDestination: d.max_connections_per_domain,

@@ -10,8 +10,34 @@
  *
  * @example
  * ```ts
- * const runner = createAttemptRunner({ config, store, spool, log, limits, transportFor, lifecycle });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { parseConfig } from "../config/load.ts";
+ * import { openKvStore } from "../queue/kv_store.ts";
+ * import { createSubmitter } from "../queue/submit.ts";
+ * import { openSpool } from "../spool/store.ts";
+ * import { createLifecycle } from "./lifecycle.ts";
+ * import { DestinationLimits } from "./limits.ts";
+ * import { allRecipients } from "./transport.ts";
+ * import { createAttemptRunner } from "./attempt.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const [store, spool, log] = [await openKvStore(`${dir}/queue.kv`), await openSpool(`${dir}/spool`), getLogger(["empath"])];
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.com" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const record = await createSubmitter({ store, spool }).submit({ data: new TextEncoder().encode("Subject: hi\r\n\r\n"), envelope });
+ * const runner = createAttemptRunner({
+ *   config: () => parseConfig("", "config.toml"),
+ *   store,
+ *   spool,
+ *   log,
+ *   limits: new DestinationLimits(() => ({ maxConnections: 5, failures: 5, cooldownMs: 60_000 })),
+ *   transportFor: () => ({ kind: "sink", deliver: (job) => Promise.resolve({ recipients: allRecipients(job.message.recipients.map((r) => r.address), "delivered", "250 ok") }) }),
+ *   lifecycle: createLifecycle({ store, spool, log }),
+ * });
  * await runner.deliverMessage(record, true);
+ * assert.equal(await store.get(record.id), null); // every recipient delivered: the record is gone
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -4,8 +4,13 @@
  *
  * @example
  * ```ts
- * retryDelay(1, { base_delay: 300_000, max_delay: 4_000_000, factor: 2, jitter: 0 }); // 300000
- * retryDelay(3, { base_delay: 300_000, max_delay: 4_000_000, factor: 2, jitter: 0 }); // 1200000
+ * import assert from "node:assert/strict";
+ * import { retryDelay } from "./backoff.ts"; // @ts-ignore deno#26900
+ *
+ * const retry = { base_delay: 300_000, max_delay: 4_000_000, factor: 2, jitter: 0 };
+ * assert.equal(retryDelay(1, retry), 300_000);
+ * assert.equal(retryDelay(3, retry), 1_200_000);
+ * assert.equal(retryDelay(10, retry), 4_000_000); // capped at max_delay
  * ```
  * @module
  */

@@ -4,9 +4,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Clock } from "./clock.ts"; // @ts-ignore deno#26900
+ *
  * let t = 0;
  * const clock: Clock = { now: () => t };
  * t += 60_000; // a minute later, without sleeping
+ * assert.equal(clock.now(), 60_000);
  * ```
  * @module
  */

@@ -5,9 +5,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createConnectionPool } from "./connection_pool.ts"; // @ts-ignore deno#26900
+ *
  * const pool = createConnectionPool({ maxPerDestination: 10, idleTimeoutMs: 30_000, maxMessagesPerConnection: 100 });
- * const session = await pool.acquire(target);
- * try { await session.send(message); pool.release(session, true); } catch { pool.release(session, false); }
+ * // const session = await pool.acquire(target); … pool.release(session, reusable)
+ * assert.deepEqual(pool.stats(), []); // no destination opened yet
+ * await pool.closeAll();
  * ```
  * @module
  */

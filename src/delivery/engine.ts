@@ -8,10 +8,41 @@
  *
  * @example
  * ```ts
- * const engine = createDeliveryEngine({ config: () => config, store, spool, hostname, log, resolver, pool });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { parseConfig } from "../config/load.ts";
+ * import { openKvStore } from "../queue/kv_store.ts";
+ * import { createSubmitter } from "../queue/submit.ts";
+ * import { openSpool } from "../spool/store.ts";
+ * import { createConnectionPool } from "./connection_pool.ts";
+ * import { createResolver } from "./resolver.ts";
+ * import { allRecipients } from "./transport.ts";
+ * import { createDeliveryEngine } from "./engine.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const [store, spool, resolver] = [await openKvStore(`${dir}/queue.kv`), await openSpool(`${dir}/spool`), createResolver()];
+ * const config = parseConfig("", "config.toml");
+ * const finished = Promise.withResolvers<string>();
+ * const engine = createDeliveryEngine({
+ *   config: () => config,
+ *   store,
+ *   spool,
+ *   hostname: "mx.example",
+ *   log: getLogger(["empath"]),
+ *   resolver,
+ *   pool: createConnectionPool({ maxPerDestination: 1, idleTimeoutMs: 1000, maxMessagesPerConnection: 1 }),
+ *   transportFor: () => ({ kind: "sink", deliver: (job) => Promise.resolve({ recipients: allRecipients(job.message.recipients.map((r) => r.address), "delivered", "250 ok") }) }),
+ *   events: { finished: (record) => finished.resolve(record.id) },
+ * });
  * engine.start();
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.com" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const record = await createSubmitter({ store, spool }).submit({ data: new TextEncoder().encode("Subject: hi\r\n\r\n"), envelope });
  * engine.wake(record); // right after a message is queued
+ * assert.equal(await finished.promise, record.id);
  * await engine.stop(30_000);
+ * resolver.close();
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -5,9 +5,21 @@
  *
  * @example
  * ```ts
- * const life = createLifecycle({ store, spool, log, events });
- * await life.failedWithoutAttempt(record, ["a@example.com"], "expired");
- * await life.finish(record);
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { newQueueRecord } from "../queue/submit.ts";
+ * import { createLifecycle } from "./lifecycle.ts"; // @ts-ignore deno#26900
+ *
+ * const deleted: string[] = [];
+ * const store = { delete: (id: string) => Promise.resolve(void deleted.push(id)) };
+ * const spool = { delete: (_id: string) => Promise.resolve() };
+ * const finished: string[] = [];
+ * const life = createLifecycle({ store, spool, log: getLogger(["empath"]), events: { finished: (r) => void finished.push(r.id) } });
+ * const envelope = { sender: "", recipients: [{ address: "a@example.com" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const record = newQueueRecord({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", size: 20 }, envelope, 0);
+ * await life.finish(record); // record and data removed, then "finished" announced
+ * assert.deepEqual(deleted, [record.id]);
+ * assert.deepEqual(finished, [record.id]);
  * ```
  * @module
  */

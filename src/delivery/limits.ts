@@ -6,9 +6,15 @@
  *
  * @example
  * ```ts
- * const limits = new DestinationLimits(() => ({ maxConnections: 5, rate: 10, failures: 5, cooldownMs: 60_000 }));
- * const verdict = limits.tryAcquire("example.com", Date.now());
- * if (verdict.ok) { … limits.release("example.com", { connectionFailed: false }) }
+ * import assert from "node:assert/strict";
+ * import { DestinationLimits } from "./limits.ts"; // @ts-ignore deno#26900
+ *
+ * const limits = new DestinationLimits(() => ({ maxConnections: 1, failures: 5, cooldownMs: 60_000 }));
+ * const now = Date.now();
+ * assert.deepEqual(limits.tryAcquire("example.com", now), { ok: true });
+ * assert.equal(limits.tryAcquire("example.com", now).ok, false); // busy: one connection at most
+ * limits.release("example.com", { connectionFailed: false }, now);
+ * assert.equal(limits.state("example.com", now).active, 0);
  * ```
  * @module
  */

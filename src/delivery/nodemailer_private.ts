@@ -32,6 +32,7 @@ interface Private {
   _supportedExtensions?: string[];
   _maxAllowedSize?: number;
   _envelope?: { rejectedErrors?: NodemailerError[] };
+  _upgradeConnection?: (callback: (err: Error | null, secured?: boolean) => void) => void;
 }
 
 type Connection = InstanceType<typeof SMTPConnection>;
@@ -61,4 +62,18 @@ export function maxAllowedSize(conn: Connection): number {
 /** Recipients refused in the current envelope (when the send callback does not carry them). */
 export function envelopeRejectedErrors(conn: Connection): NodemailerError[] | undefined {
   return priv(conn)._envelope?.rejectedErrors;
+}
+
+/**
+ * Calls `start` when the connection begins its STARTTLS handshake (wraps `_upgradeConnection`,
+ * which nodemailer calls after the server's 220 to STARTTLS), so the caller can time the handshake.
+ */
+export function onTlsUpgrade(conn: Connection, start: () => void): void {
+  const p = priv(conn);
+  const upgrade = p._upgradeConnection;
+  if (typeof upgrade !== "function") return;
+  p._upgradeConnection = function (this: unknown, callback) {
+    start();
+    return upgrade.call(this, callback);
+  };
 }

@@ -7,9 +7,32 @@
  *
  * @example
  * ```ts
- * const ops = createOperator({ store, spool, log, lifecycle, scheduler, limits });
- * await ops.retryNow({ domain: "example.com" });
- * await ops.bounce({ id }, "5.0.0 Returned by the administrator");
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { openKvStore } from "../queue/kv_store.ts";
+ * import { createSubmitter } from "../queue/submit.ts";
+ * import { openSpool } from "../spool/store.ts";
+ * import { createLifecycle } from "./lifecycle.ts";
+ * import { DestinationLimits } from "./limits.ts";
+ * import { createOperator } from "./operator.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const [store, spool, log] = [await openKvStore(`${dir}/queue.kv`), await openSpool(`${dir}/spool`), getLogger(["empath"])];
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.com" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const { id } = await createSubmitter({ store, spool }).submit({ data: new TextEncoder().encode("Subject: hi\r\n\r\n"), envelope });
+ * const ops = createOperator({
+ *   store,
+ *   spool,
+ *   log,
+ *   lifecycle: createLifecycle({ store, spool, log }),
+ *   scheduler: { schedule: () => {}, running: () => undefined },
+ *   limits: new DestinationLimits(() => ({ maxConnections: 5, failures: 5, cooldownMs: 60_000 })),
+ * });
+ * assert.equal(await ops.retryNow({ domain: "example.com" }), 1);
+ * assert.equal(await ops.bounce({ id }, "5.0.0 Returned by the administrator"), 1);
+ * assert.equal(await store.get(id), null);
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -6,7 +6,20 @@
  *
  * @example
  * ```ts
- * const removed = await sweepOrphans({ spool, store, log, inFlight: (id) => false });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { openSpool } from "../spool/store.ts";
+ * import { sweepOrphans } from "./orphan_sweep.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const spool = await openSpool(dir);
+ * const w = await spool.create(); // data with no queue record: an orphan once old enough
+ * await w.write(new TextEncoder().encode("Subject: hi\r\n\r\n"));
+ * await w.commit();
+ * const store = { get: () => Promise.resolve(null) };
+ * const removed = await sweepOrphans({ spool, store, log: getLogger(["empath"]), inFlight: () => false }, Date.now() + 3_600_000);
+ * assert.equal(removed, 1);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -4,9 +4,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "../config/load.ts";
+ * import { createOverrides } from "./overrides.ts"; // @ts-ignore deno#26900
+ *
+ * const config = parseConfig("", "config.toml");
  * const overrides = createOverrides(() => config);
  * overrides.set("example.com", { host: "10.0.0.5", port: 25 });
- * overrides.all(); // Map { "example.com" => { host: "10.0.0.5", port: 25 }, … }
+ * assert.deepEqual(overrides.all().get("example.com"), { host: "10.0.0.5", port: 25 });
+ * assert.equal(overrides.remove("example.com"), true);
  * ```
  * @module
  */

@@ -10,9 +10,14 @@
  *
  * @example
  * ```ts
- * const resolver = createResolver({ nameServer: { ipAddr: "127.0.0.1", port: 5353 } });
- * const mx = await resolver.mx("example.com"); // [{ exchange: "mx.example.com", preference: 10 }]
- * resolver.close();
+ * import assert from "node:assert/strict";
+ * import { createResolver } from "./resolver.ts"; // @ts-ignore deno#26900
+ *
+ * const resolver = createResolver({ nameServer: { ipAddr: "127.0.0.1", port: 5353 }, cacheTtlMs: 300_000 });
+ * // await resolver.mx("example.com") → [{ exchange: "mx.example.com", preference: 10 }], then cached
+ * assert.equal(resolver.size, 0);
+ * assert.deepEqual(resolver.cacheEntries(), []);
+ * resolver.close(); // stops the cache sweep timer
  * ```
  * @module
  */

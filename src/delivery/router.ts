@@ -6,8 +6,16 @@
  *
  * @example
  * ```ts
- * const route = await routeDomain("example.com", resolver, { mxOverrides: new Map(), defaultPort: 25 });
- * route.hosts; // [{ host: "mx1.example.com", port: 25, preference: 10 }, …]
+ * import assert from "node:assert/strict";
+ * import { createResolver } from "./resolver.ts";
+ * import { routeDomain } from "./router.ts"; // @ts-ignore deno#26900
+ *
+ * const resolver = createResolver();
+ * const mxOverrides = new Map([["example.com", { host: "10.0.0.5", port: 2525 }]]);
+ * const route = await routeDomain("example.com", resolver, { mxOverrides, defaultPort: 25 }); // no DNS needed
+ * assert.equal(route.kind, "override");
+ * assert.deepEqual(route.hosts.map((h) => [h.host, h.port]), [["10.0.0.5", 2525]]);
+ * resolver.close();
  * ```
  * @module
  */

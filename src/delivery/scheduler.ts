@@ -10,10 +10,26 @@
  *
  * @example
  * ```ts
- * const scheduler = createScheduler({ store, log, concurrency: () => 100, enabled: () => true, run });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { openKvStore } from "../queue/kv_store.ts";
+ * import { newQueueRecord } from "../queue/submit.ts";
+ * import { createScheduler } from "./scheduler.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = await openKvStore(`${dir}/queue.kv`);
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.com" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const record = newQueueRecord({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", size: 20 }, envelope, Date.now());
+ * await store.put(record);
+ * const ran = Promise.withResolvers<string>();
+ * const run = (r: typeof record) => Promise.resolve(ran.resolve(r.id)); // the attempt runner, normally
+ * const scheduler = createScheduler({ store, log: getLogger(["empath"]), concurrency: () => 100, enabled: () => true, run });
  * scheduler.start();
  * scheduler.wake(record); // deliver a just-queued record now
+ * assert.equal(await ran.promise, record.id);
  * await scheduler.stop(30_000);
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -21,11 +21,13 @@
 import { Transform } from "node:stream";
 import { GcHint } from "../util/gc_hint.ts";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
+import { isAscii } from "../util/address.ts";
 import {
   envelopeRejectedErrors,
   isDestroyed,
   maxAllowedSize,
   type NodemailerError,
+  onTlsUpgrade,
   setNoDelay,
   supportedExtensions,
 } from "./nodemailer_private.ts";
@@ -55,6 +57,8 @@ export interface ClientTimeouts {
   rcpt?: number;
   data: number;
   dataEnd?: number;
+  /** The STARTTLS handshake must be done within this long (absolute, so a dripping server cannot stretch it). */
+  tlsHandshake?: number;
 }
 
 /** Where and how to connect. */
@@ -169,11 +173,24 @@ export class SmtpSession {
       const fail = (err: NodemailerError) => {
         if (settled) return;
         settled = true;
+        clearTimeout(handshakeTimer);
         conn.close();
         reject(connectionError(err, "connect"));
       };
       conn.once("error", fail);
+      let handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+      if (t.tlsHandshake && t.tlsHandshake > 0) {
+        onTlsUpgrade(conn, () => {
+          handshakeTimer = setTimeout(() => {
+            if (conn.secure) return;
+            const err = new Error(`TLS handshake not done within ${t.tlsHandshake} ms`) as NodemailerError;
+            err.code = "ETLS";
+            fail(err);
+          }, t.tlsHandshake);
+        });
+      }
       conn.connect(() => {
+        clearTimeout(handshakeTimer);
         if (settled) return;
         setNoDelay(conn);
         conn.removeListener("error", fail);
@@ -227,7 +244,10 @@ export class SmtpSession {
     if (ext.size && message.size > ext.size) {
       return done(all(552, `552 5.3.4 Message size ${message.size} exceeds ${this.server}'s limit of ${ext.size}`));
     }
-    if (message.smtpUtf8 && !ext.smtpUtf8) {
+    // Domains are A-labels already (canonicalised at intake); a UTF-8 local part or UTF-8 headers cannot
+    // be downgraded (RFC 6531 3.4; no RFC 6857 rewriting here), so such mail bounces with 5.6.7.
+    const utf8Envelope = !isAscii(message.sender) || message.recipients.some((r) => !isAscii(r.address));
+    if ((message.smtpUtf8 || utf8Envelope) && !ext.smtpUtf8) {
       return done(all(553, `553 5.6.7 ${this.server} does not support SMTPUTF8, which this message needs (RFC 6531)`));
     }
     const groups = new Map<string, OutboundMessage["recipients"]>();

@@ -12,8 +12,15 @@
  *
  * @example
  * ```ts
- * const smtp = createSmtpTransport({ config: () => config, resolver, pool, hostname, log, mxOverrides: () => new Map() });
- * const result = await smtp.deliver({ id, domain: "example.com", message });
+ * import assert from "node:assert/strict";
+ * import { createResolver } from "./resolver.ts";
+ * import { smtpCandidates } from "./smtp_transport.ts"; // @ts-ignore deno#26900
+ *
+ * const resolver = createResolver();
+ * const route = { domain: "example.com", kind: "override" as const, hosts: [{ host: "192.0.2.25", port: 25, preference: 0 }] };
+ * const candidates = await smtpCandidates(route, resolver, (host, err) => console.warn(host, err.message));
+ * assert.deepEqual(candidates, [{ ip: "192.0.2.25", name: "192.0.2.25", port: 25 }]); // IP literals need no lookup
+ * resolver.close();
  * ```
  * @module
  */
@@ -130,6 +137,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
         rcpt: d.timeouts.command,
         data: d.timeouts.data_block,
         dataEnd: d.timeouts.data_end,
+        tlsHandshake: d.timeouts.tls_handshake,
       },
     };
   }

@@ -7,9 +7,23 @@
  *
  * @example
  * ```ts
- * const transportFor = (domain: string) => domain === "lmtp.test" ? lmtp : smtp;
+ * import assert from "node:assert/strict";
+ * import { Readable } from "node:stream";
+ * import { allRecipients, type DeliveryTransport, type TransportJob } from "./transport.ts"; // @ts-ignore deno#26900
+ *
+ * // A transport that accepts everything (SMTP, LMTP, webhooks implement the same interface).
+ * const sink: DeliveryTransport = {
+ *   kind: "sink",
+ *   deliver: (job) => Promise.resolve({ recipients: allRecipients(job.message.recipients.map((r) => r.address), "delivered", "250 ok") }),
+ * };
+ * const transportFor = (_domain: string) => sink;
+ * const job: TransportJob = {
+ *   id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R",
+ *   domain: "example.com",
+ *   message: { sender: "", recipients: [{ address: "bob@example.com" }], size: 0, open: () => Readable.from([]) },
+ * };
  * const result = await transportFor(job.domain).deliver(job);
- * for (const r of result.recipients) console.log(r.address, r.outcome, r.reply);
+ * assert.deepEqual(result.recipients.map((r) => [r.address, r.outcome, r.reply]), [["bob@example.com", "delivered", "250 ok"]]);
  * ```
  * @module
  */

@@ -6,7 +6,21 @@
  *
  * @example
  * ```ts
- * const bytes = await buildDsn({ reportingMta: "mx.example", kind: "failure", record, recipients, original, ret: "HDRS" });
+ * import assert from "node:assert/strict";
+ * import { newQueueRecord } from "../queue/submit.ts";
+ * import { buildDsn } from "./build.ts"; // @ts-ignore deno#26900
+ *
+ * const envelope = { sender: "alice@example.com", recipients: [{ address: "bob@example.net" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const record = newQueueRecord({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", size: 20 }, envelope, 0);
+ * const bytes = await buildDsn({
+ *   reportingMta: "mx.example",
+ *   kind: "failure",
+ *   record,
+ *   recipients: [{ address: "bob@example.net", action: "failed", status: "5.1.1", diagnostic: "550 5.1.1 no such user" }],
+ *   original: new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n"),
+ *   ret: "HDRS",
+ * });
+ * assert.match(new TextDecoder().decode(bytes), /Content-Type: multipart\/report; report-type=delivery-status/i);
  * ```
  * @module
  */

@@ -58,12 +58,22 @@ export class ModuleHost {
     return this.#byHook.has(hook);
   }
 
-  /** Runs a validation hook; resolves to the reply to send, or null when every module accepts. */
-  async validate(hook: ValidationHook, contextFor: ContextFor, args?: unknown): Promise<SmtpError | null> {
+  /**
+   * Runs a validation hook; resolves to the reply to send, or null when every module accepts.
+   * `explicit.accepted` is set when a module answered `{ action: "accept" }` (not just nothing).
+   */
+  async validate(
+    hook: ValidationHook,
+    contextFor: ContextFor,
+    args?: unknown,
+    explicit?: { accepted: boolean },
+  ): Promise<SmtpError | null> {
     for (const m of this.#byHook.get(hook) ?? []) {
       let refusal: SmtpError | null;
       try {
-        refusal = verdictToSmtp(hook, await this.#call(m, hook, contextFor, args), m.name);
+        const verdict = await this.#call(m, hook, contextFor, args);
+        refusal = verdictToSmtp(hook, verdict, m.name);
+        if (!refusal && explicit && isExplicitAccept(verdict)) explicit.accepted = true;
       } catch (err) {
         const e = asModuleError(err, m, hook);
         this.#log.error("module {module} failed in {hook} ({code}): {error}; on_error = {onError}", {
@@ -158,4 +168,8 @@ function asModuleError(err: unknown, m: LoadedModule, hook: string): ModuleError
     message = "threw a value that cannot be shown";
   }
   return new ModuleError(message, "MODULE_THREW", m.name, hook);
+}
+
+function isExplicitAccept(verdict: unknown): boolean {
+  return typeof verdict === "object" && verdict !== null && (verdict as { action?: unknown }).action === "accept";
 }

@@ -214,7 +214,10 @@ export function createSmtpBridge(host: ModuleHost, deps: SmtpBridgeDeps): Sessio
   if (host.has("rcptTo")) {
     hooks.rcptTo = (session, rcpt) => {
       const state = stateOf(session);
-      return validate("rcptTo", state, state.tx, rcpt);
+      const explicit = { accepted: false };
+      const ctx = contextFor(state, state.tx);
+      return safe(host.validate("rcptTo", ctx, rcpt, explicit), "rcptTo")
+        .then((refusal) => refusal ?? (explicit.accepted ? "known" : null));
     };
   }
   if (host.has("messageReceived")) {

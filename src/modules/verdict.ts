@@ -4,8 +4,13 @@
  *
  * @example
  * ```ts
- * return reject("No such user here", 550, "5.1.1");   // 550 5.1.1 No such user here
- * return defer("Greylisted, try again in 5 minutes");  // 451 4.7.1 Greylisted, …
+ * import assert from "node:assert/strict";
+ * import { defer, reject, verdictToSmtp } from "./verdict.ts"; // @ts-ignore deno#26900
+ *
+ * const refusal = verdictToSmtp("rcptTo", reject("No such user here", 550, "5.1.1"), "users");
+ * assert.equal(refusal?.responseCode, 550); // 550 5.1.1 No such user here
+ * const later = verdictToSmtp("rcptTo", defer("Greylisted, try again in 5 minutes"), "greylist");
+ * assert.equal(later?.responseCode, 451); // 451 4.7.1 Greylisted, …
  * ```
  * @module
  */

@@ -12,9 +12,15 @@
  *
  * @example
  * ```ts
- * const audit = createAuditLog({ target: "/var/lib/empath/audit.log", retainDays: 30 });
+ * import assert from "node:assert/strict";
+ * import { createAuditLog } from "./audit.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const audit = createAuditLog({ target: `${dir}/audit.log`, retainDays: 30 });
  * audit.write({ type: "control", command: "queue.delete", result: "ok" });
  * await audit.close();
+ * assert.match(await Deno.readTextFile(`${dir}/audit.log`), /"command":"queue.delete"/);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -4,8 +4,11 @@
  *
  * @example
  * ```ts
- * await setupLogging({ level: "info", format: "auto" });
- * logger("smtp").info("accepted {id}", { id });
+ * import { closeLogging, logger, setupLogging } from "./log.ts"; // @ts-ignore deno#26900
+ *
+ * await setupLogging({ level: "warning", format: "text" });
+ * logger("smtp").info("accepted {id}", { id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R" }); // below "warning": not written
+ * await closeLogging();
  * ```
  * @module
  */

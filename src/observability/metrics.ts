@@ -6,9 +6,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createMetrics } from "./metrics.ts"; // @ts-ignore deno#26900
+ *
  * const metrics = createMetrics({ maxDomains: 20 });
  * metrics.smtpConnections.inc({ listener: "mx" });
- * const text = await metrics.registry.metrics();
+ * const text = await metrics.registry.metrics(); // Prometheus text format
+ * assert.match(text, /listener="mx"/);
  * ```
  * @module
  */
@@ -28,6 +32,10 @@ export interface Metrics {
   deliveryDuration: client.Histogram<"domain">;
   dnsLookupDuration: client.Histogram<"type" | "result">;
   auditDropped: client.Counter<string>;
+  /** DSNs for mail from outside clients (possible backscatter): `decision` sent/suppressed, and why. */
+  backscatterCandidates: client.Counter<"decision" | "reason">;
+  /** Recipient validation at RCPT for local domains: `result` known/unknown/tempfail, by `source`. */
+  recipientChecks: client.Counter<"result" | "source">;
   /** Maps a domain to its bounded label. */
   domainLabel(domain: string): string;
   /** Registers scrape-time gauges. */
@@ -82,6 +90,18 @@ export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
       name: "empath_message_size_bytes",
       help: "Size of accepted messages",
       buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
+      registers: [registry],
+    }),
+    backscatterCandidates: new client.Counter({
+      name: "empath_backscatter_candidates_total",
+      help: "DSNs for mail from outside clients (possible backscatter), by decision (sent, suppressed) and reason",
+      labelNames: ["decision", "reason"],
+      registers: [registry],
+    }),
+    recipientChecks: new client.Counter({
+      name: "empath_recipient_checks_total",
+      help: "Recipient validation at RCPT for local domains, by result (known, unknown, tempfail) and source",
+      labelNames: ["result", "source"],
       registers: [registry],
     }),
     smtpRejections: new client.Counter({

@@ -10,8 +10,10 @@
  *
  * @example
  * ```ts
- * const span = tracer.startSpan("delivery.attempt", { attributes: { "empath.message_id": id } });
- * span.end();
+ * import { endSpan, startSpan } from "./tracing.ts"; // @ts-ignore deno#26900
+ *
+ * const span = startSpan("delivery.attempt", { "empath.message_id": "01JD3V6Y8Q3M0K2V9X7B5N4C1R" });
+ * endSpan(span, undefined, { "empath.outcome": "delivered" }); // a no-op span unless OTEL_DENO=true
  * ```
  * @module
  */

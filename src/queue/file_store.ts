@@ -5,8 +5,18 @@
  *
  * @example
  * ```ts
- * const store = await openFileStore("./var/queue");
+ * import assert from "node:assert/strict";
+ * import { newQueueRecord } from "./submit.ts";
+ * import { openFileStore } from "./file_store.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = await openFileStore(dir);
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.net" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const record = newQueueRecord({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", size: 20 }, envelope, Date.now());
  * await store.put(record);
+ * assert.equal((await store.get(record.id))?.id, record.id);
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

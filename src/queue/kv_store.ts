@@ -12,9 +12,18 @@
  *
  * @example
  * ```ts
- * const store = await openKvStore("./var/queue.kv");
- * await store.put(record);
+ * import assert from "node:assert/strict";
+ * import { newQueueRecord } from "./submit.ts";
+ * import { openKvStore } from "./kv_store.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = await openKvStore(`${dir}/queue.kv`);
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.net" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * await store.put(newQueueRecord({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", size: 20 }, envelope, 1000));
  * const due = await store.due(Date.now(), 100);
+ * assert.equal(due.length, 1);
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

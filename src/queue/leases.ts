@@ -7,8 +7,17 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { newQueueRecord } from "./submit.ts";
+ * import { createLeaseTable } from "./leases.ts"; // @ts-ignore deno#26900
+ *
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.net" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * const record = newQueueRecord({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", size: 20 }, envelope, 0);
+ * const due = () => Promise.resolve([record]); // a store's due(now, limit)
  * const leases = createLeaseTable();
- * const mine = await leases.claim({ now: Date.now(), limit: 10, owner: "a", leaseMs: 60_000 }, store.due);
+ * const mine = await leases.claim({ now: 1000, limit: 10, owner: "a", leaseMs: 60_000 }, due);
+ * assert.equal(mine.length, 1);
+ * assert.equal((await leases.claim({ now: 1000, limit: 10, owner: "b", leaseMs: 60_000 }, due)).length, 0);
  * leases.release(mine.map((r) => r.id), "a");
  * ```
  * @module

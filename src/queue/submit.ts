@@ -12,12 +12,24 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { openSpool } from "../spool/store.ts";
+ * import { openFileStore } from "./file_store.ts";
+ * import { createSubmitter } from "./submit.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = await openFileStore(`${dir}/queue`);
+ * const spool = await openSpool(`${dir}/spool`);
  * const submitter = createSubmitter({ store, spool });
- * submitter.onQueued((record) => delivery.wake(record));
+ * const queued: string[] = [];
+ * submitter.onQueued((record) => queued.push(record.id)); // e.g. delivery.wake(record)
  * const record = await submitter.submit({
  *   data: new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n"),
  *   envelope: { sender: "", recipients: [{ address: "bob@example.net" }], client: { address: "127.0.0.1", listener: "dsn" } },
  * });
+ * assert.deepEqual(queued, [record.id]);
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

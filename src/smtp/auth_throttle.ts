@@ -15,9 +15,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { AuthThrottle } from "./auth_throttle.ts"; // @ts-ignore deno#26900
+ *
+ * const settings = { failure_delay: 1000, max_failure_delay: 5000, max_failures: 3, ip_max_failures: 10, ip_window: 600_000 };
  * const throttle = new AuthThrottle();
- * const refusal = throttle.admit("192.0.2.7", config.smtp.auth); // SmtpError (454) or null
- * const { delayMs, closeSession } = throttle.fail("192.0.2.7", 1, config.smtp.auth);
+ * assert.equal(throttle.admit("192.0.2.7", settings), null); // not locked out
+ * const { delayMs, closeSession } = throttle.fail("192.0.2.7", 1, settings);
+ * assert.equal(delayMs, 1000); // hold the 535 this long
+ * assert.equal(closeSession, false);
  * ```
  * @module
  */

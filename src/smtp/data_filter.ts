@@ -14,8 +14,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { DataFilter } from "./data_filter.ts"; // @ts-ignore deno#26900
+ *
  * const f = new DataFilter({ maxLineLength: 1000, bareNewline: "reject" });
- * const out = f.push(chunk); // Uint8Array[] ready to write, or throws SmtpError
+ * const text = (chunks: Uint8Array[]) => chunks.map((c) => new TextDecoder().decode(c)).join("");
+ * const out = text(f.push(new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n"))) + text(f.end());
+ * assert.equal(out, "Subject: hi\r\n\r\nbody\r\n");
+ * assert.throws(() => new DataFilter({ maxLineLength: 1000, bareNewline: "reject" }).push(new TextEncoder().encode("a\nb")));
  * ```
  * @module
  */

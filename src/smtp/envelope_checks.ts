@@ -15,8 +15,12 @@
  *
  * @example
  * ```ts
- * checkMailParams({ ENVID: "QQ314159" }); // null
- * checkRcptParams({ ORCPT: "rfc822;bob@example.net" }); // null
+ * import assert from "node:assert/strict";
+ * import { checkMailParams, checkRcptParams } from "./envelope_checks.ts"; // @ts-ignore deno#26900
+ *
+ * assert.equal(checkMailParams({ ENVID: "QQ314159" }), null);
+ * assert.equal(checkRcptParams({ ORCPT: "rfc822;bob@example.net" }), null);
+ * assert.notEqual(checkRcptParams({ FOO: "bar" }), null); // an SmtpError: unknown parameter
  * ```
  * @module
  */

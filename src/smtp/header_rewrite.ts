@@ -13,9 +13,11 @@
  *
  * @example
  * ```ts
- * import { removeFields } from "./header_rewrite.ts";
+ * import assert from "node:assert/strict";
+ * import { removeFields } from "./header_rewrite.ts"; // @ts-ignore deno#26900
+ *
  * const head = new TextEncoder().encode("To: a@b\r\nBcc: x@y,\r\n z@w\r\nSubject: hi\r\n\r\n");
- * new TextDecoder().decode(removeFields(head, ["bcc"])); // "To: a@b\r\nSubject: hi\r\n\r\n"
+ * assert.equal(new TextDecoder().decode(removeFields(head, ["bcc"])), "To: a@b\r\nSubject: hi\r\n\r\n");
  * ```
  * @module
  */

@@ -10,6 +10,8 @@ export interface HeaderFacts {
   names: Set<string>;
   receivedCount: number;
   validUtf8: boolean;
+  /** Only 7-bit bytes: no SMTPUTF8 (RFC 6532) needed for this header section. */
+  ascii: boolean;
 }
 
 /** Reads the header section (raw bytes up to and including the blank line). */
@@ -31,5 +33,5 @@ export function inspectHeader(raw: Uint8Array): HeaderFacts {
     names.add(name);
     if (name === "received") receivedCount++;
   }
-  return { names, receivedCount, validUtf8 };
+  return { names, receivedCount, validUtf8, ascii: raw.every((b) => b < 0x80) };
 }

@@ -28,6 +28,12 @@ import type { QueueHook } from "./intake.ts";
 export type HookVerdict = SmtpError | null;
 
 /**
+ * The rcptTo hook's answer: a refusal, null (no objection), or "known" — the hook vouches that the
+ * recipient exists, which satisfies recipient validation for local domains (`[recipients]`).
+ */
+export type RcptVerdict = HookVerdict | "known";
+
+/**
  * The SMTP session as hooks see it. It is a live view (every read gives the current
  * state) and the same object for the whole session, so it can key a WeakMap.
  */
@@ -87,8 +93,8 @@ export interface SessionHooks {
   auth?(session: HookSession, args: { method: string; username: string }): Promise<HookVerdict>;
   /** MAIL FROM passed Empath's own checks. */
   mailFrom?(session: HookSession, sender: HookAddress): Promise<HookVerdict>;
-  /** RCPT TO passed the relay policy. */
-  rcptTo?(session: HookSession, recipient: HookAddress): Promise<HookVerdict>;
+  /** RCPT TO passed the relay policy; "known" vouches for a local recipient (see {@link RcptVerdict}). */
+  rcptTo?(session: HookSession, recipient: HookAddress): Promise<RcptVerdict>;
   /** DATA begins: header fields, metadata and a check to run before the message is queued. */
   data?(session: HookSession, envelope: DataEnvelope): DataPlan;
   /** The message was queued and the client got its 250. */

@@ -12,7 +12,9 @@ import { toSpoolError, ulid } from "../spool/mod.ts";
 import { DataFilter } from "./data_filter.ts";
 import { GcHint } from "../util/gc_hint.ts";
 import { reject, SmtpError } from "./errors.ts";
-import { inspectHeader } from "./headers.ts";
+import { type HeaderFacts, inspectHeader } from "./headers.ts";
+import { isAscii } from "../util/address.ts";
+import { removeFields, startsFolded, SUBMISSION_REMOVED_FIELDS } from "./header_rewrite.ts";
 import { messageId, receivedHeader, rfc5322Date } from "./received.ts";
 
 /** The envelope and session facts the intake needs. */
@@ -22,7 +24,7 @@ export interface IntakeEnvelope {
   dsn: { ret?: "FULL" | "HDRS"; envid?: string };
   smtpUtf8: boolean;
   bodyType?: string;
-  client: { address: string; port?: number; helo?: string; user?: string; listener: string };
+  client: { address: string; port?: number; helo?: string; user?: string; listener: string; trusted?: boolean };
   esmtp: boolean;
   tls?: { version?: string; cipher?: string; bits?: number };
   /** Submission listeners add Message-ID and Date when missing. */
@@ -50,10 +52,13 @@ export interface IntakeOptions {
   maxLineLength: number;
   bareNewline: "reject" | "normalize";
   maxReceivedHeaders: number;
+  /** Largest header section accepted (smtp.max_header_size); larger ones get 552 5.3.4. */
+  maxHeaderBytes?: number;
   beforeQueue?: QueueHook;
 }
 
 const encoder = new TextEncoder();
+const NO_HEADER: HeaderFacts = { names: new Set(), receivedCount: 0, validUtf8: true, ascii: true };
 
 /**
  * Consumes the whole data stream (always, so the SMTP session stays in step) and
@@ -74,9 +79,19 @@ export async function receiveMessage(
   } catch (err) {
     failure = toSmtp(err);
   }
-  const filter = new DataFilter({ maxLineLength: options.maxLineLength, bareNewline: options.bareNewline });
-  filter.onHeader = (header) => {
-    const facts = inspectHeader(header);
+  const filter = new DataFilter({
+    maxLineLength: options.maxLineLength,
+    bareNewline: options.bareNewline,
+    maxHeaderBytes: options.maxHeaderBytes,
+  });
+  let headerAscii = true;
+  filter.onHeader = (received) => {
+    // A first line starting with white space would continue our Received: header; an empty line
+    // between them makes the client's text body instead (Postfix does the same).
+    const folded = startsFolded(received);
+    const header = envelope.submission && !folded ? removeFields(received, SUBMISSION_REMOVED_FIELDS) : received;
+    const facts = folded ? NO_HEADER : inspectHeader(header);
+    headerAscii = facts.ascii;
     if (!facts.validUtf8) {
       throw reject(554, "5.6.7", "Message header is not valid UTF-8 (RFC 6532)", "DATA_BAD_UTF8");
     }
@@ -99,6 +114,7 @@ export async function receiveMessage(
       if (!facts.names.has("message-id")) prefix += `Message-ID: ${messageId(id, options.hostname)}\r\n`;
       if (!facts.names.has("date")) prefix += `Date: ${rfc5322Date(new Date(now))}\r\n`;
     }
+    if (folded) prefix += "\r\n";
     return [encoder.encode(prefix), header];
   };
 
@@ -165,7 +181,9 @@ export async function receiveMessage(
         })),
         dsn: envelope.dsn,
         client,
-        smtpUtf8: envelope.smtpUtf8,
+        // Stored as "this message needs SMTPUTF8": a UTF-8 address, or UTF-8 headers under SMTPUTF8.
+        // Mail that asked for SMTPUTF8 but turned out all ASCII can go to any next hop (RFC 6531 3.4).
+        smtpUtf8: !envelopeAscii(envelope) || (!!envelope.smtpUtf8 && !headerAscii),
         bodyType: envelope.bodyType === "8bitmime" ? "8bitmime" : "7bit",
         metadata: envelope.metadata,
       },
@@ -176,6 +194,10 @@ export async function receiveMessage(
     const cause = err instanceof SubmitError ? err.cause : err;
     throw reject(451, "4.3.0", `Queue write failed, try again later (${(cause as Error).message})`, "QUEUE_IO");
   }
+}
+
+function envelopeAscii(envelope: IntakeEnvelope): boolean {
+  return isAscii(envelope.sender) && envelope.recipients.every((r) => isAscii(r.address));
 }
 
 function toSmtp(err: unknown): SmtpError {

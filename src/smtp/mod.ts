@@ -5,7 +5,15 @@
  */
 export { createSmtpListener, type ListenerDeps, type SmtpListener } from "./server.ts";
 export type { SessionInfo } from "./session_registry.ts";
-export type { DataEnvelope, DataPlan, HookAddress, HookSession, HookVerdict, SessionHooks } from "./hooks.ts";
+export type {
+  DataEnvelope,
+  DataPlan,
+  HookAddress,
+  HookSession,
+  HookVerdict,
+  RcptVerdict,
+  SessionHooks,
+} from "./hooks.ts";
 export type { IntakeEnvelope, QueueHook } from "./intake.ts";
 export { createRelayPolicy, type RelayPolicy, splitAddress } from "./policy.ts";
 export { reject, SmtpError } from "./errors.ts";
@@ -16,3 +24,7 @@ export { loadTlsFiles, TlsConfigError, type TlsFiles, watchTlsFiles } from "./tl
 export { hashPassword, loadUsers, type UserDb, UsersFileError, verifyPassword } from "./users.ts";
 export { parseProxyHeader, type ProxyInfo, ProxyProtocolError, readProxyHeader } from "./proxy.ts";
 export { receivedHeader, rfc5322Date } from "./received.ts";
+export { createRecipientCheck, type RecipientCheck, type RecipientDecision } from "./recipient_check.ts";
+export { createRecipientProbe, parseProbeTarget, type RecipientProbe } from "./recipient_probe.ts";
+export { openRecipientTable, parseRecipientTable, type RecipientTable } from "./recipient_table.ts";
+export { checkSender, type SenderDomainLookup, type SenderDomainState } from "./sender_checks.ts";

@@ -19,8 +19,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createRelayPolicy } from "./policy.ts"; // @ts-ignore deno#26900
+ *
  * const policy = createRelayPolicy({ local_domains: ["example.com"], relay_networks: ["127.0.0.0/8"] });
- * policy.checkRecipient("a@example.com", { address: "192.0.2.1", authenticated: false }); // null = ok
+ * const outsider = { address: "192.0.2.1", authenticated: false };
+ * assert.equal(policy.checkRecipient("a@example.com", outsider), null); // local: accepted
+ * assert.notEqual(policy.checkRecipient("a@example.net", outsider), null); // relaying denied
+ * assert.equal(policy.checkRecipient("a@example.net", { address: "127.0.0.1", authenticated: false }), null);
  * ```
  * @module
  */

@@ -78,9 +78,16 @@ function startsLike(buf: Uint8Array, sig: Uint8Array): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseProxyHeader } from "./proxy.ts"; // @ts-ignore deno#26900
+ *
  * const r = parseProxyHeader(new TextEncoder().encode("PROXY TCP4 192.0.2.1 198.51.100.2 5123 25\r\nEHLO x\r\n"));
- * // r = { status: "ok", consumed: 43, info: { version: 1, command: "proxy", family: "tcp4",
- * //       sourceAddress: "192.0.2.1", sourcePort: 5123, destAddress: "198.51.100.2", destPort: 25 } }
+ * assert.equal(r.status, "ok");
+ * if (r.status === "ok") {
+ *   assert.equal(r.consumed, 43); // EHLO starts here
+ *   assert.equal(r.info.sourceAddress, "192.0.2.1");
+ *   assert.equal(r.info.sourcePort, 5123);
+ * }
  * ```
  */
 export function parseProxyHeader(buf: Uint8Array): ProxyParseResult {

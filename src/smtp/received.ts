@@ -4,9 +4,21 @@
  *
  * @example
  * ```ts
- * receivedHeader({ helo: "client.example", address: "192.0.2.1", hostname: "mx.example",
- *   id: "01J…", esmtp: true, tls: { version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384" },
- *   authenticated: false, recipient: "a@example.com", date: new Date() });
+ * import assert from "node:assert/strict";
+ * import { receivedHeader } from "./received.ts"; // @ts-ignore deno#26900
+ *
+ * const field = receivedHeader({
+ *   helo: "client.example",
+ *   address: "192.0.2.1",
+ *   hostname: "mx.example",
+ *   id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R",
+ *   esmtp: true,
+ *   tls: { version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384" },
+ *   authenticated: false,
+ *   recipient: "a@example.com",
+ *   date: new Date(0),
+ * });
+ * assert.match(field, /^Received: from client\.example/);
  * ```
  * @module
  */

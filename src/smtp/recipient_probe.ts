@@ -8,7 +8,9 @@
  *
  * @example
  * ```ts
- * import { createRecipientProbe, parseProbeTarget } from "./recipient_probe.ts";
+ * import assert from "node:assert/strict";
+ * import { createRecipientProbe, parseProbeTarget } from "./recipient_probe.ts"; // @ts-ignore deno#26900
+ *
  * const probe = createRecipientProbe({
  *   target: parseProbeTarget("lmtp:127.0.0.1:24"),
  *   helo: "mx.example.com",
@@ -16,7 +18,8 @@
  *   negativeTtlMs: 600_000,
  *   timeoutMs: 10_000,
  * });
- * console.log(probe.cached("alice@example.com")); // undefined until probed
+ * assert.equal(probe.cached("alice@example.com"), undefined); // until check() has asked the server
+ * assert.equal(probe.size, 0);
  * ```
  * @module
  */

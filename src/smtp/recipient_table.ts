@@ -17,11 +17,13 @@
  *
  * @example
  * ```ts
- * import { parseRecipientTable } from "./recipient_table.ts";
+ * import assert from "node:assert/strict";
+ * import { parseRecipientTable } from "./recipient_table.ts"; // @ts-ignore deno#26900
+ *
  * const table = parseRecipientTable("alice@example.com\n@lists.example.com\n", "recipients.txt");
- * table.has("Alice+x@Example.com", "+"); // true
- * table.has("anyone@lists.example.com", "+"); // true
- * table.has("bob@example.com", "+"); // false
+ * assert.equal(table.has("Alice+x@Example.com", "+"), true);
+ * assert.equal(table.has("anyone@lists.example.com", "+"), true);
+ * assert.equal(table.has("bob@example.com", "+"), false);
  * ```
  * @module
  */

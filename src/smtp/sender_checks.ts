@@ -15,9 +15,13 @@
  *
  * @example
  * ```ts
- * import { checkSender } from "./sender_checks.ts";
- * const refusal = await checkSender("x@[192.0.2.10]", { trusted: false, lookup: async () => "ok" });
- * refusal?.message; // "5.7.1 Sender address rejected: …"
+ * import assert from "node:assert/strict";
+ * import { checkSender } from "./sender_checks.ts"; // @ts-ignore deno#26900
+ *
+ * const lookup = () => Promise.resolve("ok" as const);
+ * const refusal = await checkSender("x@[192.0.2.10]", { trusted: false, lookup });
+ * assert.match(refusal?.message ?? "", /Sender address rejected/);
+ * assert.equal(await checkSender("x@example.com", { trusted: false, lookup }), null);
  * ```
  * @module
  */

@@ -28,10 +28,13 @@ import { createRelayPolicy, type RelayPolicy } from "./policy.ts";
 import { createProxyListener } from "./proxy_listener.ts";
 import { envelopeOf, hookAddress, hookSession } from "./session_facts.ts";
 import { createSessionRegistry, type SessionInfo } from "./session_registry.ts";
-import { createSmtpServer } from "./session_setup.ts";
+import { createSmtpServer, guardImplicitTls, type SessionSetup } from "./session_setup.ts";
 import { socketOf } from "./smtp_server_private.ts";
 import type { TlsFiles } from "./tls.ts";
-import type { UserDb } from "./users.ts";
+import { AuthBusyError, type UserDb } from "./users.ts";
+import { gateRecipient, gateSender, validateLocalRecipient } from "./envelope_gate.ts";
+import type { RecipientCheck } from "./recipient_check.ts";
+import type { SenderDomainLookup } from "./sender_checks.ts";
 
 /** What a listener needs from the daemon. */
 export interface ListenerDeps {
@@ -48,6 +51,10 @@ export interface ListenerDeps {
   hooks?: SessionHooks;
   /** AUTH failure accounting shared by all listeners (per-address lockout); a listener makes its own without. */
   authThrottle?: AuthThrottle;
+  /** Recipient validation for local domains (`[recipients]`), current for the running config. */
+  recipientCheck?: () => RecipientCheck | undefined;
+  /** DNS check of outside senders' domains (relay.reject_unknown_sender_domain). */
+  senderDomainLookup?: SenderDomainLookup;
 }
 
 /** A running listener. */
@@ -70,6 +77,11 @@ function policyFor(config: Config): RelayPolicy {
 }
 
 const INVALID_UTF8 = "\uFFFD";
+
+/** The client as the relay policy sees it. */
+function clientOf(session: { remoteAddress: string; user?: unknown }) {
+  return { address: session.remoteAddress, authenticated: !!session.user };
+}
 
 /** Creates (but does not start) a listener. */
 export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps): SmtpListener {
@@ -176,7 +188,10 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       };
       const username = auth.username;
       if (!users || auth.method === "XOAUTH2" || !username) return fail();
+      // Counted against the lockout while it is hashed, so a burst of parallel guesses cannot all get through.
+      const checked = authThrottle.begin(peer);
       users.verify(username, auth.password ?? "").then((ok) => {
+        checked();
         if (!ok) return fail();
         const done = (refusal: HookVerdict) => {
           if (refusal) return cb(refusal);
@@ -185,7 +200,13 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         };
         if (!hooks?.auth) return done(null);
         hooks.auth(hookSession(session, name), { method: auth.method, username }).then(done);
-      }, () => fail());
+      }, (err) => {
+        checked();
+        if (!(err instanceof AuthBusyError)) return fail();
+        deps.metrics?.authFailures.inc({ reason: "busy" });
+        log.warning("AUTH from {peer} refused: too many password checks in progress", { peer });
+        cb(reject(454, "4.7.0", "Too many authentication attempts in progress, try again later", "AUTH_BUSY"));
+      });
     },
     onMailFrom(address, session, cb) {
       if (closing) return cb(reject(421, "4.3.2", "Service shutting down, try again later"));
@@ -194,8 +215,20 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       }
       const bad = checkMailParams(address.args);
       if (bad) return cb(bad);
-      if (hooks?.mailFrom) return answer(hooks.mailFrom(hookSession(session, name), hookAddress(address)), cb);
-      cb();
+      const c = cfg();
+      const lookup = c.relay.reject_unknown_sender_domain ? deps.senderDomainLookup : undefined;
+      void gateSender(address, { policy: policyFor(c), client: clientOf(session), lookup }).then((refusal) => {
+        if (refusal) {
+          log.info("rejected MAIL FROM <{sender}> from {peer}: {reason}", {
+            sender: address.address,
+            peer: session.remoteAddress,
+            reason: refusal.message,
+          });
+          return cb(refusal);
+        }
+        if (hooks?.mailFrom) return answer(hooks.mailFrom(hookSession(session, name), hookAddress(address)), cb);
+        cb();
+      });
     },
     onRcptTo(address, session, cb) {
       if (address.address.includes(INVALID_UTF8)) {
@@ -204,21 +237,24 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       const bad = checkRcptParams(address.args);
       if (bad) return cb(bad);
       const policy = policyFor(cfg());
-      // smtp-server stores this very object as the recipient: a domainless postmaster gets its domain here.
-      address.address = policy.resolveRecipient(address.address);
-      const denied = policy.checkRecipient(address.address, {
-        address: session.remoteAddress,
-        authenticated: !!session.user,
-      });
-      if (denied) {
+      const refused = (refusal: SmtpError) => {
         log.info("rejected RCPT {rcpt} from {peer}: {reason}", {
           rcpt: address.address,
           peer: session.remoteAddress,
-          reason: denied.message,
+          reason: refusal.message,
         });
-      }
-      if (denied || !hooks?.rcptTo) return cb(denied ?? undefined);
-      answer(hooks.rcptTo(hookSession(session, name), hookAddress(address)), cb);
+        cb(refusal);
+      };
+      const denied = gateRecipient(address, policy, clientOf(session));
+      if (denied) return refused(denied);
+      const verdict = hooks?.rcptTo
+        ? hooks.rcptTo(hookSession(session, name), hookAddress(address))
+        : Promise.resolve(null);
+      void verdict.then(async (v) => {
+        if (v && v !== "known") return cb(v);
+        const unknown = await validateLocalRecipient(address.address, policy, deps.recipientCheck?.(), v === "known");
+        return unknown ? refused(unknown) : cb();
+      });
     },
     onData(stream, session, cb) {
       const conn = registry.get(session.id);
@@ -226,6 +262,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       socket?.setTimeout(cfg().smtp.timeouts.data_block);
       const c = cfg();
       const envelope = envelopeOf(session, name, submission);
+      envelope.client.trusted = policyFor(c).mayRelay(clientOf(session));
       const plan = hooks?.data?.(hookSession(session, name), {
         sender: envelope.sender,
         recipients: envelope.recipients.map((r) => r.address),
@@ -244,6 +281,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         maxLineLength: c.smtp.max_line_length,
         bareNewline: c.smtp.bare_newline,
         maxReceivedHeaders: c.smtp.max_received_headers,
+        maxHeaderBytes: c.smtp.max_header_size,
         beforeQueue: plan?.beforeQueue,
       }).then((record) => {
         log.info("queued {id} from=<{from}> size={size} nrcpt={nrcpt} peer={peer}", {
@@ -271,16 +309,20 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     },
   };
 
-  const server = createSmtpServer(options, {
+  const setup: SessionSetup = {
     listener: name,
     registry,
     log,
     settings: () => cfg().smtp,
     hooks,
     onErrorReply: (_conn, code) => deps.metrics?.smtpRejections.inc({ code: String(code) }),
-  });
+  };
+  const server = createSmtpServer(options, setup);
   server.on("error", (err: Error) => log.debug("listener {name} socket error: {error}", { name, error: err.message }));
-  server.server.on("connection", (s: net.Socket) => s.setNoDelay(true));
+  server.server.on("connection", (s: net.Socket) => {
+    s.setNoDelay(true);
+    if (secure) guardImplicitTls(s, setup);
+  });
 
   // PROXY protocol: our own accept path reads a v1/v2 header from trusted peers.
   const proxyServer = proxyNets.length > 0

@@ -4,11 +4,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSessionRegistry } from "./session_registry.ts"; // @ts-ignore deno#26900
+ *
  * const registry = createSessionRegistry("mx");
- * registry.add(conn);                       // in connect()
- * const n = registry.opened(session);       // in onConnect: connections from this address
- * registry.track(intakePromise);            // a message being received
- * await registry.shutdown(30_000);          // 421 to idle sessions, DATA may finish
+ * // The listener calls add(conn) in connect(), opened(session) in onConnect, track(work) per message.
+ * assert.deepEqual(registry.sessions(), []);
+ * await registry.shutdown(30_000); // 421 to idle sessions, DATA may finish
  * ```
  * @module
  */

@@ -23,17 +23,20 @@ import {
   type ConnectionOptions,
   createConnection,
   isClosing,
+  socketOf,
   startWhenReady,
   tapParser,
+  tlsParentOf,
   watchParsers,
 } from "./smtp_server_private.ts";
+import { armHandshakeDeadline } from "./tls_deadline.ts";
 
 /** The `[smtp]` settings a session reads (on every use, so reloads apply). */
 export interface SessionSettings {
   greet_delay: number;
   max_errors: number;
   min_data_rate: number;
-  timeouts: { command: number; data_block: number };
+  timeouts: { command: number; data_block: number; handshake: number };
 }
 
 /** What session set-up needs from the listener. */
@@ -58,6 +61,9 @@ export function createSmtpServer(options: SMTPServerOptions, setup: SessionSetup
       socket.setNoDelay(true);
       const conn = createConnection(this, socket, socketOptions ?? {});
       guardConnection(conn, setup);
+      guardStartTls(conn, setup);
+      const parent = tlsParentOf(socket);
+      if (parent) handshaken.add(parent); // an implicit-TLS handshake finished in time
       filterReplies(conn, setup);
       setup.registry.add(conn);
       if (setup.hooks) commandHooks(conn, setup.hooks, setup.listener);
@@ -78,6 +84,33 @@ export function createSmtpServer(options: SMTPServerOptions, setup: SessionSetup
     }
   }
   return new EmpathSmtpServer(options);
+}
+
+/** Plain sockets of implicit-TLS sessions whose handshake completed. */
+const handshaken = new WeakSet<net.Socket>();
+
+/** For implicit-TLS listeners: call on every accepted plain socket, before its handshake. */
+export function guardImplicitTls(socket: net.Socket, setup: SessionSetup): void {
+  armHandshakeDeadline(socket, setup.settings().timeouts.handshake, () => handshaken.has(socket), () => {
+    setup.log.info("cutting {peer}: TLS handshake not done within smtp.timeouts.handshake", {
+      peer: socket.remoteAddress,
+    });
+  });
+}
+
+/** The TLS handshake after STARTTLS must finish within smtp.timeouts.handshake. */
+function guardStartTls(conn: Connection, setup: SessionSetup) {
+  beforeCommand(conn, "STARTTLS", (line, proceed) => {
+    const upgrading = line.trim().split(/\s+/).length === 1 && !conn.secure;
+    const plain = socketOf(conn);
+    proceed();
+    if (!upgrading) return;
+    armHandshakeDeadline(plain, setup.settings().timeouts.handshake, () => conn.secure, () => {
+      setup.log.info("cutting {peer}: TLS handshake after STARTTLS not done within smtp.timeouts.handshake", {
+        peer: conn.remoteAddress,
+      });
+    });
+  });
 }
 
 /** Our replies carry their own enhanced status code; error replies are counted for max_errors and reported. */

@@ -129,3 +129,11 @@ export function upgradeToTls(
 ): void {
   server._upgrade(socket, callback);
 }
+
+/**
+ * The plain socket under a TLS socket that wraps it (Node's `TLSSocket#_parent`, also in Deno's
+ * node:tls); undefined for a plain socket.
+ */
+export function tlsParentOf(socket: net.Socket): net.Socket | undefined {
+  return (socket as net.Socket & { _parent?: net.Socket })._parent ?? undefined;
+}

@@ -4,8 +4,14 @@
  *
  * @example
  * ```ts
- * const users = await loadUsers("/etc/empath/users");
- * if (await users.verify("alice", "the password")) console.log("welcome");
+ * import assert from "node:assert/strict";
+ * import { hashPassword, loadUsers } from "./users.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/users`, `alice:${await hashPassword("the password")}\n`);
+ * const users = await loadUsers(`${dir}/users`);
+ * assert.equal(await users.verify("alice", "the password"), true);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -137,8 +143,11 @@ function scryptKey(password: string, salt: Uint8Array, keyBytes: number, options
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { hashPassword } from "./users.ts"; // @ts-ignore deno#26900
+ *
  * const hash = await hashPassword("the password");
- * // "scrypt$16384$8$1$3q2+7w...==$Jd0c...="
+ * assert.match(hash, /^scrypt\$16384\$8\$1\$/); // "scrypt$16384$8$1$<salt>$<key>", base64
  * ```
  */
 export async function hashPassword(password: string): Promise<string> {
@@ -155,9 +164,12 @@ export async function hashPassword(password: string): Promise<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { hashPassword, verifyPassword } from "./users.ts"; // @ts-ignore deno#26900
+ *
  * const hash = await hashPassword("s3cret");
- * await verifyPassword("s3cret", hash); // true
- * await verifyPassword("guess", hash); // false
+ * assert.equal(await verifyPassword("s3cret", hash), true);
+ * assert.equal(await verifyPassword("guess", hash), false);
  * ```
  */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
@@ -188,12 +200,15 @@ const LINE_FORM = `username:${HASH_FORM}`;
  *
  * @example
  * ```ts
- * // /etc/empath/users:
- * //   # submission users
- * //   alice:scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=
- * const users = await loadUsers("/etc/empath/users");
- * users.size; // 1
- * await users.verify("alice", "the password");
+ * import assert from "node:assert/strict";
+ * import { hashPassword, loadUsers } from "./users.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/users`, `# submission users\nalice:${await hashPassword("the password")}\n`);
+ * const users = await loadUsers(`${dir}/users`);
+ * assert.equal(users.size, 1);
+ * assert.equal(await users.verify("alice", "the password"), true);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadUsers(path: string): Promise<UserDb> {

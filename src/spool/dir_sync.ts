@@ -5,9 +5,14 @@
  *
  * @example
  * ```ts
- * const syncer = new DirSync("/var/spool/data");
- * await Deno.rename(tmp, final);
- * await syncer.sync(); // rename is now durable
+ * import { DirSync } from "./dir_sync.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const syncer = new DirSync(dir);
+ * await Deno.writeTextFile(`${dir}/msg.tmp`, "Subject: hi\r\n\r\n");
+ * await Deno.rename(`${dir}/msg.tmp`, `${dir}/msg`);
+ * await syncer.sync(); // the rename is now durable
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

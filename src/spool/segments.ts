@@ -15,9 +15,20 @@
  *
  * @example
  * ```ts
- * const log = await openSegments("/var/spool/seg", { fsync: true });
- * const where = log.append(id, [bytes]);
+ * import assert from "node:assert/strict";
+ * import { openSegments } from "./segments.ts";
+ * import { ulid } from "./ulid.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const log = await openSegments(dir, { fsync: true });
+ * const id = ulid();
+ * const bytes = new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n");
+ * const where = log.append(id, [bytes], bytes.length);
  * await log.sync(); // durable now
+ * assert.equal(where.length, bytes.length);
+ * assert.deepEqual(log.locate(id), where);
+ * log.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

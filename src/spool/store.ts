@@ -16,10 +16,17 @@
  *
  * @example
  * ```ts
- * const spool = await openSpool("./var/spool", { fsync: true });
+ * import assert from "node:assert/strict";
+ * import { openSpool } from "./store.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const spool = await openSpool(dir, { fsync: true });
  * const w = await spool.create();
  * await w.write(new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n"));
  * await w.commit(); // durable now
+ * assert.equal(new TextDecoder().decode(await spool.readAll(w.id)), "Subject: hi\r\n\r\nbody\r\n");
+ * await spool.delete(w.id);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -4,8 +4,12 @@
  *
  * @example
  * ```ts
- * const id = ulid(); // "01JD3V6Y8Q3M0K2V9X7B5N4C1R"
- * isUlid(id); // true
+ * import assert from "node:assert/strict";
+ * import { isUlid, ulid, ulidTime } from "./ulid.ts"; // @ts-ignore deno#26900
+ *
+ * const id = ulid(1_700_000_000_000); // e.g. "01HF2ZQ4G0…", 26 characters
+ * assert.equal(isUlid(id), true);
+ * assert.equal(ulidTime(id), 1_700_000_000_000);
  * ```
  * @module
  */

@@ -5,13 +5,16 @@
  * The canonical domain is the UTS-46 ASCII form (RFC 5891 A-labels), lower case, without a
  * trailing dot: fullwidth letters are mapped, soft hyphens and other ignored code points are
  * removed, `Bücher.Example` becomes `xn--bcher-kva.example`. Address literals (`[192.0.2.1]`,
- * `[IPv6:…]`) are kept as written, lower-cased. The local part is never changed.
+ * `[IPv6:…]`) are kept as written. The local part is never changed.
  *
  * @example
  * ```ts
- * import { canonicalAddress, canonicalDomain } from "./address.ts";
- * canonicalDomain("ｅｘａｍｐｌｅ.COM."); // "example.com"
- * canonicalAddress("Jo@Bücher.example"); // { ok: true, address: "Jo@xn--bcher-kva.example", ... }
+ * import assert from "node:assert/strict";
+ * import { canonicalAddress, canonicalDomain } from "./address.ts"; // @ts-ignore deno#26900
+ *
+ * assert.equal(canonicalDomain("ｅｘａｍｐｌｅ.COM."), "example.com");
+ * const c = canonicalAddress("Jo@Bücher.example");
+ * assert.equal(c.ok && c.address, "Jo@xn--bcher-kva.example");
  * ```
  * @module
  */
@@ -53,7 +56,7 @@ export function isAddressLiteral(domain: string): boolean {
  */
 export function canonicalDomain(domain: string): string {
   const trimmed = domain.replace(/\.$/, "");
-  if (isAddressLiteral(trimmed)) return trimmed.toLowerCase();
+  if (isAddressLiteral(trimmed)) return trimmed;
   if (trimmed === "") return "";
   const lower = trimmed.toLowerCase();
   // Plain LDH names need no IDNA processing (and underscores, legal in DNS, survive).

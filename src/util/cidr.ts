@@ -3,8 +3,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { matchesAny, parseNetworks } from "./cidr.ts"; // @ts-ignore deno#26900
+ *
  * const nets = parseNetworks(["127.0.0.0/8", "::1/128"]);
- * matchesAny(nets, "127.0.0.1"); // true
+ * assert.equal(matchesAny(nets, "127.0.0.1"), true);
+ * assert.equal(matchesAny(nets, "192.0.2.1"), false);
  * ```
  * @module
  */

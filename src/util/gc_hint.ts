@@ -10,8 +10,11 @@
  *
  * @example
  * ```ts
- * const hint = new GcHint();
- * for await (const chunk of stream) hint.add(chunk.length);
+ * import { GcHint } from "./gc_hint.ts"; // @ts-ignore deno#26900
+ *
+ * const hint = new GcHint(1024);
+ * const stream = ReadableStream.from([new Uint8Array(600), new Uint8Array(600)]);
+ * for await (const chunk of stream) hint.add(chunk.length); // a minor GC after the second chunk
  * ```
  * @module
  */

@@ -19,7 +19,7 @@ Deno.test("canonicalDomain maps every IDNA-equivalent spelling to one A-label fo
 
 Deno.test("canonicalDomain keeps address literals and refuses broken A-labels", () => {
   assert.equal(canonicalDomain("[192.0.2.1]"), "[192.0.2.1]");
-  assert.equal(canonicalDomain("[IPv6:2001:DB8::1]"), "[ipv6:2001:db8::1]");
+  assert.equal(canonicalDomain("[IPv6:2001:DB8::1]"), "[IPv6:2001:DB8::1]", "literals stay as written");
   assert.equal(canonicalDomain("xn--zz.example"), "");
   assert.equal(canonicalDomain(""), "");
 });
