@@ -26,7 +26,7 @@
  */
 import MimeNode from "nodemailer/lib/mime-node";
 import type { QueueRecord } from "../queue/mod.ts";
-import { rfc5322Date } from "../smtp/received.ts";
+import { rfc5322Date } from "../util/date.ts";
 
 /** What one recipient's report says. */
 export interface DsnRecipientReport {

@@ -22,6 +22,7 @@
  * ```
  * @module
  */
+import { rfc5322Date } from "../util/date.ts";
 
 /** What goes into a Received header. */
 export interface ReceivedInfo {
@@ -37,10 +38,7 @@ export interface ReceivedInfo {
   date: Date;
 }
 
-/** RFC 5322 date-time, e.g. "Tue, 24 Nov 2026 02:13:12 +0000". */
-export function rfc5322Date(date: Date): string {
-  return date.toUTCString().replace(/GMT$/, "+0000");
-}
+export { rfc5322Date };
 
 /** Builds the complete header line(s), folded, ending in CRLF. */
 export function receivedHeader(info: ReceivedInfo): string {
