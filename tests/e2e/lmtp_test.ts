@@ -42,9 +42,8 @@ Deno.test("LMTP: one transaction, an outcome per recipient (delivered, 452 quota
     assert.match(dsn!, /5\.1\.1/);
     // The quota failure stays deferred (retried, never bounced).
     const deferrals = () => d.logs.filter((l) => /full@example\.test.*status=\W*deferred/.test(l)).length;
-    for (let t0 = Date.now(); deferrals() < 2 && Date.now() - t0 < 10_000;) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const t0 = Date.now();
+    while (deferrals() < 2 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
     assert.ok(deferrals() >= 2, "retried");
     assert.ok(!d.logs.some((l) => /full@example\.test.*status=\W*failed/.test(l)));
   } finally {
