@@ -38,7 +38,7 @@ export async function requirePostfix(): Promise<void> {
   } catch {
     throw new BenchSetupError("missing_tool", `/etc/postfix/master.cf is missing: ${hint}`);
   }
-  for (const [db, name] of [["passwd", "postfix"], ["group", "postdrop"]]) {
+  for (const [db, name] of [["passwd", "postfix"], ["group", "postdrop"]] as const) {
     if ((await run("getent", [db, name])).code !== 0) {
       throw new BenchSetupError("missing_tool", `no ${db === "passwd" ? "user" : "group"} "${name}": ${hint}`);
     }
