@@ -53,8 +53,15 @@ export async function requirePostfix(): Promise<void> {
   }
 }
 
-/** Starts Postfix on 127.0.0.1:port relaying to 127.0.0.1:relayPort. */
-export async function startPostfix(port: number, relayPort: number): Promise<Postfix> {
+/**
+ * Starts Postfix on 127.0.0.1:port relaying to 127.0.0.1:relayPort, or through
+ * `options.transport` (e.g. "lmtp:unix:/path", Postfix's `default_transport`) instead.
+ */
+export async function startPostfix(
+  port: number,
+  relayPort: number,
+  options: { transport?: string } = {},
+): Promise<Postfix> {
   await requirePostfix();
   const dir = await Deno.makeTempDir({ prefix: "empath-bench-postfix-" });
   let masterPid = 0;
@@ -82,6 +89,8 @@ export async function startPostfix(port: number, relayPort: number): Promise<Pos
     await run("chown", ["postfix", `${dir}/data`]);
     let master = await Deno.readTextFile("/etc/postfix/master.cf");
     master = master.replace(/^smtp\s+inet\s+.*$/m, `127.0.0.1:${port} inet n - n - - smtpd`);
+    // The lmtp client runs outside the chroot so it reaches a Unix socket by its real path.
+    master = master.replace(/^lmtp\s+unix\s+.*$/m, "lmtp      unix  -       -       n       -       -       lmtp");
     master += "\npostlog   unix-dgram n  -       n       -       1       postlogd\n";
     await Deno.writeTextFile(`${dir}/etc/master.cf`, master);
     await Deno.copyFile("/etc/postfix/dynamicmaps.cf", `${dir}/etc/dynamicmaps.cf`).catch(() => {});
@@ -97,7 +106,7 @@ export async function startPostfix(port: number, relayPort: number): Promise<Pos
         "inet_protocols = ipv4",
         "myhostname = postfix.bench.test",
         "mydestination =",
-        `relayhost = [127.0.0.1]:${relayPort}`,
+        options.transport ? `default_transport = ${options.transport}` : `relayhost = [127.0.0.1]:${relayPort}`,
         "mynetworks = 127.0.0.0/8",
         "smtpd_relay_restrictions = permit_mynetworks, reject",
         "smtp_tls_security_level = none",

@@ -144,6 +144,10 @@ const tlsPolicy = z.enum(["none", "opportunistic", "required"], {
   error: 'expected "none", "opportunistic" (STARTTLS when offered) or "required"',
 });
 
+const lmtpTarget = z.string().regex(/^unix:.+$|^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/, {
+  error: 'expected "unix:/path/to/socket" or "host:port"',
+});
+
 const domainPolicy = z.strictObject({
   /** "host:port" to use instead of MX lookup (smart host / testing). */
   mx_override: hostPort.optional(),
@@ -153,7 +157,21 @@ const domainPolicy = z.strictObject({
   max_connections: count.optional(),
   /** Messages per second to this destination (token bucket). */
   rate: z.number().positive({ error: "expected messages per second, e.g. 10 or 0.5" }).optional(),
-});
+  /** How mail leaves: "smtp" (MX routing; default), "lmtp" (local delivery, `lmtp`), "http" (webhook, `url`). */
+  transport: z.enum(["smtp", "lmtp", "http"], { error: 'expected "smtp", "lmtp" or "http"' }).optional(),
+  /** LMTP server: "unix:/run/dovecot/lmtp" or "host:port". */
+  lmtp: lmtpTarget.optional(),
+  /** Webhook URL (transport = "http"); `format` "raw" (RFC 5322 body) or "json"; `secret` signs requests. */
+  url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
+  format: z.enum(["raw", "json"], { error: 'expected "raw" or "json"' }).optional(),
+  secret: z.string().min(1).optional(),
+  request_timeout: duration.optional(),
+  /** Mutual TLS for the webhook: client certificate and key, extra CA (PEM files). */
+  client_cert: z.string().optional(),
+  client_key: z.string().optional(),
+  ca_file: z.string().optional(),
+}).refine((p) => p.transport !== "lmtp" || p.lmtp, { error: 'transport = "lmtp" needs lmtp = "unix:/path"' })
+  .refine((p) => p.transport !== "http" || p.url, { error: 'transport = "http" needs url = "https://…"' });
 
 const delivery = z.strictObject({
   enabled: z.boolean().default(true),
@@ -208,6 +226,9 @@ const delivery = z.strictObject({
     /** How long the breaker stays open before one probe is allowed. */
     cooldown: duration.default(60_000),
   }).prefault({}),
+  /** LMTP server for relay.local_domains without their own `transport` ("lmtp:unix:/path", "lmtp:host:port"). */
+  local_transport: z.string().regex(/^lmtp:/, { error: 'expected "lmtp:unix:/path" or "lmtp:host:port"' })
+    .pipe(z.string().transform((t) => t.slice(5)).pipe(lmtpTarget)).optional(),
   /** Per-domain settings: `[delivery.domains."example.com"]` or `"*.example.com"`. */
   domains: z.record(domain, domainPolicy).default({}),
 });

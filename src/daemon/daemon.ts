@@ -234,7 +234,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     }
     listeners.push(listener);
   }
-  const addresses = [];
+  const addresses: { name: string; role: string; host: string; port: number }[] = [];
   try {
     for (const listener of listeners) {
       const addr = await listener.listen();
@@ -277,6 +277,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     log: logger("delivery"),
     resolver,
     pool,
+    ownAddresses: () => addresses,
     events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
       finished: dsn.finished,
       deferred: dsn.deferred,

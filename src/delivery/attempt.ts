@@ -76,7 +76,7 @@ export interface AttemptOptions {
 
 /** The outcome of one destination: delivered through a transport, or held by its limits. */
 export type DestinationResult =
-  | { kind: "done"; outcomes: RecipientOutcome[]; attempt: AttemptRecord }
+  | { kind: "done"; outcomes: RecipientOutcome[]; attempt: AttemptRecord; retryAt?: number }
   | { kind: "later"; retryAt: number; reason: string };
 
 /** Runs attempts. */
@@ -143,7 +143,8 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
       await lifecycle.attempt(record, result.attempt);
       if (result.outcomes.some((o) => o.outcome === "deferred")) {
         const attempts = Math.max(...record.recipients.map((r) => r.attempts));
-        next = Math.min(next, clock.now() + retryDelay(attempts, d.retry, options.random));
+        const backoff = clock.now() + retryDelay(attempts, d.retry, options.random);
+        next = Math.min(next, Math.max(backoff, result.retryAt ?? 0));
       }
     }
     const at = clock.now();
@@ -210,7 +211,7 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
       }
       const outcomes = [...new Set(result.recipients.map((o) => o.outcome))].join(",");
       endSpan(span, result.error, { "empath.server": result.server ?? "", "empath.outcome": outcomes });
-      return { kind: "done", outcomes: result.recipients, attempt };
+      return { kind: "done", outcomes: result.recipients, attempt, retryAt: result.retryAt };
     } catch (err) {
       endSpan(span, err);
       throw err;

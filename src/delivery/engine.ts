@@ -1,7 +1,8 @@
 /**
  * The delivery engine: wires the scheduler (which messages run when), the attempt
  * runner (one attempt of one message, per destination), the transports (SMTP by
- * default; one picked per destination domain), the destination limits and the
+ * default, LMTP and HTTP webhooks per `[delivery.domains."…"] transport`; see
+ * transport_select.ts), the destination limits and the
  * operator actions into the interface the daemon and the control plane use.
  * 4xx and network errors are retried with backoff, 5xx fail the recipient,
  * messages past `max_queue_lifetime` expire.
@@ -61,8 +62,12 @@ import { createOverrides } from "./overrides.ts";
 import type { Resolver } from "./resolver.ts";
 import { matchDomainPolicy } from "./router.ts";
 import { createScheduler } from "./scheduler.ts";
+import { createHttpTransport } from "./http_transport.ts";
+import { createLmtpTransport } from "./lmtp_transport.ts";
+import type { ListenerAddress } from "./loop_check.ts";
 import { createSmtpTransport } from "./smtp_transport.ts";
 import type { TransportSelector } from "./transport.ts";
+import { createTransportSelector } from "./transport_select.ts";
 
 export type { DeliveryEvents };
 
@@ -80,6 +85,8 @@ export interface DeliveryDeps {
   clock?: Clock;
   /** Picks the transport per destination domain; default SMTP (over `resolver` and `pool`) for every domain. */
   transportFor?: TransportSelector;
+  /** Bound listener addresses, for loop detection (default: the configured ones). */
+  ownAddresses?: () => ListenerAddress[];
 }
 
 /** The running engine, with the operations the control plane calls. */
@@ -131,7 +138,9 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     };
   }, clock);
   const smtp = createSmtpTransport({ ...deps, mxOverrides: overrides.all });
-  const transportFor = deps.transportFor ?? (() => smtp);
+  const lmtp = createLmtpTransport(deps);
+  const http = createHttpTransport(deps);
+  const transportFor = deps.transportFor ?? createTransportSelector({ config: cfg, smtp, lmtp, http });
   const lifecycle = createLifecycle(deps);
   // `stopping` is only read during deliveries, after the scheduler below exists.
   const runner = createAttemptRunner({
@@ -171,7 +180,7 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     async stop(graceMs) {
       clearInterval(sweeper);
       await scheduler.stop(graceMs);
-      await smtp.close?.();
+      await Promise.all([smtp.close?.(), lmtp.close?.(), http.close?.()]);
       deps.resolver.close();
     },
     inFlight: () => scheduler.inFlight(),

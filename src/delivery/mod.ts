@@ -25,5 +25,10 @@ export {
   type TransportSelector,
 } from "./transport.ts";
 export { createSmtpTransport, type SmtpTransportOptions } from "./smtp_transport.ts";
+export { createLmtpTransport, type LmtpTransportOptions } from "./lmtp_transport.ts";
+export { LmtpError, LmtpSession, type LmtpTarget, parseLmtpTarget } from "./lmtp_client.ts";
+export { createHttpTransport, type HttpTransportOptions, parseRetryAfter, signWebhook } from "./http_transport.ts";
+export { chooseTransport, createTransportSelector, type TransportChoice } from "./transport_select.ts";
+export { isOwnListener, type ListenerAddress } from "./loop_check.ts";
 export type { MessageFilter } from "./operator.ts";
 export { createDeliveryEngine, type DeliveryDeps, type DeliveryEngine, type DeliveryEvents } from "./engine.ts";

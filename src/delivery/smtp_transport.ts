@@ -27,6 +27,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
 import type { ConnectionPool } from "./connection_pool.ts";
+import { type ListenerAddress, loopReply, trimSelf } from "./loop_check.ts";
 import type { Resolver } from "./resolver.ts";
 import { DnsError, matchDomainPolicy, nextHop, type Route, routeDomain } from "./router.ts";
 import { type DeliveryTarget, SmtpClientError, type SmtpSession } from "./smtp_client.ts";
@@ -42,6 +43,8 @@ export interface SmtpTransportOptions {
   log: Logger;
   /** Per-domain next hops (configured and runtime overrides together). */
   mxOverrides: () => Map<string, { host: string; port: number }>;
+  /** This daemon's bound listener addresses (loop detection); default the configured ones. */
+  ownAddresses?: () => ListenerAddress[];
 }
 
 /** One address to connect to; `name` is the MX host name (for SNI and certificate checks). */
@@ -49,6 +52,8 @@ export interface SmtpCandidate {
   ip: string;
   name: string;
   port: number;
+  /** The MX preference of the host it came from. */
+  preference: number;
 }
 
 /** TLS errors that mean "the certificate did not verify" rather than "the handshake failed". */
@@ -72,11 +77,13 @@ export async function smtpCandidates(
   for (const host of route.hosts) {
     if (IP_LITERAL.test(host.host) || host.host === "localhost") {
       const ip = host.host === "localhost" ? "127.0.0.1" : host.host;
-      candidates.push({ ip, name: ip, port: host.port });
+      candidates.push({ ip, name: ip, port: host.port, preference: host.preference });
       continue;
     }
     try {
-      for (const ip of await resolver.addresses(host.host)) candidates.push({ ip, name: host.host, port: host.port });
+      for (const ip of await resolver.addresses(host.host)) {
+        candidates.push({ ip, name: host.host, port: host.port, preference: host.preference });
+      }
     } catch (err) {
       onError(host.host, err as Error);
     }
@@ -159,10 +166,17 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       return { recipients: allRecipients(rcpts(), permanent ? "failed" : "deferred", reply), error: reply };
     }
     let lastError: SmtpClientError | Error | undefined;
-    const candidates = await smtpCandidates(route, resolver, (host, err) => {
+    const resolved = await smtpCandidates(route, resolver, (host, err) => {
       lastError = err;
       log.info("{id}: MX {host} has no usable address: {error}", { id, host, error: err.message });
     });
+    const own = options.ownAddresses?.() ?? options.config().listeners.map((l) => l.address);
+    const candidates = trimSelf(resolved, own);
+    if (!candidates) {
+      const reply = loopReply(domain);
+      log.warning("{id}: {reply}", { id, reply });
+      return { recipients: allRecipients(rcpts(), "failed", reply, 554), error: reply };
+    }
     const policy = matchDomainPolicy(domain, new Map(Object.entries(d.domains)));
     for (const host of candidates) {
       if (signal?.aborted) {

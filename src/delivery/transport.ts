@@ -64,6 +64,8 @@ export interface TransportResult {
   error?: string;
   /** No server could be reached at all: counts toward opening the destination's circuit breaker. */
   connectionFailed?: boolean;
+  /** Not before this time (epoch ms) for deferred recipients, e.g. from an HTTP `Retry-After`. */
+  retryAt?: number;
 }
 
 /** A way to deliver mail. `deliver` resolves with per-recipient outcomes; it rejects only on bugs. */
