@@ -16,19 +16,19 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startDaemon } from "../tests/helpers/daemon.ts";
-import { startDovecot } from "../tests/helpers/dovecot.ts";
+import { startDaemon } from "../testing/daemon.ts";
+import { startDovecot } from "../testing/dovecot.ts";
+import { freePort } from "../testing/net.ts";
 import {
   bgText,
-  freePort,
   loadAvg,
   requireLoadTools,
   sleep,
   smtpSource,
+  startPostfix,
   stopAllOnSignal,
   table,
-} from "./lib/common.ts";
-import { startPostfix } from "./lib/postfix.ts";
+} from "./lib/mod.ts";
 
 const args = parseArgs({
   args: Deno.args,

@@ -5,9 +5,9 @@
  * is down is delivered once it is back.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
-import { startDovecot } from "../helpers/dovecot.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { startDaemon } from "../../testing/daemon.ts";
+import { startDovecot } from "../../testing/dovecot.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 const MSG = "Subject: lmtp test\r\n\r\nhello over lmtp\r\n.leading dot line\r\n";
 /** Over the 1 KiB quota of full@. */

@@ -4,8 +4,8 @@
  * 429 no earlier than its Retry-After, then delivers.
  */
 import assert from "node:assert/strict";
-import { startDaemon } from "../helpers/daemon.ts";
-import { sendMessage } from "../helpers/smtp_raw.ts";
+import { startDaemon } from "../../testing/daemon.ts";
+import { sendMessage } from "../../testing/smtp_client.ts";
 
 const MSG = "Subject: transports\r\n\r\nhello\r\n";
 
