@@ -29,11 +29,11 @@ export interface TestDaemon extends AsyncDisposable {
   permissions: string[];
   /** Resolves with the first log line matching `re`. */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
-  /** SIGTERM and wait (SIGKILL after a minute); returns the exit code. */
+  /** SIGTERM and wait (SIGKILL after a minute); returns the exit code. Again after exit: the same code, no signal. */
   stop(): Promise<number>;
   /** SIGKILL and wait. */
   kill(): Promise<void>;
-  /** Removes the temp dir (after stop/kill). */
+  /** Removes the temp dir (after stop/kill); a no-op once it is gone. */
   cleanup(): Promise<void>;
 }
 

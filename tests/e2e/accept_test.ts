@@ -220,7 +220,7 @@ Deno.test("too many errors in one session end it with 421", async () => {
 });
 
 Deno.test("more connections from one address than allowed get 421", async () => {
-  const d = await startDaemon({ toml: `[smtp]\nmax_connections_per_ip = 2\n` });
+  await using d = await startDaemon({ toml: `[smtp]\nmax_connections_per_ip = 2\n` });
   const conns: SmtpClient[] = [];
   try {
     for (let i = 0; i < 2; i++) {
@@ -238,8 +238,6 @@ Deno.test("more connections from one address than allowed get 421", async () => 
     assert.equal((await again.reply()).code, 220);
   } finally {
     conns.forEach((c) => c.close());
-    await d.stop();
-    await d.cleanup();
   }
 });
 

@@ -49,25 +49,23 @@ Deno.test("every delivery outcome is one JSON audit line with id, sender, recipi
 });
 
 Deno.test("an audit log on /dev/full (every write fails with ENOSPC) does not stop accepting or delivering", async () => {
-  const sink = await startScriptSink();
-  const d = await startDaemon({ toml: deliveryToml(sink.port, `[audit]\nfile = "/dev/full"\n`), logLevel: "info" });
-  try {
-    for (let i = 0; i < 5; i++) {
-      const r = await sendMessage(d.port, "s@remote.test", [`u${i}@local.test`], `Subject: ${i}\r\n\r\nx\r\n`);
-      assert.equal(r.code, 250, r.text);
-    }
-    await sink.waitFor(5);
-    await d.waitForLog(/audit log: .* dropped: .*No space left on device|audit log: .* dropped/);
-    const metrics = await fetch(`http://127.0.0.1:${d.portOf("http")}/metrics`).then((r) => r.text());
-    const dropped = Number(/^empath_audit_dropped_lines_total (\d+)/m.exec(metrics)?.[1] ?? 0);
-    assert.ok(dropped >= 5, `dropped audit lines are counted (${dropped})`);
-    const after = await sendMessage(d.port, "s@remote.test", ["late@local.test"], "Subject: late\r\n\r\nx\r\n");
-    assert.equal(after.code, 250, "still accepting");
-    await sink.waitFor(6);
-    assert.ok((await Deno.stat("/dev/full")).isCharDevice);
-  } finally {
-    assert.equal(await d.stop(), 0, "clean shutdown");
-    await d.cleanup();
-    await sink.stop();
+  await using sink = await startScriptSink();
+  await using d = await startDaemon({
+    toml: deliveryToml(sink.port, `[audit]\nfile = "/dev/full"\n`),
+    logLevel: "info",
+  });
+  for (let i = 0; i < 5; i++) {
+    const r = await sendMessage(d.port, "s@remote.test", [`u${i}@local.test`], `Subject: ${i}\r\n\r\nx\r\n`);
+    assert.equal(r.code, 250, r.text);
   }
+  await sink.waitFor(5);
+  await d.waitForLog(/audit log: .* dropped: .*No space left on device|audit log: .* dropped/);
+  const metrics = await fetch(`http://127.0.0.1:${d.portOf("http")}/metrics`).then((r) => r.text());
+  const dropped = Number(/^empath_audit_dropped_lines_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+  assert.ok(dropped >= 5, `dropped audit lines are counted (${dropped})`);
+  const after = await sendMessage(d.port, "s@remote.test", ["late@local.test"], "Subject: late\r\n\r\nx\r\n");
+  assert.equal(after.code, 250, "still accepting");
+  await sink.waitFor(6);
+  assert.ok((await Deno.stat("/dev/full")).isCharDevice);
+  assert.equal(await d.stop(), 0, "clean shutdown");
 });

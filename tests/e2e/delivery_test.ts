@@ -31,39 +31,30 @@ const idOf = (text: string) => /queued as (\S+)/.exec(text)![1]!;
 Deno.test("delivers through real MX records, preferring the lowest preference and failing over", async () => {
   const mx1 = randomLoopback();
   const mx2 = randomLoopback();
-  const sink2 = await startScriptSink({ host: mx2 });
-  const dns = await startDnsServer({
+  await using sink2 = await startScriptSink({ host: mx2 });
+  await using dns = await startDnsServer({
     mx: [["a.test", "mx1.a.test", 10], ["a.test", "mx2.a.test", 20]],
     a: [["mx1.a.test", mx1], ["mx2.a.test", mx2]],
   });
   // mx1 is down at first: nothing listens on mx1:port.
-  const d = await startDaemon({
+  await using d = await startDaemon({
     toml: `[delivery]\nport = ${sink2.port}\n[delivery.dns]\nnameserver = "127.0.0.1:${dns.port}"\n`,
   });
-  let sink1;
-  try {
-    const r = await send(d, ["bob@a.test"]);
-    assert.equal(r.code, 250, r.text);
-    const [msg] = await sink2.waitFor(1);
-    assert.ok(msg);
-    assert.deepEqual(msg.rcpt_tos, ["bob@a.test"]);
-    assert.equal(msg.mail_from, "alice@example.com");
-    assert.match(msg.data, /hello through empath\r\n\.leading dot line\r\n$/, "dot-stuffing round-trips");
-    assert.match(msg.data, /^Received: from client\.test/);
-    // Now mx1 comes up: the preferred MX gets the next message.
-    sink1 = await startScriptSink({ host: mx1, port: sink2.port });
-    assert.equal((await send(d, ["carol@a.test"])).code, 250);
-    const [m1] = await sink1.waitFor(1);
-    assert.ok(m1);
-    assert.deepEqual(m1.rcpt_tos, ["carol@a.test"]);
-    assert.equal((await sink2.messages()).length, 1);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink1?.stop();
-    await sink2.stop();
-    await dns.stop();
-  }
+  const r = await send(d, ["bob@a.test"]);
+  assert.equal(r.code, 250, r.text);
+  const [msg] = await sink2.waitFor(1);
+  assert.ok(msg);
+  assert.deepEqual(msg.rcpt_tos, ["bob@a.test"]);
+  assert.equal(msg.mail_from, "alice@example.com");
+  assert.match(msg.data, /hello through empath\r\n\.leading dot line\r\n$/, "dot-stuffing round-trips");
+  assert.match(msg.data, /^Received: from client\.test/);
+  // Now mx1 comes up: the preferred MX gets the next message.
+  await using sink1 = await startScriptSink({ host: mx1, port: sink2.port });
+  assert.equal((await send(d, ["carol@a.test"])).code, 250);
+  const [m1] = await sink1.waitFor(1);
+  assert.ok(m1);
+  assert.deepEqual(m1.rcpt_tos, ["carol@a.test"]);
+  assert.equal((await sink2.messages()).length, 1);
 });
 
 Deno.test("retries a 451 after the backoff delay and then delivers", async () => {
@@ -139,20 +130,14 @@ Deno.test("a domain that does not exist fails permanently; a DNS timeout defers"
   assert.equal((await send(d, ["x@nowhere.test"])).code, 250);
   assert.match(await d.waitForLog(/x@nowhere\.test.*status=/), /failed.*550 5\.1\.2/);
   // A name server that does not answer: temporary.
-  const silent = dgram.createSocket("udp4");
+  await using silent = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
   const port = silent.address().port;
-  const d2 = await startDaemon({
+  await using d2 = await startDaemon({
     toml: `[delivery.dns]\nnameserver = "127.0.0.1:${port}"\ntimeout = "300ms"\n[delivery.retry]\nbase_delay = "1h"\n`,
   });
-  try {
-    assert.equal((await send(d2, ["x@slow.test"])).code, 250);
-    assert.match(await d2.waitForLog(/x@slow\.test.*status=/), /deferred.*451 4\.4\.3/);
-  } finally {
-    await d2.stop();
-    await d2.cleanup();
-    silent.close();
-  }
+  assert.equal((await send(d2, ["x@slow.test"])).code, 250);
+  assert.match(await d2.waitForLog(/x@slow\.test.*status=/), /deferred.*451 4\.4\.3/);
 });
 
 Deno.test("messages older than max_queue_lifetime expire with 4.4.7", async () => {
@@ -167,27 +152,22 @@ Deno.test("messages older than max_queue_lifetime expire with 4.4.7", async () =
 });
 
 Deno.test("a restart in the middle of a retry schedule continues it", async () => {
-  const sink = await startScriptSink({ script: { data: ["451 4.3.0 busy"] } });
-  let d = await startDaemon({
+  await using sink = await startScriptSink({ script: { data: ["451 4.3.0 busy"] } });
+  await using d = await startDaemon({
     toml:
       `[delivery.retry]\nbase_delay = "3s"\njitter = 0\n[delivery.domains."f.test"]\nmx_override = "127.0.0.1:${sink.port}"\n`,
   });
-  try {
-    const id = idOf((await send(d, ["bob@f.test"])).text);
-    await d.waitForLog(/status=.*deferred/);
-    assert.equal(await d.stop(), 0);
-    const rec = (await record(d, id))!;
-    assert.equal(rec.status, "deferred");
-    assert.equal(rec.attempts.length, 1);
-    assert.ok(rec.nextAttemptAt > Date.now(), "the schedule was persisted");
-    d = await restartDaemon(d);
-    await sink.waitFor(1, 15_000);
-    await d.waitForLog(/"summary":"[^"]*bob@f\.test=delivered/);
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
-  }
+  const id = idOf((await send(d, ["bob@f.test"])).text);
+  await d.waitForLog(/status=.*deferred/);
+  assert.equal(await d.stop(), 0);
+  const rec = (await record(d, id))!;
+  assert.equal(rec.status, "deferred");
+  assert.equal(rec.attempts.length, 1);
+  assert.ok(rec.nextAttemptAt > Date.now(), "the schedule was persisted");
+  // The restarted daemon is disposed first (stop, then its dir is removed); disposing `d` after it is a no-op.
+  await using restarted = await restartDaemon(d);
+  await sink.waitFor(1, 15_000);
+  await restarted.waitForLog(/"summary":"[^"]*bob@f\.test=delivered/);
 });
 
 Deno.test("the circuit breaker holds a dead destination after repeated connection failures", async () => {

@@ -7,6 +7,7 @@ import { startDaemon } from "../../testing/daemon.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 import { sendMessage } from "../../testing/smtp_client.ts";
+import { tempDir } from "../../testing/temp.ts";
 
 const MSG = "Subject: tls\r\n\r\nbody\r\n";
 
@@ -19,28 +20,21 @@ async function withSetup(
     sink: Awaited<ReturnType<typeof startScriptSink>>,
   ) => Promise<void>,
 ) {
-  const dir = await Deno.makeTempDir({ prefix: "empath-tls-" });
-  const { cert, key } = await selfSignedCertificate(dir);
-  const sink = await startScriptSink(sinkTls ? { tlsCert: cert, tlsKey: key } : {});
-  const d = await startDaemon({
+  await using dir = await tempDir("empath-tls-");
+  const { cert, key } = await selfSignedCertificate(dir.path);
+  await using sink = await startScriptSink(sinkTls ? { tlsCert: cert, tlsKey: key } : {});
+  await using d = await startDaemon({
     toml:
       `[delivery.retry]\nbase_delay = "1h"\n[delivery.domains."t.test"]\nmx_override = "127.0.0.1:${sink.port}"\n${domainToml}\n`,
   });
-  try {
-    await fn(
-      async (to) => {
-        const r = await sendMessage(d.port, "a@example.com", [to], MSG);
-        assert.equal(r.code, 250, r.text);
-      },
-      d,
-      sink,
-    );
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await fn(
+    async (to) => {
+      const r = await sendMessage(d.port, "a@example.com", [to], MSG);
+      assert.equal(r.code, 250, r.text);
+    },
+    d,
+    sink,
+  );
 }
 
 Deno.test("tls = required fails temporarily when the server offers no STARTTLS", () =>

@@ -43,47 +43,43 @@ const command = fc.oneof(
 );
 
 Deno.test("random and malformed command sequences always get well-formed replies and never crash the server", async () => {
-  const d = await startDaemon({ toml: `[smtp]\nmax_errors = 1000\n` });
-  try {
-    await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 25 }), fc.boolean(), async (cmds, pipelined) => {
-        const c = await SmtpClient.connect(d.port);
-        try {
-          assert.equal((await c.reply()).code, 220);
-          const lines: string[] = [];
-          const collect = async () => {
-            try {
-              lines.push(...(await c.reply(3000)).lines);
-            } catch {
-              return false; // server closed the session (e.g. QUIT, 421) or stayed silent (DATA body)
-            }
-            return true;
-          };
-          if (pipelined) {
-            await c.send(cmds.map((x) => x + "\r\n").join(""));
-            for (let i = 0; i < cmds.length; i++) if (!(await collect())) break;
-          } else {
-            for (const x of cmds) {
-              await c.send(x + "\r\n").catch(() => {});
-              if (!(await collect())) break;
-            }
+  await using d = await startDaemon({ toml: `[smtp]\nmax_errors = 1000\n` });
+  await fc.assert(
+    fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 25 }), fc.boolean(), async (cmds, pipelined) => {
+      const c = await SmtpClient.connect(d.port);
+      try {
+        assert.equal((await c.reply()).code, 220);
+        const lines: string[] = [];
+        const collect = async () => {
+          try {
+            lines.push(...(await c.reply(3000)).lines);
+          } catch {
+            return false; // server closed the session (e.g. QUIT, 421) or stayed silent (DATA body)
           }
-          for (const line of lines) assert.match(line, REPLY, JSON.stringify(line));
-        } finally {
-          c.close();
+          return true;
+        };
+        if (pipelined) {
+          await c.send(cmds.map((x) => x + "\r\n").join(""));
+          for (let i = 0; i < cmds.length; i++) if (!(await collect())) break;
+        } else {
+          for (const x of cmds) {
+            await c.send(x + "\r\n").catch(() => {});
+            if (!(await collect())) break;
+          }
         }
-      }),
-      { numRuns: 40 },
-    );
-    // Still alive and serving.
-    const ok = await SmtpClient.connect(d.port);
-    assert.equal((await ok.reply()).code, 220);
-    assert.equal((await ok.cmd("EHLO after.test")).code, 250);
-    ok.close();
-  } finally {
-    assert.equal(await d.stop(), 0, "the daemon exits cleanly after the barrage");
-    await d.cleanup();
-  }
+        for (const line of lines) assert.match(line, REPLY, JSON.stringify(line));
+      } finally {
+        c.close();
+      }
+    }),
+    { numRuns: 40 },
+  );
+  // Still alive and serving.
+  const ok = await SmtpClient.connect(d.port);
+  assert.equal((await ok.reply()).code, 220);
+  assert.equal((await ok.cmd("EHLO after.test")).code, 250);
+  ok.close();
+  assert.equal(await d.stop(), 0, "the daemon exits cleanly after the barrage");
 });
 
 Deno.test("the greeting comes at once by default; with greet_delay an early talker is refused", async () => {

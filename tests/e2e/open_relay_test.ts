@@ -36,6 +36,7 @@ import { hashPassword } from "../../src/smtp/mod.ts";
 import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { spooledMessages } from "../../testing/spool_reader.ts";
 import { type Reply, SmtpClient } from "../../testing/smtp_client.ts";
+import { tempDir } from "../../testing/temp.ts";
 import { certificateChain } from "../helpers/certificate_chain.ts";
 
 const PASSWORD = "relay matrix pass";
@@ -70,14 +71,15 @@ const NETWORKS: Network[] = [
 ];
 const [TRUSTED, UNTRUSTED] = NETWORKS as [Network, Network, ...Network[]];
 
-interface Fixture {
+/** The daemon and its certificate dir; `await using` stops the daemon and removes both dirs. */
+interface Fixture extends AsyncDisposable {
   d: TestDaemon;
   caCert: string;
-  dir: string;
 }
 
 async function setup(): Promise<Fixture> {
-  const dir = await Deno.makeTempDir({ prefix: "empath-relay-" });
+  const tmp = await tempDir("empath-relay-");
+  const dir = tmp.path;
   const { cert, key, caPem } = await certificateChain(dir);
   await Deno.writeTextFile(join(dir, "users"), `alice:${await hashPassword(PASSWORD)}\n`);
   const d = await startDaemon({
@@ -90,7 +92,14 @@ async function setup(): Promise<Fixture> {
       `[[listeners]]\nname = "mx"\naddress = "127.0.0.1:0"\nrole = "mx"\nproxy_protocol = ["127.0.0.0/8"]\n` +
       `[[listeners]]\nname = "smtps"\naddress = "127.0.0.1:0"\nrole = "smtps"\nproxy_protocol = ["127.0.0.0/8"]\n`,
   });
-  return { d, caCert: caPem, dir };
+  return {
+    d,
+    caCert: caPem,
+    async [Symbol.asyncDispose]() {
+      await d[Symbol.asyncDispose]();
+      await tmp[Symbol.asyncDispose]();
+    },
+  };
 }
 
 /** A session from `net`: on the mx listener, or authenticated as alice on smtps. */
@@ -130,46 +139,40 @@ async function stored(d: TestDaemon, subject: string): Promise<string | undefine
 }
 
 Deno.test("relay matrix: network × AUTH × sender domain × recipient domain; only the allowed combinations relay", async () => {
-  const f = await setup();
-  try {
-    let n = 0;
-    for (const net of NETWORKS) {
-      for (const authenticated of [false, true]) {
-        const c = await session(f, net, authenticated);
-        try {
-          for (const sender of ["alice@local.test", "mallory@remote.example"]) {
-            for (const rcpt of ["bob@local.test", "carol@remote.example"]) {
-              const local = rcpt.endsWith("@local.test");
-              const allowed = local || net.trusted || authenticated;
-              const what = `${net.name}, ${authenticated ? "authenticated" : "anonymous"}, ${sender} -> ${rcpt}`;
-              const subject = `matrix ${++n}`;
-              const reply = await transaction(c, sender, `<${rcpt}>`, subject);
-              if (allowed) {
-                assert.equal(reply.code, 250, `${what}: ${reply.text}`);
-                const text = await stored(f.d, subject);
-                assert.ok(text, `${what}: accepted but not stored`);
-                assert.match(text, new RegExp(`^Received: from relay-matrix\\.test \\(\\[${net.address}\\]\\)`));
-                assert.ok(text.includes(`\tfor <${rcpt}>; `), `${what}: stored for the wrong recipient:\n${text}`);
-                assert.ok(text.includes(authenticated ? " with ESMTPSA id " : " with ESMTP id "), text);
-              } else {
-                assert.match(reply.text, /^554 5\.7\.1 Relaying denied: remote\.example is not a local domain/, what);
-                assert.equal(await stored(f.d, subject), undefined, `${what}: refused but stored`);
-              }
+  await using f = await setup();
+  let n = 0;
+  for (const net of NETWORKS) {
+    for (const authenticated of [false, true]) {
+      const c = await session(f, net, authenticated);
+      try {
+        for (const sender of ["alice@local.test", "mallory@remote.example"]) {
+          for (const rcpt of ["bob@local.test", "carol@remote.example"]) {
+            const local = rcpt.endsWith("@local.test");
+            const allowed = local || net.trusted || authenticated;
+            const what = `${net.name}, ${authenticated ? "authenticated" : "anonymous"}, ${sender} -> ${rcpt}`;
+            const subject = `matrix ${++n}`;
+            const reply = await transaction(c, sender, `<${rcpt}>`, subject);
+            if (allowed) {
+              assert.equal(reply.code, 250, `${what}: ${reply.text}`);
+              const text = await stored(f.d, subject);
+              assert.ok(text, `${what}: accepted but not stored`);
+              assert.match(text, new RegExp(`^Received: from relay-matrix\\.test \\(\\[${net.address}\\]\\)`));
+              assert.ok(text.includes(`\tfor <${rcpt}>; `), `${what}: stored for the wrong recipient:\n${text}`);
+              assert.ok(text.includes(authenticated ? " with ESMTPSA id " : " with ESMTP id "), text);
+            } else {
+              assert.match(reply.text, /^554 5\.7\.1 Relaying denied: remote\.example is not a local domain/, what);
+              assert.equal(await stored(f.d, subject), undefined, `${what}: refused but stored`);
             }
           }
-        } finally {
-          c.close();
         }
+      } finally {
+        c.close();
       }
     }
-    assert.equal(n, 32);
-    const relayed = [...(await spooledMessages(f.d.dataDir)).values()].filter((m) => m.includes("remote.example>; "));
-    assert.equal(relayed.length, 12, "remote recipients stored only for trusted or authenticated clients (3 × 2 × 2)");
-  } finally {
-    await f.d.stop();
-    await f.d.cleanup();
-    await Deno.remove(f.dir, { recursive: true });
   }
+  assert.equal(n, 32);
+  const relayed = [...(await spooledMessages(f.d.dataDir)).values()].filter((m) => m.includes("remote.example>; "));
+  assert.equal(relayed.length, 12, "remote recipients stored only for trusted or authenticated clients (3 × 2 × 2)");
 });
 
 /** [recipient form, reply from a client that may not relay, reply from one that may]. */
@@ -207,58 +210,52 @@ const FORMS: [string, RegExp, RegExp][] = [
 ];
 
 Deno.test("relay tricks: source routes, % hack, bang paths, quoted local parts, IP literals, trailing dots, case", async (t) => {
-  const f = await setup();
-  try {
-    const clients: [string, Network, boolean, 1 | 2][] = [
-      ["an untrusted anonymous client", UNTRUSTED, false, 1],
-      ["a trusted network client", TRUSTED, false, 2],
-      ["an authenticated client from an untrusted network", UNTRUSTED, true, 2],
-    ];
-    for (const [who, net, authenticated, column] of clients) {
-      await t.step(`${who} gets the decided reply for every form`, async () => {
-        const c = await session(f, net, authenticated);
-        try {
-          for (const form of FORMS) {
-            const reply = await transaction(c, "mallory@remote.example", form[0]);
-            assert.match(reply.text, form[column], `${who}: RCPT TO:${form[0]} got ${reply.text}`);
-          }
-        } finally {
-          c.close();
+  await using f = await setup();
+  const clients: [string, Network, boolean, 1 | 2][] = [
+    ["an untrusted anonymous client", UNTRUSTED, false, 1],
+    ["a trusted network client", TRUSTED, false, 2],
+    ["an authenticated client from an untrusted network", UNTRUSTED, true, 2],
+  ];
+  for (const [who, net, authenticated, column] of clients) {
+    await t.step(`${who} gets the decided reply for every form`, async () => {
+      const c = await session(f, net, authenticated);
+      try {
+        for (const form of FORMS) {
+          const reply = await transaction(c, "mallory@remote.example", form[0]);
+          assert.match(reply.text, form[column], `${who}: RCPT TO:${form[0]} got ${reply.text}`);
         }
-      });
-    }
-
-    await t.step(
-      "what is stored: the route is gone, postmaster gets the first local domain, % stays verbatim",
-      async () => {
-        const anon = await session(f, UNTRUSTED, false);
-        const trusted = await session(f, TRUSTED, false);
-        try {
-          const cases: [SmtpClient, string, string][] = [
-            [anon, "<@relay.example,@hop.example:user@local.test>", "user@local.test"],
-            [anon, "<postmaster>", "postmaster@local.test"],
-            [trusted, "<@relay.example:user@remote.example>", "user@remote.example"],
-            [trusted, "<user%remote.example@local.test>", "user%remote.example@local.test"],
-            [trusted, "<user@[IPv6:::1]>", "user@[IPv6:::1]"],
-          ];
-          for (const [c, rcpt, expected] of cases) {
-            const subject = `stored ${rcpt}`;
-            assert.equal((await transaction(c, "mallory@remote.example", rcpt, subject)).code, 250);
-            const text = await stored(f.d, subject);
-            assert.ok(text, rcpt);
-            const received = text.slice(0, text.indexOf("\r\nSubject: "));
-            assert.ok(received.includes(`\tfor <${expected}>; `), received);
-            assert.ok(!received.includes("relay.example"), `the source route must not be stored: ${received}`);
-          }
-        } finally {
-          anon.close();
-          trusted.close();
-        }
-      },
-    );
-  } finally {
-    await f.d.stop();
-    await f.d.cleanup();
-    await Deno.remove(f.dir, { recursive: true });
+      } finally {
+        c.close();
+      }
+    });
   }
+
+  await t.step(
+    "what is stored: the route is gone, postmaster gets the first local domain, % stays verbatim",
+    async () => {
+      const anon = await session(f, UNTRUSTED, false);
+      const trusted = await session(f, TRUSTED, false);
+      try {
+        const cases: [SmtpClient, string, string][] = [
+          [anon, "<@relay.example,@hop.example:user@local.test>", "user@local.test"],
+          [anon, "<postmaster>", "postmaster@local.test"],
+          [trusted, "<@relay.example:user@remote.example>", "user@remote.example"],
+          [trusted, "<user%remote.example@local.test>", "user%remote.example@local.test"],
+          [trusted, "<user@[IPv6:::1]>", "user@[IPv6:::1]"],
+        ];
+        for (const [c, rcpt, expected] of cases) {
+          const subject = `stored ${rcpt}`;
+          assert.equal((await transaction(c, "mallory@remote.example", rcpt, subject)).code, 250);
+          const text = await stored(f.d, subject);
+          assert.ok(text, rcpt);
+          const received = text.slice(0, text.indexOf("\r\nSubject: "));
+          assert.ok(received.includes(`\tfor <${expected}>; `), received);
+          assert.ok(!received.includes("relay.example"), `the source route must not be stored: ${received}`);
+        }
+      } finally {
+        anon.close();
+        trusted.close();
+      }
+    },
+  );
 });

@@ -19,7 +19,7 @@ const attr = (s: OtlpSpan, key: string) => {
 
 Deno.test("SMTP session, message and delivery attempt spans reach an OTLP collector", async () => {
   const spans: OtlpSpan[] = [];
-  const collector = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+  await using collector = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const body = await req.json().catch(() => ({}));
     if (new URL(req.url).pathname === "/v1/traces") {
       for (const rs of body.resourceSpans ?? []) {
@@ -28,8 +28,8 @@ Deno.test("SMTP session, message and delivery attempt spans reach an OTLP collec
     }
     return Response.json({});
   });
-  const sink = await startScriptSink();
-  const d = await startDaemon({
+  await using sink = await startScriptSink();
+  await using d = await startDaemon({
     toml:
       `[relay]\nlocal_domains = ["local.test"]\n[delivery.domains."local.test"]\nmx_override = "127.0.0.1:${sink.port}"\n`,
     logLevel: "info",
@@ -41,29 +41,22 @@ Deno.test("SMTP session, message and delivery attempt spans reach an OTLP collec
       OTEL_DENO_CONSOLE: "ignore",
     },
   });
-  try {
-    const r = await sendMessage(d.port, "s@remote.test", ["u@local.test"], "Subject: traced\r\n\r\nx\r\n");
-    assert.equal(r.code, 250);
-    const id = /queued as ([0-9A-Z]{26})/.exec(r.text)![1];
-    await sink.waitFor(1);
-    assert.equal(await d.stop(), 0); // shutdown flushes the exporter
-    const message = spans.find((s) => s.name === "smtp.message");
-    assert.ok(message, `smtp.message span exported (got: ${spans.map((s) => s.name).join(", ")})`);
-    assert.equal(attr(message, "empath.message_id"), id);
-    assert.equal(attr(message, "empath.sender"), "s@remote.test");
-    const session = spans.find((s) => s.name === "smtp.session");
-    assert.ok(session);
-    assert.equal(attr(session, "net.peer.ip"), "127.0.0.1");
-    const attempt = spans.find((s) => s.name === "delivery.attempt");
-    assert.ok(attempt);
-    assert.equal(attr(attempt, "empath.message_id"), id);
-    assert.equal(attr(attempt, "empath.domain"), "local.test");
-    assert.equal(Number(attr(attempt, "empath.attempt")), 1);
-    assert.equal(attr(attempt, "empath.outcome"), "delivered");
-  } finally {
-    await d.stop();
-    await d.cleanup();
-    await sink.stop();
-    await collector.shutdown();
-  }
+  const r = await sendMessage(d.port, "s@remote.test", ["u@local.test"], "Subject: traced\r\n\r\nx\r\n");
+  assert.equal(r.code, 250);
+  const id = /queued as ([0-9A-Z]{26})/.exec(r.text)![1];
+  await sink.waitFor(1);
+  assert.equal(await d.stop(), 0); // shutdown flushes the exporter
+  const message = spans.find((s) => s.name === "smtp.message");
+  assert.ok(message, `smtp.message span exported (got: ${spans.map((s) => s.name).join(", ")})`);
+  assert.equal(attr(message, "empath.message_id"), id);
+  assert.equal(attr(message, "empath.sender"), "s@remote.test");
+  const session = spans.find((s) => s.name === "smtp.session");
+  assert.ok(session);
+  assert.equal(attr(session, "net.peer.ip"), "127.0.0.1");
+  const attempt = spans.find((s) => s.name === "delivery.attempt");
+  assert.ok(attempt);
+  assert.equal(attr(attempt, "empath.message_id"), id);
+  assert.equal(attr(attempt, "empath.domain"), "local.test");
+  assert.equal(Number(attr(attempt, "empath.attempt")), 1);
+  assert.equal(attr(attempt, "empath.outcome"), "delivered");
 });
