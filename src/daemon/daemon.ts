@@ -17,6 +17,7 @@ import {
   type AuditLog,
   createAuditLog,
   createMetrics,
+  createSmtpTrace,
   type HttpServer,
   logLevel,
   type Metrics,
@@ -25,6 +26,7 @@ import {
 } from "../observability/mod.ts";
 import {
   claimSocketPath,
+  type ControlContext,
   type ControlServer,
   createHandlers,
   type ReloadReport,
@@ -157,14 +159,15 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       log.error("a queued listener failed for {id}: {error}", { id: record.id, error: String(err) }),
   });
   const metrics = createMetrics({ maxDomains: config.http.metrics_domains });
+  const auditTarget = !config.audit.enabled
+    ? ""
+    : config.audit.file === "-"
+    ? "-"
+    : config.audit.file
+    ? resolve(config.audit.file)
+    : join(dataDir, "audit.log");
   const audit = createAuditLog({
-    target: !config.audit.enabled
-      ? ""
-      : config.audit.file === "-"
-      ? "-"
-      : config.audit.file
-      ? resolve(config.audit.file)
-      : join(dataDir, "audit.log"),
+    target: auditTarget,
     retainDays: config.audit.retain_days,
     log: logger("audit"),
     onDrop: (n) => metrics.auditDropped.inc(n),
@@ -179,6 +182,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
+  const trace = createSmtpTrace(); // `empathctl trace smtp`
   for (const l of config.listeners) {
     const tls = await tlsFor(l.tls_cert ?? config.tls.cert, l.tls_key ?? config.tls.key);
     const listener = createSmtpListener(l, {
@@ -192,6 +196,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       metrics,
       modules,
       authThrottle,
+      trace,
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {
@@ -319,6 +324,27 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     [],
     async (set) => set({}, await spool.usage()),
   );
+  const controlContext: ControlContext = {
+    version: VERSION,
+    startedAt,
+    configPath,
+    config: () => current,
+    addresses,
+    store,
+    spool,
+    delivery,
+    resolver,
+    sessions: () => listeners.flatMap((l) => l.sessions()),
+    reload: async () =>
+      recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
+    lastReload: () => lastReload,
+    logLevel,
+    setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
+    totals: () => ({ ...totals }),
+    auditFile: auditTarget && auditTarget !== "-" ? auditTarget : undefined,
+    killSession: (id) => listeners.some((l) => l.kill(id)),
+    trace,
+  };
   let http: HttpServer | undefined;
   if (config.http.enabled) {
     let dnsOk: { at: number; ok: Promise<void> } | undefined;
@@ -353,24 +379,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       timeoutMs: config.control.timeout,
       log: logger("control"),
       audit,
-      handlers: createHandlers({
-        version: VERSION,
-        startedAt,
-        configPath,
-        config: () => current,
-        addresses,
-        store,
-        spool,
-        delivery,
-        resolver,
-        sessions: () => listeners.flatMap((l) => l.sessions()),
-        reload: async () =>
-          recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
-        lastReload: () => lastReload,
-        logLevel,
-        setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
-        totals: () => ({ ...totals }),
-      }),
+      handlers: createHandlers(controlContext),
     });
   }
 

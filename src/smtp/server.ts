@@ -26,6 +26,8 @@ import { type IntakeEnvelope, receiveMessage } from "./intake.ts";
 import { createRelayPolicy, type RelayPolicy } from "./policy.ts";
 import { readProxyHeader } from "./proxy.ts";
 import type { TlsFiles } from "./tls.ts";
+import { traceLogger } from "./trace_logger.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
 import type { UserDb } from "./users.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { ModuleHost } from "../modules/host.ts";
@@ -47,6 +49,8 @@ export interface ListenerDeps {
   modules?: ModuleHost;
   /** AUTH failure accounting shared by all listeners (per-address lockout); a listener makes its own without. */
   authThrottle?: AuthThrottle;
+  /** Live SMTP tracing (`empathctl trace smtp`). */
+  trace?: SmtpTrace;
 }
 
 /** An active session, as shown by `empathctl smtp connections`. */
@@ -56,6 +60,11 @@ export interface SessionInfo {
   peer: string;
   state: "connected" | "ehlo" | "mail" | "rcpt" | "data";
   tls: boolean;
+  /** The name the client gave in HELO/EHLO. */
+  helo?: string;
+  /** TLS protocol version and cipher, once TLS is up. */
+  tlsVersion?: string;
+  tlsCipher?: string;
   user?: string;
   startedAt: number;
 }
@@ -68,6 +77,8 @@ export interface SmtpListener {
   /** Stops accepting, lets sessions in DATA finish (up to graceMs), 421s the rest. */
   close(graceMs: number): Promise<void>;
   sessions(): SessionInfo[];
+  /** Ends a session now (421, then closed); false when this listener has no such session. */
+  kill(id: string): boolean;
   updateTls(files: TlsFiles): void;
 }
 
@@ -132,7 +143,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     hideENHANCEDSTATUSCODES: false,
     hideREQUIRETLS: true,
     maxRecipients: cfg().smtp.max_recipients,
-    logger: false,
+    logger: deps.trace ? traceLogger(deps.trace, (cid) => peerOf(conns.get(cid))) : false,
     onConnect(session, cb) {
       const ip = session.remoteAddress;
       counted.add(session.id);
@@ -441,6 +452,12 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     sessions() {
       return [...conns.values()].map((conn) => sessionInfo(conn, name));
     },
+    kill(id) {
+      const conn = conns.get(id);
+      if (!conn) return false;
+      conn.send(421, "4.7.0 Session ended by the administrator"); // a 421 closes the connection
+      return true;
+    },
     updateTls(files) {
       server.updateSecureContext({ key: files.key, cert: files.cert });
     },
@@ -480,9 +497,12 @@ function envelopeOf(session: SMTPServerSession, listener: string, submission: bo
   };
 }
 
+const peerOf = (conn: Conn | undefined) => conn && `${conn.session.remoteAddress}:${conn.session.remotePort}`;
+
 function sessionInfo(conn: Conn, listener: string): SessionInfo {
   const s = conn.session;
   const env = s.envelope;
+  const cipher = s.tlsOptions as { name?: string; standardName?: string; version?: string } | false;
   const state: SessionInfo["state"] = conn._dataStream
     ? "data"
     : env?.rcptTo?.length
@@ -498,6 +518,9 @@ function sessionInfo(conn: Conn, listener: string): SessionInfo {
     peer: `${s.remoteAddress}:${s.remotePort}`,
     state,
     tls: !!s.secure,
+    helo: s.hostNameAppearsAs || undefined,
+    tlsVersion: s.secure && cipher ? cipher.version : undefined,
+    tlsCipher: s.secure && cipher ? cipher.standardName ?? cipher.name : undefined,
     user: typeof s.user === "string" ? s.user : undefined,
     startedAt: (conn as unknown as { _startedAt?: number })._startedAt ?? Date.now(),
   };
