@@ -34,6 +34,7 @@ import {
   type Totals,
 } from "../control/mod.ts";
 import { VERSION } from "../version.ts";
+import { webConsole, webCredentials } from "./web_console.ts";
 import { createDsnService } from "../dsn/mod.ts";
 import { chainDeliveryEvents, loadModules, moduleDeliveryEvents, moduleDnsListener } from "../modules/mod.ts";
 import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
@@ -129,6 +130,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
 
   const users: UserDb | undefined = config.auth.users_file ? await loadUsers(config.auth.users_file) : undefined;
+  const webLogins = config.http.enabled && config.web.enabled ? await webCredentials(config) : undefined;
   const modules = await loadModules(config.modules, { configPath });
   const tlsCache = new Map<string, TlsFiles>();
   const stopWatchers: (() => void)[] = [];
@@ -346,6 +348,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     trace,
   };
   let http: HttpServer | undefined;
+  const web = webLogins ? webConsole(config, webLogins, controlContext, audit) : undefined;
   if (config.http.enabled) {
     let dnsOk: { at: number; ok: Promise<void> } | undefined;
     http = await startHttp(config.http.address, metrics, {
@@ -364,8 +367,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         }
         return dnsOk.ok;
       },
-    });
+    }, () => web?.app);
     log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
+    if (web) {
+      web.start(http.port);
+      log.info("web console on http://{host}:{port}/console", { host: http.host, port: http.port });
+    }
   }
   submitter.onQueued((record) => delivery.wake(record));
   delivery.start();
