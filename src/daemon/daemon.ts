@@ -262,6 +262,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     log: logger("delivery"),
     resolver,
     pool,
+    trace,
     events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
       finished: dsn.finished,
       deferred: dsn.deferred,

@@ -19,6 +19,7 @@ import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
 import type { QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
 import { createAttemptRunner } from "./attempt.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { ConnectionPool } from "./connection_pool.ts";
@@ -49,6 +50,8 @@ export interface DeliveryDeps {
   clock?: Clock;
   /** Picks the transport per destination domain; default SMTP (over `resolver` and `pool`) for every domain. */
   transportFor?: TransportSelector;
+  /** Live SMTP tracing of outbound sessions (`empathctl trace smtp`). */
+  trace?: SmtpTrace;
 }
 
 /** The running engine, with the operations the control plane calls. */

@@ -23,6 +23,7 @@ import type { ConnectionPool } from "./connection_pool.ts";
 import type { Resolver } from "./resolver.ts";
 import { DnsError, matchDomainPolicy, nextHop, type Route, routeDomain } from "./router.ts";
 import { type DeliveryTarget, SmtpClientError, type SmtpSession } from "./smtp_client.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
 import { allRecipients, type DeliveryTransport, type TransportJob, type TransportResult } from "./transport.ts";
 
 /** What the SMTP transport needs. */
@@ -35,6 +36,8 @@ export interface SmtpTransportOptions {
   log: Logger;
   /** Per-domain next hops (configured and runtime overrides together). */
   mxOverrides: () => Map<string, { host: string; port: number }>;
+  /** Live SMTP tracing of outbound sessions. */
+  trace?: SmtpTrace;
 }
 
 /** One address to connect to; `name` is the MX host name (for SNI and certificate checks). */
@@ -123,6 +126,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       tls: policy?.tls ?? d.tls,
       verifyCertificates: !(policy?.accept_invalid_certs ?? d.accept_invalid_certs),
       heloName: d.helo_name ?? options.hostname,
+      trace: options.trace,
       timeouts: {
         connect: d.timeouts.connect,
         greeting: d.timeouts.greeting,

@@ -9,6 +9,7 @@ import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { closedPort, ctl, ctlJson, socketOf } from "../helpers/ctl.ts";
 import { RawSmtp, sendMessage } from "../helpers/smtp_raw.ts";
 import { taskPermissions } from "../helpers/daemon.ts";
+import { startFaultSink } from "../helpers/fault_sink.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
@@ -145,7 +146,11 @@ Deno.test("queue tools: cat, search, bulk actions by selector and stdin, bounce 
 });
 
 Deno.test("smtp connections shows HELO and TLS; smtp kill ends a session; trace smtp streams it", async (t) => {
-  const d = await startDaemon({ logLevel: "info" });
+  const sink = await startFaultSink();
+  const d = await startDaemon({
+    logLevel: "info",
+    toml: `[delivery]\nenabled = true\n[delivery.domains."dest.test"]\nmx_override = "127.0.0.1:${sink.port}"\n`,
+  });
   try {
     await t.step("trace smtp --peer streams the conversation of a session", async () => {
       const child = new Deno.Command(Deno.execPath(), {
@@ -173,7 +178,12 @@ Deno.test("smtp connections shows HELO and TLS; smtp kill ends a session; trace 
         250,
       );
       let seen = "";
-      while (!/MAIL FROM/.test(seen) || !/"250 /.test(seen)) {
+      // Inbound (our listener) and outbound (delivery to the sink) conversations both come from 127.0.0.1.
+      // Done once the sink answered the message data (a 250 after its 354), without waiting for the pooled QUIT.
+      while (
+        !/"side":"client","direction":"in"[^\n]*"line":"354[^\n]*\n[^]*"side":"client","direction":"in"[^\n]*"line":"250/
+          .test(seen)
+      ) {
         const next = await lines.read();
         if (next.done) break;
         seen += next.value;
@@ -183,6 +193,11 @@ Deno.test("smtp connections shows HELO and TLS; smtp kill ends a session; trace 
       );
       assert.ok(events.some((e) => e.direction === "in" && e.line === "EHLO tracer.test" && e.side === "server"));
       assert.ok(events.some((e) => e.direction === "out" && /^220 /.test(e.line)), "the greeting");
+      assert.ok(
+        events.some((e) => e.side === "client" && e.direction === "out" && /^MAIL FROM:<a@sender\.test>/.test(e.line)),
+      );
+      assert.ok(events.some((e) => e.side === "client" && e.direction === "in" && /^250 /.test(e.line)));
+      assert.ok(!events.some((e) => e.side === "client" && /hello traced/.test(e.line)), "no message data");
       child.kill("SIGINT");
       assert.equal((await child.status).code, 0);
       await lines.cancel();
@@ -218,5 +233,6 @@ Deno.test("smtp connections shows HELO and TLS; smtp kill ends a session; trace 
   } finally {
     await d.stop();
     await d.cleanup();
+    await sink.stop();
   }
 });
