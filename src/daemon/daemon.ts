@@ -417,6 +417,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await modules.close();
+        web?.stop(); // ends live-counter streams, which would hold up the HTTP shutdown
         await http?.close();
         await store.close();
         await audit.close();

@@ -15,6 +15,8 @@ import { checkExposure, createConsole, type Credentials } from "../web/mod.ts";
 export interface WebConsole {
   app: HttpApp | undefined;
   start(port: number): void;
+  /** Ends open live-counter streams (before the HTTP listener shuts down). */
+  stop(): void;
 }
 
 /** Who may log in to the console. */
@@ -51,10 +53,12 @@ export function webConsole(
 ): WebConsole {
   const web = config.web;
   const api = createLocalCaller(ctx, { audit });
+  const stopping = new AbortController();
   const self: WebConsole = {
     app: undefined,
+    stop: () => stopping.abort(),
     start(port) {
-      self.app = createConsole({ api, config: web, port, credentials });
+      self.app = createConsole({ api, config: web, port, credentials, signal: stopping.signal });
     },
   };
   return self;

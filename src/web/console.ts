@@ -58,6 +58,8 @@ export interface ConsoleOptions {
   credentials: Credentials;
   /** Live counters interval (default 2 s). */
   sseIntervalMs?: number;
+  /** Aborting it ends every live-counter stream (the server is shutting down). */
+  signal?: AbortSignal;
 }
 
 const page = (body: string, status = 200, headers: Record<string, string> = {}) =>
@@ -124,25 +126,32 @@ export function createConsole(options: ConsoleOptions): (req: Request) => Promis
   function events(): Response {
     let timer: ReturnType<typeof setInterval> | undefined;
     const enc = new TextEncoder();
+    let end = () => {};
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
+        end = () => {
+          clearInterval(timer);
+          options.signal?.removeEventListener("abort", end);
+          try {
+            controller.close();
+          } catch { /* closed */ }
+        };
+        options.signal?.addEventListener("abort", end);
+        if (options.signal?.aborted) return end();
         const push = async () => {
           try {
             const s = await stats();
             const data = { total: s.total, oldest: s.oldestAgeSeconds, ...s.counts, at: s.at };
             controller.enqueue(enc.encode(`event: counters\ndata: ${JSON.stringify(data)}\n\n`));
           } catch {
-            clearInterval(timer);
-            try {
-              controller.close();
-            } catch { /* closed */ }
+            end();
           }
         };
         void push();
         timer = setInterval(push, interval);
       },
       cancel() {
-        clearInterval(timer);
+        end();
       },
     });
     return secured(new Response(body, { headers: { "content-type": "text/event-stream" } }));

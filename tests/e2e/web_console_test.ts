@@ -180,3 +180,29 @@ Deno.test("web console: off by default, and refused beyond loopback without web.
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("web console: an open live-counter stream does not hold up shutdown", async () => {
+  const d = await start();
+  try {
+    const base = `http://127.0.0.1:${d.ports.http}`;
+    const login = await fetch(`${base}/console/login`, {
+      method: "POST",
+      headers: { origin: base },
+      body: new URLSearchParams({ password: TOKEN }),
+      redirect: "manual",
+    });
+    await login.body?.cancel();
+    assert.equal(login.status, 303);
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const events = await fetch(`${base}/console/events`, { headers: { cookie } });
+    assert.equal(events.headers.get("content-type"), "text/event-stream");
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /^event: counters\ndata: \{"total":0/);
+    const started = Date.now();
+    assert.equal(await d.stop(), 0);
+    assert.ok(Date.now() - started < 10_000, "stopped promptly");
+    await reader.cancel().catch(() => {});
+  } finally {
+    await d.cleanup();
+  }
+});
