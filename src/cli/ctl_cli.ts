@@ -10,6 +10,7 @@ import { ControlClient, ControlError, type QueueStatsResult } from "../control/m
 import { VERSION } from "../version.ts";
 import { COMMANDS, type CommandSpec, type CtlOptions, UsageError } from "./ctl_commands.ts";
 import { statsText } from "./ctl_text.ts";
+import { traceLine } from "./ctl_bulk.ts";
 
 const GLOBAL = `Global options:
   --socket PATH         control socket (default: $EMPATH_SOCKET, else control.socket or
@@ -53,6 +54,14 @@ const OPTIONS = {
   watch: { type: "boolean", short: "w" },
   interval: { type: "string" },
   count: { type: "string" },
+  from: { type: "string" },
+  to: { type: "string" },
+  "older-than": { type: "string" },
+  "dry-run": { type: "boolean", short: "n" },
+  reason: { type: "string" },
+  headers: { type: "boolean" },
+  body: { type: "boolean" },
+  peer: { type: "string" },
 } as const;
 
 const GLOBAL_KEYS = new Set(["socket", "config", "token-file", "json", "timeout", "max-response", "help", "version"]);
@@ -169,6 +178,7 @@ async function run(args: string[]): Promise<number> {
     throw new UsageError(`wrong number of arguments (usage: empathctl ${spec.usage})`);
   }
   const opts = values as CtlOptions;
+  if (rest[0] === "-") opts.stdinIds = await readIds();
   const call = spec.prepare(rest, opts);
   const timeoutMs = positiveNumber("timeout", values.timeout, 30) * 1000;
   const maxResponse = positiveNumber("max-response", values["max-response"], 16 * 1024 * 1024);
@@ -178,9 +188,20 @@ async function run(args: string[]): Promise<number> {
   if (group === "queue" && name === "stats" && opts.watch) {
     return await watch(socket, { token, timeoutMs, maxResponse }, json, opts);
   }
+  if (spec.command === "trace.smtp") return await trace(socket, { token, timeoutMs, maxResponse }, json, opts);
   const client = await ControlClient.connect(socket, { token, timeoutMs, maxResponse });
   try {
-    if (group === "queue" && name === "delete" && !opts.yes) {
+    const bulk = rest[0] === undefined || rest[0] === "-" ||
+      Object.keys(values).some((k) => k !== "yes" && OPTIONS_BULK.has(k));
+    if (group === "queue" && name === "delete" && !opts.yes && !opts["dry-run"] && bulk) {
+      if (opts.stdinIds) throw new UsageError("ids were read from stdin, so there is nobody to ask: pass --yes");
+      const dry = spec.prepare(rest, { ...opts, "dry-run": true });
+      const { text } = await dry.run(client);
+      if (!(await confirm(`${text()}. Delete them?`))) {
+        console.error("empathctl: not deleted (answer y to confirm, or pass --yes)");
+        return 1;
+      }
+    } else if (group === "queue" && name === "delete" && !opts.yes && !opts["dry-run"]) {
       const id = rest[0] ?? "";
       const message = await client.call("queue.view", { id });
       if (
@@ -196,6 +217,36 @@ async function run(args: string[]): Promise<number> {
   } finally {
     client.close();
   }
+}
+
+const OPTIONS_BULK = new Set(["domain", "from", "to", "status", "older-than", "all"]);
+
+/** Message ids from stdin, one per line or separated by spaces (`postsuper -d -`). */
+async function readIds(): Promise<string[]> {
+  const text = await new Response(Deno.stdin.readable).text();
+  return text.split(/\s+/).filter(Boolean);
+}
+
+/** `trace smtp`: prints events as they arrive until interrupted or the daemon stops. */
+async function trace(
+  socket: string,
+  options: { token?: string; timeoutMs: number; maxResponse: number },
+  json: boolean,
+  opts: CtlOptions,
+): Promise<number> {
+  const client = await ControlClient.connect(socket, options);
+  const stop = () => client.close();
+  Deno.addSignalListener("SIGINT", stop);
+  try {
+    console.error(`empathctl: tracing SMTP${opts.peer ? ` with ${opts.peer}` : ""}; Ctrl-C to stop`);
+    for await (const event of client.stream("trace.smtp", { peer: opts.peer })) {
+      console.log(json ? JSON.stringify(event) : traceLine(event));
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    client.close();
+  }
+  return 0;
 }
 
 /** `queue stats --watch`: one connection reused for every sample; reconnects after a daemon restart. */

@@ -4,7 +4,6 @@
  * is shown to people.
  * @module
  */
-import type { ArgsInput, CallArgs, CommandName, ControlClient, ResultOf } from "../control/mod.ts";
 import { iso, table, until } from "./ctl_format.ts";
 import {
   cacheText,
@@ -17,96 +16,12 @@ import {
   suspensionsText,
   viewText,
 } from "./ctl_text.ts";
+import { at, type CommandSpec, spec, UsageError } from "./ctl_spec.ts";
+import { BULK_OPTIONS, bulkArgs, bulkText, INSPECT_COMMANDS, SELECTOR_USAGE } from "./ctl_bulk.ts";
 
-/** Parsed options that commands may use. */
-export interface CtlOptions {
-  status?: string;
-  domain?: string;
-  limit?: string;
-  all?: boolean;
-  yes?: boolean;
-  for?: string;
-  watch?: boolean;
-  interval?: string;
-  count?: string;
-}
-
-/** A usage error: exit code 2. */
-export class UsageError extends Error {
-  readonly code = "USAGE";
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/** A control call ready to send: its answer as data (for --json) and as text. */
-export interface PreparedCall {
-  command: CommandName;
-  run(client: ControlClient): Promise<{ result: unknown; text(): string }>;
-}
-
-/** One command of the CLI. */
-export interface CommandSpec {
-  /** The control API command it calls. */
-  command: CommandName;
-  usage: string;
-  summary: string;
-  /** Option names (without --) this command accepts besides the global ones. */
-  options: (keyof CtlOptions)[];
-  /** Positional argument names; a trailing "?" marks an optional one. */
-  positionals: string[];
-  /** Checks the command line (UsageError) and builds the control call. */
-  prepare(pos: string[], opts: CtlOptions): PreparedCall;
-}
-
-/** How one CLI command maps onto control command `N`. */
-interface SpecDef<N extends CommandName> {
-  usage: string;
-  summary: string;
-  options?: (keyof CtlOptions)[];
-  positionals?: string[];
-  args(pos: string[], opts: CtlOptions): ArgsInput<N>;
-  text(result: ResultOf<N>): string;
-}
-
-/** A CLI command calling control command `name`, typed end to end. */
-function spec<N extends CommandName>(name: N, def: SpecDef<N>): CommandSpec {
-  return {
-    command: name,
-    usage: def.usage,
-    summary: def.summary,
-    options: def.options ?? [],
-    positionals: def.positionals ?? [],
-    prepare(pos, opts) {
-      const args = def.args(pos, opts);
-      return {
-        command: name,
-        async run(client) {
-          const result = await client.call(name, ...([args] as CallArgs<N>));
-          return { result, text: () => def.text(result) };
-        },
-      };
-    },
-  };
-}
-
-/** The positional at `i` (the CLI checked their number against the usage first). */
-function at(pos: string[], i: number): string {
-  const value = pos[i];
-  if (value === undefined) throw new UsageError(`missing argument ${i + 1}`);
-  return value;
-}
+export { type CommandSpec, type CtlOptions, UsageError } from "./ctl_spec.ts";
 
 const noArgs = () => ({});
-
-const idOrSelection = (verb: string) => (pos: string[], o: CtlOptions) => {
-  if (pos[0] && (o.all || o.domain)) throw new UsageError(`give a message id or --domain/--all, not both`);
-  if (!pos[0] && !o.all && !o.domain) {
-    throw new UsageError(`say which messages to ${verb}: ID, --domain DOMAIN or --all`);
-  }
-  return { id: pos[0], domain: o.domain, all: o.all || undefined };
-};
 
 /** The command table: group → command → spec. */
 export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
@@ -142,13 +57,15 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
   },
   queue: {
     list: spec("queue.list", {
-      usage: "queue list [--status S] [--domain D] [--limit N]",
-      summary: "messages in the queue, oldest first",
-      options: ["status", "domain", "limit"],
+      usage: "queue list [--status S] [--domain D] [--from GLOB] [--to GLOB] [--limit N]",
+      summary: "messages in the queue, oldest first (--json: with every recipient and its state)",
+      options: ["status", "domain", "from", "to", "limit"],
       // A limit that is not a number goes out as null (JSON has no NaN) and the daemon refuses it.
       args: (_p, o) => ({
         status: o.status,
         domain: o.domain,
+        from: o.from,
+        to: o.to,
         limit: o.limit === undefined ? undefined : Number(o.limit),
       }),
       text: messageRows,
@@ -161,29 +78,30 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       text: viewText,
     }),
     retry: spec("queue.retry", {
-      usage: "queue retry ID | --all [--domain D] | --domain D",
+      usage: `queue retry ID | - | --all | ${SELECTOR_USAGE}`,
       summary: "make messages due now",
-      options: ["all", "domain"],
+      options: BULK_OPTIONS,
       positionals: ["id?"],
-      args: idOrSelection("retry"),
-      text: (r) => `${r.retried} message(s) scheduled for immediate delivery`,
+      args: bulkArgs("retry"),
+      text: (r) => "matched" in r ? bulkText(r) : `${r.retried} message(s) scheduled for immediate delivery`,
     }),
     delete: spec("queue.delete", {
-      usage: "queue delete ID [--yes]",
-      summary: "remove a message and its data (asks first unless --yes)",
-      options: ["yes"],
-      positionals: ["id"],
-      args: (p) => ({ id: at(p, 0) }),
-      text: (r) => `deleted ${r.deleted}`,
+      usage: `queue delete ID | - | ${SELECTOR_USAGE} [--yes]`,
+      summary: "remove messages and their data (postsuper -d; asks first unless --yes)",
+      options: ["yes", ...BULK_OPTIONS],
+      positionals: ["id?"],
+      args: bulkArgs("delete"),
+      text: (r) => "matched" in r ? bulkText(r) : `deleted ${r.deleted}`,
     }),
     bounce: spec("queue.bounce", {
-      usage: "queue bounce ID | --domain D | --all",
-      summary: "fail pending recipients now and send the sender a DSN",
-      options: ["domain", "all"],
+      usage: `queue bounce ID | - | --all | ${SELECTOR_USAGE} [--reason TEXT]`,
+      summary: "fail pending recipients now and send the sender a DSN (the reason is its diagnostic)",
+      options: ["reason", ...BULK_OPTIONS],
       positionals: ["id?"],
-      args: idOrSelection("bounce"),
-      text: (r) => `${r.bounced} message(s) bounced`,
+      args: (p, o) => ({ ...bulkArgs("bounce")(p, o), reason: o.reason }),
+      text: (r) => "matched" in r ? bulkText(r) : `${r.bounced} message(s) bounced`,
     }),
+    ...INSPECT_COMMANDS.queue,
     freeze: spec("queue.freeze", {
       usage: "queue freeze [ID | --domain D]",
       summary: "hold messages (no argument: everything, including new mail, until unfreeze)",
@@ -297,7 +215,10 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       args: noArgs,
       text: (r) => sessionsText(r.sessions),
     }),
+    ...INSPECT_COMMANDS.smtp,
   },
+  message: INSPECT_COMMANDS.message,
+  trace: INSPECT_COMMANDS.trace,
   delivery: {
     "rate-limit": spec("delivery.rate-limit", {
       usage: "delivery rate-limit DOMAIN RATE",

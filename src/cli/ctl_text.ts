@@ -150,6 +150,15 @@ export const refreshedText = (domain: string, entries: CacheEntry[]) =>
 /** `smtp connections`. */
 export const sessionsText = (sessions: SessionRow[]) =>
   table(
-    ["ID", "LISTENER", "PEER", "STATE", "TLS", "USER", "AGE"],
-    sessions.map((s) => [s.id, s.listener, s.peer, s.state, s.tls ? "yes" : "no", s.user, age(s.ageSeconds)]),
+    ["ID", "LISTENER", "PEER", "STATE", "TLS", "HELO", "USER", "AGE"],
+    sessions.map((s) => [
+      s.id,
+      s.listener,
+      s.peer,
+      s.state,
+      s.tls ? (s.tlsVersion ? `${s.tlsVersion} ${s.tlsCipher ?? ""}`.trim() : "yes") : "no",
+      clip(s.helo, 40),
+      s.user,
+      age(s.ageSeconds),
+    ]),
   ) + `\n${sessions.length} session(s)`;

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { count, domain, duration, hostPort, network, size } from "./types.ts";
 import { modulesConfig } from "./modules.ts";
 import { recipientsConfig } from "./recipients.ts";
+import { webConfig } from "./web.ts";
 
 const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
@@ -289,6 +290,8 @@ export const configSchema = z.strictObject({
   http: http.prefault({}),
   audit: audit.prefault({}),
   control: control.prefault({}),
+  /** `[web]`: the operator console (see README "Web console"). */
+  web: webConfig,
   /** `[[modules]]`: plugins over the SMTP and delivery lifecycle, run in this order (see README "Modules"). */
   modules: modulesConfig,
 });

@@ -19,8 +19,11 @@ import type { z } from "zod";
 import type { CacheEntry } from "../delivery/mod.ts";
 import { ARGS } from "./api_args.ts";
 import type {
+  BulkResult,
+  CatResult,
   DestinationRow,
   FreezeResult,
+  HistoryResult,
   LogLevelResult,
   Override,
   PingResult,
@@ -31,6 +34,7 @@ import type {
   SessionRow,
   StatusResult,
   Suspension,
+  TraceEvent,
   UnfreezeResult,
 } from "./api_results.ts";
 import { ControlError } from "./protocol.ts";
@@ -42,10 +46,13 @@ export interface CommandDecl<A extends z.ZodType = z.ZodType, R = unknown> {
   readonly mutates: boolean;
   /** Never set at run time: carries the result type for {@link ResultOf}. */
   readonly result?: R;
+  /** A streaming command: the daemon answers with one frame per event until the client hangs up. */
+  readonly streams?: boolean;
 }
 
 /** Declares a command answering `R`: `command<R>()({ args, mutates })`. */
-const command = <R>() => <A extends z.ZodType>(decl: { args: A; mutates: boolean }): CommandDecl<A, R> => decl;
+const command =
+  <R>() => <A extends z.ZodType>(decl: { args: A; mutates: boolean; streams?: boolean }): CommandDecl<A, R> => decl;
 
 /** Every command of the control API. */
 export const CONTROL_API = {
@@ -56,9 +63,12 @@ export const CONTROL_API = {
 
   "queue.list": command<QueueListResult>()({ args: ARGS.list, mutates: false }),
   "queue.view": command<QueueViewResult>()({ args: ARGS.id, mutates: false }),
-  "queue.retry": command<{ retried: number }>()({ args: ARGS.retry, mutates: true }),
-  "queue.delete": command<{ deleted: string }>()({ args: ARGS.id, mutates: true }),
-  "queue.bounce": command<{ bounced: number }>()({ args: ARGS.bounce, mutates: true }),
+  "queue.cat": command<CatResult>()({ args: ARGS.cat, mutates: false }),
+  "queue.retry": command<{ retried: number } | BulkResult>()({ args: ARGS.retry, mutates: true }),
+  "queue.delete": command<{ deleted: string } | BulkResult>()({ args: ARGS.delete, mutates: true }),
+  "queue.bounce": command<{ bounced: number } | BulkResult>()({ args: ARGS.bounce, mutates: true }),
+  "queue.hold": command<BulkResult>()({ args: ARGS.hold, mutates: true }),
+  "queue.release": command<BulkResult>()({ args: ARGS.release, mutates: true }),
   "queue.freeze": command<FreezeResult>()({ args: ARGS.freeze, mutates: true }),
   "queue.unfreeze": command<UnfreezeResult>()({ args: ARGS.unfreeze, mutates: true }),
   "queue.suspend": command<Suspension>()({ args: ARGS.suspend, mutates: true }),
@@ -76,9 +86,19 @@ export const CONTROL_API = {
   "dns.remove-override": command<{ domain: string; removed: true }>()({ args: ARGS.domain, mutates: true }),
 
   "smtp.connections": command<{ sessions: SessionRow[] }>()({ args: ARGS.none, mutates: false }),
+  "smtp.kill": command<{ id: string; killed: true }>()({ args: ARGS.sessionId, mutates: true }),
+  "message.history": command<HistoryResult>()({ args: ARGS.id, mutates: false }),
+  /** Streams: one {@link TraceEvent} per frame until the client closes the connection. */
+  "trace.smtp": command<TraceEvent>()({ args: ARGS.trace, mutates: false, streams: true }),
   /** `rate` null in the result: the runtime limit was removed. */
   "delivery.rate-limit": command<{ domain: string; rate: number | null }>()({ args: ARGS.rateLimit, mutates: true }),
 } as const satisfies Record<string, CommandDecl>;
+
+/** The commands that stream events instead of answering once. */
+export type StreamingCommand = "trace.smtp";
+
+/** True when `name` streams (see {@link StreamingCommand}). */
+export const isStreaming = (name: CommandName): name is StreamingCommand => CONTROL_API[name].streams === true;
 
 /** The declaration's type. */
 export type ControlApi = typeof CONTROL_API;

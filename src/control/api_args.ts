@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { parseDuration } from "../config/mod.ts";
 import type { MessageStatus } from "../queue/mod.ts";
+import type { Selector } from "./selector.ts";
 
 /** Every message status, in lifecycle order. */
 export const MESSAGE_STATUSES = [
@@ -28,6 +29,15 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Which messages an operation is for. */
 export type Selection = { id: string } | { all: true; domain?: string } | { domain: string };
+
+/** A bulk operation by selector: the messages to act on, and whether only to count them. */
+export interface BulkTarget {
+  bulk: Selector;
+  dryRun: boolean;
+}
+
+/** What `queue retry|bounce|delete` act on: one of the classic selections, or a bulk selector. */
+export type ActionTarget = Selection | BulkTarget;
 
 /** `queue freeze` / `unfreeze` without a target: everything, including mail that arrives meanwhile. */
 export type FreezeTarget = Selection | { everything: true };
@@ -107,28 +117,97 @@ function toSelection(a: z.output<typeof selectionFields>): Selection | undefined
   return undefined;
 }
 
-/** `{id}`, `{all, domain?}` or `{domain}`; none of them is refused, naming the verb. */
-const selection = (verb: string) =>
-  selectionFields.transform((a, ctx): Selection => {
-    const s = toSelection(a);
-    if (s) return s;
-    ctx.addIssue({ code: "custom", message: `say which messages to ${verb}: a message id, --domain DOMAIN or --all` });
-    return z.NEVER;
-  });
-
-/** Like {@link selection}, but no id and no domain means everything. */
+/** An id, or a domain; no id and no domain and no domain means everything. */
 const freezeTarget = selectionFields.transform((a): FreezeTarget =>
   a.id === undefined && !a.domain ? { everything: true } : toSelection(a) ?? { everything: true }
 );
+
+const EXPECT_GLOB = "expected an address pattern, e.g. *@example.com (* and ? are wildcards)";
+const optionalGlob = text(EXPECT_GLOB).nullable().optional().transform((v) => v ?? undefined);
+const EXPECT_IDS = "expected a list of message ids (at most 100000)";
+
+/** The fields of a bulk selector (besides id, domain and all). */
+const bulkFields = {
+  ids: z.array(messageId, { error: EXPECT_IDS }).max(100_000, { error: EXPECT_IDS }).optional(),
+  from: optionalGlob,
+  to: optionalGlob,
+  status: optionalStatus,
+  olderThan: text(EXPECT_DURATION).nullable().optional().transform(blankToUndefined).pipe(duration.optional()),
+  dryRun: z.boolean({ error: "expected true or false" }).optional(),
+};
+const targetFields = selectionFields.extend(bulkFields);
+type TargetFields = z.output<typeof targetFields>;
+
+const isBulk = (a: TargetFields) =>
+  a.ids !== undefined || a.from !== undefined || a.to !== undefined || a.status !== undefined ||
+  a.olderThan !== undefined || a.dryRun !== undefined;
+
+/** The bulk selector of `a`, or undefined when it names no messages at all. */
+function toBulk(a: TargetFields): BulkTarget | undefined {
+  const ids = a.id !== undefined ? [a.id, ...(a.ids ?? [])] : a.ids;
+  const bulk: Selector = {
+    ids,
+    domain: a.domain,
+    from: a.from,
+    to: a.to,
+    status: a.status,
+    olderThanMs: a.olderThan,
+    all: a.all === true ? true : undefined,
+  };
+  const named = Object.values(bulk).some((v) => v !== undefined);
+  return named ? { bulk, dryRun: a.dryRun === true } : undefined;
+}
+
+const SELECTORS = "--domain, --from, --to, --status, --older-than, ids on stdin (-) or --all";
+
+/** A classic selection when only id/domain/all are given (kept as before), else a bulk selector. */
+const actionTarget = (verb: string, classic: "selection" | "id") =>
+  targetFields.transform((a, ctx): ActionTarget => {
+    if (!isBulk(a)) {
+      if (classic === "id" && a.id !== undefined) return { id: a.id };
+      const s = classic === "selection" ? toSelection(a) : undefined;
+      if (s) return s;
+    }
+    const b = toBulk(a);
+    if (b) return b;
+    const words = classic === "selection" ? "a message id, --domain DOMAIN or --all" : `a message id or ${SELECTORS}`;
+    ctx.addIssue({ code: "custom", message: `say which messages to ${verb}: ${words}` });
+    return z.NEVER;
+  });
+
+/** Always a bulk selector (`queue hold|release`). */
+const bulkTarget = (verb: string) =>
+  targetFields.transform((a, ctx): BulkTarget => {
+    const b = toBulk(a);
+    if (b) return b;
+    ctx.addIssue({ code: "custom", message: `say which messages to ${verb}: a message id or ${SELECTORS}` });
+    return z.NEVER;
+  });
+
+const EXPECT_REASON = "expected a short text for the DSN's diagnostic (one line)";
+const reason = text(EXPECT_REASON).regex(/^[^\r\n]*$/, { error: EXPECT_REASON }).nullable().optional()
+  .transform(blankToUndefined);
+
+/** `queue cat`: which part of the message. */
+const catPart = z.enum(["all", "headers", "body"], { error: 'expected "all", "headers" or "body"' }).default("all");
 
 /** The argument schema of every command (the declaration in api.ts pairs them with result types). */
 export const ARGS = {
   none: z.object({}),
   logLevel: z.object({ level: logLevel }),
-  list: z.object({ status: optionalStatus, domain: optionalDomain, limit }),
+  list: z.object({ status: optionalStatus, domain: optionalDomain, from: optionalGlob, to: optionalGlob, limit }),
   id: z.object({ id: messageId }),
-  retry: selection("retry"),
-  bounce: selection("bounce"),
+  retry: actionTarget("retry", "selection"),
+  bounce: z.object({ reason }).and(actionTarget("bounce", "selection")).transform(
+    ({ reason, ...target }): ActionTarget & { reason?: string } =>
+      reason === undefined ? target as ActionTarget : { ...target as ActionTarget, reason },
+  ),
+  delete: actionTarget("delete", "id"),
+  hold: bulkTarget("hold"),
+  release: bulkTarget("release"),
+  cat: z.object({ id: messageId, part: catPart }),
+  sessionId: z.object({ id: text('expected a session id from "smtp connections"').min(1) }),
+  trace: z.object({ peer: text("expected an IP address").nullable().optional().transform(blankToUndefined) }),
   freeze: freezeTarget,
   unfreeze: freezeTarget,
   suspend: z.object({ domain, for: duration }),

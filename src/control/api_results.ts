@@ -5,7 +5,8 @@
  * @module
  */
 import type { CacheEntry } from "../delivery/mod.ts";
-import type { MessageStatus, QueueRecord } from "../queue/mod.ts";
+import type { TraceEvent } from "../observability/mod.ts";
+import type { MessageStatus, QueueRecord, RecipientStatus } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
 
 /** A DNS cache entry (`dns.list-cache`, `dns.refresh`). */
@@ -70,6 +71,14 @@ export interface LogLevelResult {
   previous: string;
 }
 
+/** One recipient of a listed message and where it stands. */
+export interface RecipientRow {
+  address: string;
+  status: RecipientStatus;
+  attempts: number;
+  lastReply?: string;
+}
+
 /** One message as listed by `queue.list`. */
 export interface MessageRow {
   id: string;
@@ -83,6 +92,8 @@ export interface MessageRow {
   nextAttemptAt: number;
   attempts: number;
   lastReply?: string;
+  /** Every recipient with its state (shown with --json). */
+  recipientStates: RecipientRow[];
 }
 
 /** `queue.list`. */
@@ -150,3 +161,33 @@ export interface Override {
 export interface SessionRow extends SessionInfo {
   ageSeconds: number;
 }
+
+/** A bulk operation by selector (`queue delete|retry|hold|release|bounce` with selectors). */
+export interface BulkResult {
+  action: "delete" | "retry" | "hold" | "release" | "bounce";
+  /** Messages the selector matched. */
+  matched: number;
+  /** Messages changed (0 on a dry run; fewer than matched when some were not in a state to change). */
+  changed: number;
+  dryRun: boolean;
+}
+
+/** `queue.cat`: the stored message, or its header section or body, base64 encoded. */
+export interface CatResult {
+  id: string;
+  part: "all" | "headers" | "body";
+  bytes: number;
+  base64: string;
+}
+
+/** `message.history`: every audit event of one message, oldest first. */
+export interface HistoryResult {
+  id: string;
+  /** The audit lines (delivery attempts, bounces, operator commands) that name the message. */
+  events: Record<string, unknown>[];
+  /** The audit files read. */
+  files: string[];
+}
+
+/** One line of an SMTP conversation (`trace.smtp`). */
+export type { TraceEvent };

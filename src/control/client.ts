@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import type { ArgsInput, CommandName, ResultOf } from "./api.ts";
+import type { ArgsInput, CommandName, ResultOf, StreamingCommand } from "./api.ts";
 import { ControlError, type ControlResponse, FrameReader, PROTOCOL_VERSION, writeFrame } from "./protocol.ts";
 
 /** Options for {@link ControlClient.connect}. */
@@ -115,8 +115,42 @@ export class ControlClient {
     return { result: response.result as T, connection: response.connection };
   }
 
+  /**
+   * Calls a streaming command (e.g. "trace.smtp") and yields its events until the daemon ends
+   * the stream; closing the client (or leaving the loop) ends it on the daemon's side. This
+   * connection serves nothing else afterwards.
+   */
+  async *stream<N extends StreamingCommand>(command: N, ...args: CallArgs<N>): AsyncGenerator<ResultOf<N>> {
+    const id = this.#nextId++;
+    const frame = { version: PROTOCOL_VERSION, id, command, args: args[0] ?? {}, token: this.options.token };
+    await writeFrame(this.conn, { ...frame, client: identity() }).catch((err) => {
+      throw new ControlError(`lost the connection to ${this.path}: ${(err as Error).message}`, "UNREACHABLE");
+    });
+    const maxBytes = this.options.maxResponse ?? 16 * 1024 * 1024;
+    try {
+      while (true) {
+        let raw: unknown;
+        try {
+          raw = await this.#reader.read({ maxBytes, timeoutMs: 2 ** 31 - 1 });
+        } catch (err) {
+          if (this.#closed) return;
+          throw new ControlError(`lost the connection to ${this.path}: ${(err as Error).message}`, "UNREACHABLE");
+        }
+        if (raw === null) return;
+        const response = raw as ControlResponse | { ok: true; event: ResultOf<N> };
+        if (!response.ok) throw new ControlError(response.error.message, response.error.code);
+        if ("event" in response) yield response.event;
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  #closed = false;
+
   /** Closes the connection (idempotent). */
   close(): void {
+    this.#closed = true;
     try {
       this.conn.close();
     } catch { /* closed */ }

@@ -6,10 +6,11 @@
  */
 import type { Config } from "../config/mod.ts";
 import type { DeliveryEngine, Resolver } from "../delivery/mod.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
 import type { QueueStore } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
 import type { Spool } from "../spool/mod.ts";
-import type { ArgsOf, CommandName, ResultOf } from "./api.ts";
+import type { ArgsOf, CommandName, ResultOf, StreamingCommand } from "./api.ts";
 import type { ListenerAddress, ReloadReport, Totals } from "./api_results.ts";
 
 /** Everything the handlers reach into. */
@@ -29,10 +30,25 @@ export interface ControlContext {
   logLevel(): string;
   setLogLevel(level: string): Promise<void>;
   totals(): Totals;
+  /** The audit log file, when it goes to a file (`message.history` reads it and its rotations). */
+  auditFile?: string;
+  /** Ends an SMTP session of any listener; false when none has it. */
+  killSession?(id: string): boolean;
+  /** Live SMTP conversations (`trace.smtp`). */
+  trace?: SmtpTrace;
 }
 
 /** Answers one command with already parsed arguments. */
-export type Handler<N extends CommandName> = (args: ArgsOf<N>, ctx: ControlContext) => Promise<ResultOf<N>>;
+export type Handler<N extends CommandName> = N extends StreamingCommand ? StreamHandler<N>
+  : (args: ArgsOf<N>, ctx: ControlContext) => Promise<ResultOf<N>>;
+
+/** Answers a streaming command: `emit` sends one event; resolves (or stops) when `signal` aborts. */
+export type StreamHandler<N extends CommandName> = (
+  args: ArgsOf<N>,
+  ctx: ControlContext,
+  emit: (event: ResultOf<N>) => void,
+  signal: AbortSignal,
+) => Promise<void>;
 
 /** One handler for every declared command (a missing one is a type error). */
 export type Handlers = { [N in CommandName]: Handler<N> };

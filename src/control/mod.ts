@@ -40,3 +40,5 @@ export {
 export { type CallArgs, type ClientOptions, ControlClient, type ControlResult } from "./client.ts";
 export type { ControlContext, GroupHandlers, Handler, Handlers } from "./context.ts";
 export { bindHandlers, createHandlers, HANDLERS } from "./handlers.ts";
+export { createLocalCaller, type LocalCaller, type LocalCallerOptions } from "./local_client.ts";
+export { type StreamingCommand } from "./api.ts";

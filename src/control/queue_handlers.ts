@@ -3,9 +3,12 @@
  * (retry, delete, bounce, freeze) or on destinations (suspend, resume).
  * @module
  */
+import { encodeBase64 } from "./base64.ts";
 import type { GroupHandlers } from "./context.ts";
 import { ControlError } from "./protocol.ts";
-import { destinationRows, headerSummary, messageRow } from "./queue_views.ts";
+import { bounceReply, runBulk } from "./queue_actions.ts";
+import { destinationRows, headerSummary, messageRow, readMessage } from "./queue_views.ts";
+import { recordMatcher } from "./selector.ts";
 
 const notInQueue = (id: string) => new ControlError(`no message ${id} in the queue`, "NOT_FOUND");
 const notWaiting = (id: string, verb: string) =>
@@ -13,10 +16,20 @@ const notWaiting = (id: string, verb: string) =>
 
 /** `queue.*`. */
 export const queueHandlers: GroupHandlers<"queue"> = {
-  "queue.list": async ({ status, domain, limit }, ctx) => {
+  "queue.list": async ({ status, domain, from, to, limit }, ctx) => {
     const rows = [];
-    for await (const r of ctx.store.list({ status, domain, limit: limit + 1 })) rows.push(messageRow(r));
+    const matches = recordMatcher({ from, to }, Date.now());
+    for await (const r of ctx.store.list({ status, domain })) {
+      if (!matches(r)) continue;
+      rows.push(messageRow(r));
+      if (rows.length > limit) break;
+    }
     return { messages: rows.slice(0, limit), truncated: rows.length > limit };
+  },
+  "queue.cat": async ({ id, part }, ctx) => {
+    if (!(await ctx.store.get(id))) throw notInQueue(id);
+    const data = await readMessage(ctx.spool, id, part);
+    return { id, part, bytes: data.length, base64: encodeBase64(data) };
   },
   "queue.view": async ({ id }, ctx) => {
     const r = await ctx.store.get(id);
@@ -25,16 +38,22 @@ export const queueHandlers: GroupHandlers<"queue"> = {
     return { ...r, headers, inFlight: ctx.delivery.inFlight().includes(id) };
   },
   "queue.retry": async (selection, ctx) => {
+    if ("bulk" in selection) return await runBulk("retry", selection, ctx);
     const n = await ctx.delivery.retryNow(selection);
     if ("id" in selection && n === 0) throw notWaiting(selection.id, "retried");
     return { retried: n };
   },
-  "queue.delete": async ({ id }, ctx) => {
-    if (!(await ctx.delivery.deleteMessage(id))) throw notInQueue(id);
-    return { deleted: id };
+  "queue.delete": async (target, ctx) => {
+    if ("bulk" in target) return await runBulk("delete", target, ctx);
+    if (!("id" in target)) throw new ControlError("queue.delete takes a message id or a selector", "BAD_ARGS");
+    if (!(await ctx.delivery.deleteMessage(target.id))) throw notInQueue(target.id);
+    return { deleted: target.id };
   },
-  "queue.bounce": async (selection, ctx) => {
-    const n = await ctx.delivery.bounce(selection);
+  "queue.hold": (target, ctx) => runBulk("hold", target, ctx),
+  "queue.release": (target, ctx) => runBulk("release", target, ctx),
+  "queue.bounce": async ({ reason, ...selection }, ctx) => {
+    if ("bulk" in selection) return await runBulk("bounce", selection, ctx, reason);
+    const n = await ctx.delivery.bounce(selection, bounceReply(reason));
     if ("id" in selection && n === 0) {
       throw new ControlError(`no message ${selection.id} with pending recipients`, "NOT_FOUND");
     }

@@ -26,6 +26,12 @@ export function messageRow(r: QueueRecord): MessageRow {
     nextAttemptAt: r.nextAttemptAt,
     attempts: Math.max(0, ...r.recipients.map((x) => x.attempts)),
     lastReply: pending.find((x) => x.lastReply)?.lastReply,
+    recipientStates: r.recipients.map((x) => ({
+      address: x.address,
+      status: x.status,
+      attempts: x.attempts,
+      lastReply: x.lastReply,
+    })),
   };
 }
 
@@ -70,4 +76,22 @@ export function destinationRows(ctx: ControlContext, stats: QueueStats, now: num
       activeConnections: l?.active ?? 0,
     };
   }).sort((a, b) => b.messages - a.messages || (a.domain < b.domain ? -1 : 1));
+}
+
+/** Where the header section ends: the index just past its blank line (CRLF CRLF or LF LF), or the length. */
+export function headerEndIndex(data: Uint8Array): number {
+  for (let i = 0; i + 1 < data.length; i++) {
+    if (data[i] !== 10) continue;
+    if (data[i + 1] === 10) return i + 2;
+    if (data[i + 1] === 13 && data[i + 2] === 10) return i + 3;
+  }
+  return data.length;
+}
+
+/** The stored message, or only its header section (with the blank line) or its body. */
+export async function readMessage(spool: Spool, id: string, part: "all" | "headers" | "body"): Promise<Uint8Array> {
+  const data = await spool.readAll(id);
+  if (part === "all") return data;
+  const end = headerEndIndex(data);
+  return part === "headers" ? data.subarray(0, end) : data.subarray(end);
 }

@@ -33,6 +33,11 @@ export interface CommandHandler {
   /** True for commands that change state: they are written to the audit log. */
   mutates: boolean;
   run(args: Record<string, unknown>): Promise<unknown> | unknown;
+  /**
+   * Set for streaming commands: sends events with `emit` until `signal` aborts (the client hung
+   * up). The server writes each as `{ version, id, ok: true, event }`; the connection then ends.
+   */
+  stream?(args: Record<string, unknown>, emit: (event: unknown) => void, signal: AbortSignal): Promise<void>;
 }
 
 /** Options for {@link startControlServer}. */
@@ -130,10 +135,47 @@ export async function startControlServer(options: ControlServerOptions): Promise
   await claimSocketPath(path, log);
   const listener = await bindOwnerOnly(path);
   const conns = new Set<Deno.Conn>();
+  /** Stops running streams on close. */
+  const closers = new Set<() => void>();
   let serial = 0;
   let closing = false;
 
-  async function answer(conn: Deno.Conn, connection: number, raw: unknown) {
+  /** A streaming command: events until the client hangs up (or sends anything); then the connection ends. */
+  async function streamAnswer(
+    conn: Deno.Conn,
+    reader: FrameReader,
+    id: number,
+    raw: ControlRequest,
+    h: CommandHandler,
+  ) {
+    const stop = new AbortController();
+    let writing = Promise.resolve();
+    const emit = (event: unknown) => {
+      if (stop.signal.aborted) return;
+      writing = writing.then(() => writeFrame(conn, { version: PROTOCOL_VERSION, id, ok: true, event }))
+        .catch(() => stop.abort());
+    };
+    reader.read({ maxBytes: options.maxRequest, timeoutMs: 2 ** 31 - 1 }).then(() => stop.abort(), () => stop.abort());
+    const closed = () => stop.abort();
+    closers.add(closed);
+    try {
+      await h.stream!(raw.args ?? {}, emit, stop.signal);
+    } catch (err) {
+      const e = err as Error;
+      await writeFrame(conn, {
+        version: PROTOCOL_VERSION,
+        id,
+        ok: false,
+        error: { code: err instanceof ControlError ? err.code : "FAILED", message: e.message },
+      }).catch(() => {});
+    } finally {
+      closers.delete(closed);
+      stop.abort();
+      await writing;
+    }
+  }
+
+  async function answer(conn: Deno.Conn, connection: number, raw: unknown, reader: FrameReader): Promise<boolean> {
     const id = typeof (raw as ControlRequest)?.id === "number" ? (raw as ControlRequest).id : 0;
     const fail = (code: ControlError["code"], message: string): ControlResponse => ({
       version: PROTOCOL_VERSION,
@@ -141,12 +183,15 @@ export async function startControlServer(options: ControlServerOptions): Promise
       ok: false,
       error: { code, message },
     });
+    const refuse = async (response: ControlResponse) => {
+      await writeFrame(conn, response);
+      return false;
+    };
     if (!isRequest(raw)) {
-      return await writeFrame(conn, fail("BAD_FRAME", "expected {version, id, command, args}"));
+      return await refuse(fail("BAD_FRAME", "expected {version, id, command, args}"));
     }
     if (raw.version !== PROTOCOL_VERSION) {
-      return await writeFrame(
-        conn,
+      return await refuse(
         fail(
           "UNSUPPORTED_VERSION",
           `protocol version ${raw.version} is not supported; this daemon speaks version ${PROTOCOL_VERSION}`,
@@ -155,11 +200,16 @@ export async function startControlServer(options: ControlServerOptions): Promise
     }
     if (options.token !== undefined && !(await tokensMatch(String(raw.token ?? ""), options.token))) {
       log.warning("control request {command} refused: wrong or missing token", { command: raw.command });
-      return await writeFrame(conn, fail("UNAUTHORIZED", "wrong or missing token (see control.token_file)"));
+      return await refuse(fail("UNAUTHORIZED", "wrong or missing token (see control.token_file)"));
     }
     const handler = Object.hasOwn(options.handlers, raw.command) ? options.handlers[raw.command] : undefined;
     if (!handler) {
-      return await writeFrame(conn, fail("UNKNOWN_COMMAND", `unknown command "${raw.command}"`));
+      return await refuse(fail("UNKNOWN_COMMAND", `unknown command "${raw.command}"`));
+    }
+    if (handler.stream) {
+      log.info("control: {command} streaming to connection {connection}", { command: raw.command, connection });
+      await streamAnswer(conn, reader, id, raw, handler);
+      return true;
     }
     const started = Date.now();
     log.debug("control request {command} on connection {connection}", { command: raw.command, connection });
@@ -190,6 +240,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       log.info("control: {command} {result}", { command: raw.command, result: response.ok ? "ok" : "error" });
     }
     await writeFrame(conn, response);
+    return false;
   }
 
   async function serve(conn: Deno.Conn) {
@@ -215,7 +266,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
           return; // timeouts and broken frames end the connection: the stream cannot be trusted any more
         }
         if (raw === null) return;
-        await answer(conn, connection, raw);
+        if (await answer(conn, connection, raw, reader)) return;
       }
     } catch {
       // peer went away mid-answer
@@ -244,6 +295,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
     },
     async close() {
       closing = true;
+      for (const stop of closers) stop();
       try {
         listener.close();
       } catch { /* closed */ }

@@ -48,4 +48,10 @@ export const systemHandlers: GroupHandlers<"system" | "smtp"> = {
       sessions: ctx.sessions().map((s) => ({ ...s, ageSeconds: ageSeconds(s.startedAt, now) })),
     });
   },
+  "smtp.kill": ({ id }, ctx) => {
+    if (!ctx.killSession?.(id)) {
+      return Promise.reject(new ControlError(`no SMTP session ${id} (see "smtp connections")`, "NOT_FOUND"));
+    }
+    return Promise.resolve({ id, killed: true });
+  },
 };

@@ -18,6 +18,7 @@ import {
   type AuditLog,
   createAuditLog,
   createMetrics,
+  createSmtpTrace,
   type HttpServer,
   logLevel,
   type Metrics,
@@ -26,6 +27,7 @@ import {
 } from "../observability/mod.ts";
 import {
   claimSocketPath,
+  type ControlContext,
   type ControlServer,
   createHandlers,
   type ReloadReport,
@@ -33,6 +35,7 @@ import {
   type Totals,
 } from "../control/mod.ts";
 import { VERSION } from "../version.ts";
+import { webConsole, webCredentials } from "./web_console.ts";
 import { createDsnService } from "../dsn/mod.ts";
 import {
   chainDeliveryEvents,
@@ -142,6 +145,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       configPath,
     );
   });
+  const webLogins = config.http.enabled && config.web.enabled ? await webCredentials(config) : undefined;
   const modules = await loadModules(config.modules, { configPath });
   const tlsCache = new Map<string, TlsFiles>();
   const stopWatchers: (() => void)[] = [];
@@ -172,14 +176,15 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       log.error("a queued listener failed for {id}: {error}", { id: record.id, error: String(err) }),
   });
   const metrics = createMetrics({ maxDomains: config.http.metrics_domains });
+  const auditTarget = !config.audit.enabled
+    ? ""
+    : config.audit.file === "-"
+    ? "-"
+    : config.audit.file
+    ? resolve(config.audit.file)
+    : join(dataDir, "audit.log");
   const audit = createAuditLog({
-    target: !config.audit.enabled
-      ? ""
-      : config.audit.file === "-"
-      ? "-"
-      : config.audit.file
-      ? resolve(config.audit.file)
-      : join(dataDir, "audit.log"),
+    target: auditTarget,
     retainDays: config.audit.retain_days,
     log: logger("audit"),
     onDrop: (n) => metrics.auditDropped.inc(n),
@@ -210,6 +215,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const senderLookup = senderDomainLookup(resolver);
   // Modules plug into every listener's session hooks; without modules the SMTP path does no module work.
   const smtpHooks = modules.modules.length > 0 ? createSmtpBridge(modules, { spool, log: logger("smtp") }) : undefined;
+  const trace = createSmtpTrace(); // `empathctl trace smtp`
   for (const l of config.listeners) {
     const tls = await tlsFor(l.tls_cert ?? config.tls.cert, l.tls_key ?? config.tls.key);
     const listener = createSmtpListener(l, {
@@ -225,6 +231,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       authThrottle,
       recipientCheck,
       senderDomainLookup: senderLookup,
+      trace,
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {
@@ -278,6 +285,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     resolver,
     pool,
     ownAddresses: () => addresses,
+    trace,
     events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
       finished: dsn.finished,
       deferred: dsn.deferred,
@@ -342,7 +350,29 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     [],
     async (set) => set({}, await spool.usage()),
   );
+  const controlContext: ControlContext = {
+    version: VERSION,
+    startedAt,
+    configPath,
+    config: () => current,
+    addresses,
+    store,
+    spool,
+    delivery,
+    resolver,
+    sessions: () => listeners.flatMap((l) => l.sessions()),
+    reload: async () =>
+      recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
+    lastReload: () => lastReload,
+    logLevel,
+    setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
+    totals: () => ({ ...totals }),
+    auditFile: auditTarget && auditTarget !== "-" ? auditTarget : undefined,
+    killSession: (id) => listeners.some((l) => l.kill(id)),
+    trace,
+  };
   let http: HttpServer | undefined;
+  const web = webLogins ? webConsole(config, webLogins, controlContext, audit) : undefined;
   if (config.http.enabled) {
     let dnsOk: { at: number; ok: Promise<void> } | undefined;
     http = await startHttp(config.http.address, metrics, {
@@ -361,8 +391,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         }
         return dnsOk.ok;
       },
-    });
+    }, () => web?.app);
     log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
+    if (web) {
+      web.start(http.port);
+      log.info("web console on http://{host}:{port}/console", { host: http.host, port: http.port });
+    }
   }
   submitter.onQueued((record) => delivery.wake(record));
   delivery.start();
@@ -376,24 +410,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       timeoutMs: config.control.timeout,
       log: logger("control"),
       audit,
-      handlers: createHandlers({
-        version: VERSION,
-        startedAt,
-        configPath,
-        config: () => current,
-        addresses,
-        store,
-        spool,
-        delivery,
-        resolver,
-        sessions: () => listeners.flatMap((l) => l.sessions()),
-        reload: async () =>
-          recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
-        lastReload: () => lastReload,
-        logLevel,
-        setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
-        totals: () => ({ ...totals }),
-      }),
+      handlers: createHandlers(controlContext),
     });
   }
 
@@ -423,6 +440,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await modules.close();
+        web?.stop(); // ends live-counter streams, which would hold up the HTTP shutdown
         await http?.close();
         await store.close();
         await audit.close();

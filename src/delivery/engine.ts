@@ -51,6 +51,7 @@ import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
 import type { QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
 import { createAttemptRunner } from "./attempt.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { ConnectionPool } from "./connection_pool.ts";
@@ -87,6 +88,8 @@ export interface DeliveryDeps {
   transportFor?: TransportSelector;
   /** Bound listener addresses, for loop detection (default: the configured ones). */
   ownAddresses?: () => ListenerAddress[];
+  /** Live SMTP tracing of outbound sessions (`empathctl trace smtp`). */
+  trace?: SmtpTrace;
 }
 
 /** The running engine, with the operations the control plane calls. */

@@ -137,6 +137,7 @@ export function createOperator(options: OperatorOptions): Operator {
       return changed.length;
     },
     async bounce(filter, reason = DEFAULT_BOUNCE_REASON) {
+      const replyCode = /^[45]\d\d(?= )/.exec(reason) ? Number(reason.slice(0, 3)) : undefined;
       let n = 0;
       for (const listed of await select(filter)) {
         await scheduler.running(listed.id);
@@ -147,7 +148,8 @@ export function createOperator(options: OperatorOptions): Operator {
         const now = clock.now();
         applyOutcomes(
           record,
-          pending.map((r) => ({ address: r.address, outcome: "failed" as const, reply: reason })),
+          // A reason given as a full reply ("550 5.0.0 ...") keeps its code, so the DSN shows it as the diagnostic.
+          pending.map((r) => ({ address: r.address, outcome: "failed" as const, reply: reason, code: replyCode })),
           undefined,
           now,
         );

@@ -32,6 +32,8 @@ import {
   supportedExtensions,
 } from "./nodemailer_private.ts";
 import type { OutboundMessage } from "./transport.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
+import { clientTraceLogger } from "./trace_logger.ts";
 
 export type { OutboundMessage };
 
@@ -65,6 +67,8 @@ export interface ClientTimeouts {
 export interface DeliveryTarget {
   host: string;
   port: number;
+  /** Live SMTP tracing (`empathctl trace smtp`); the conversation is reported while someone traces. */
+  trace?: SmtpTrace;
   tls: "none" | "opportunistic" | "required";
   verifyCertificates: boolean;
   servername?: string;
@@ -164,8 +168,9 @@ export class SmtpSession {
         // No floor: a configured timeout below a minute is meant (a stalled server is given up on
         // after that long, not after 60 s).
         socketTimeout: Math.max(t.mail ?? 0, t.rcpt ?? 0, t.data, t.dataEnd ?? 0),
-        logger: false,
+        logger: target.trace ? clientTraceLogger(target.trace, `${target.host}:${target.port}`) : false,
         debug: false,
+        transactionLog: !!target.trace,
       } as ConstructorParameters<typeof SMTPConnection>[0],
     ) as Conn;
     return new Promise((resolve, reject) => {

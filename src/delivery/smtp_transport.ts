@@ -31,6 +31,7 @@ import { type ListenerAddress, loopReply, trimSelf } from "./loop_check.ts";
 import type { Resolver } from "./resolver.ts";
 import { DnsError, matchDomainPolicy, nextHop, type Route, routeDomain } from "./router.ts";
 import { type DeliveryTarget, SmtpClientError, type SmtpSession } from "./smtp_client.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
 import { allRecipients, type DeliveryTransport, type TransportJob, type TransportResult } from "./transport.ts";
 
 /** What the SMTP transport needs. */
@@ -45,6 +46,8 @@ export interface SmtpTransportOptions {
   mxOverrides: () => Map<string, { host: string; port: number }>;
   /** This daemon's bound listener addresses (loop detection); default the configured ones. */
   ownAddresses?: () => ListenerAddress[];
+  /** Live SMTP tracing of outbound sessions. */
+  trace?: SmtpTrace;
 }
 
 /** One address to connect to; `name` is the MX host name (for SNI and certificate checks). */
@@ -137,6 +140,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       tls: policy?.tls ?? d.tls,
       verifyCertificates: !(policy?.accept_invalid_certs ?? d.accept_invalid_certs),
       heloName: d.helo_name ?? options.hostname,
+      trace: options.trace,
       timeouts: {
         connect: d.timeouts.connect,
         greeting: d.timeouts.greeting,

@@ -39,11 +39,18 @@ async function readiness(checks: Record<string, ReadinessCheck>) {
   return { ok: failing.length === 0, failing, checks: Object.fromEntries(results) };
 }
 
-/** Starts the listener; resolves once it is bound. */
+/** An application mounted on the listener (the web console): a response, or undefined for "not mine". */
+export type HttpApp = (req: Request) => Promise<Response | undefined>;
+
+/**
+ * Starts the listener; resolves once it is bound. `app` (late-bound: it may need the bound
+ * port) sees each request first.
+ */
 export function startHttp(
   address: { host: string; port: number },
   metrics: Metrics,
   checks: Record<string, ReadinessCheck>,
+  app?: () => HttpApp | undefined,
 ): Promise<HttpServer> {
   return new Promise((resolve, reject) => {
     try {
@@ -53,6 +60,8 @@ export function startHttp(
         onListen: (addr) => resolve({ host: addr.hostname, port: addr.port, close: () => server.shutdown() }),
         onError: (err) => new Response(`internal error: ${(err as Error).message}\n`, { status: 500 }),
       }, async (req) => {
+        const mounted = await app?.()?.(req);
+        if (mounted) return mounted;
         const path = new URL(req.url).pathname;
         if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
         if (path === "/metrics") {

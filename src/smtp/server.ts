@@ -35,6 +35,8 @@ import { AuthBusyError, type UserDb } from "./users.ts";
 import { gateRecipient, gateSender, validateLocalRecipient } from "./envelope_gate.ts";
 import type { RecipientCheck } from "./recipient_check.ts";
 import type { SenderDomainLookup } from "./sender_checks.ts";
+import { traceLogger } from "./trace_logger.ts";
+import type { SmtpTrace } from "../observability/mod.ts";
 
 /** What a listener needs from the daemon. */
 export interface ListenerDeps {
@@ -55,6 +57,8 @@ export interface ListenerDeps {
   recipientCheck?: () => RecipientCheck | undefined;
   /** DNS check of outside senders' domains (relay.reject_unknown_sender_domain). */
   senderDomainLookup?: SenderDomainLookup;
+  /** Live SMTP tracing (`empathctl trace smtp`). */
+  trace?: SmtpTrace;
 }
 
 /** A running listener. */
@@ -65,6 +69,8 @@ export interface SmtpListener {
   /** Stops accepting, lets sessions in DATA finish (up to graceMs), 421s the rest. */
   close(graceMs: number): Promise<void>;
   sessions(): SessionInfo[];
+  /** Ends a session now (421, then closed); false when this listener has no such session. */
+  kill(id: string): boolean;
   updateTls(files: TlsFiles): void;
 }
 
@@ -77,6 +83,9 @@ function policyFor(config: Config): RelayPolicy {
 }
 
 const INVALID_UTF8 = "\uFFFD";
+
+const peerOf = (conn: { session: { remoteAddress: string; remotePort: number } } | undefined) =>
+  conn && `${conn.session.remoteAddress}:${conn.session.remotePort}`;
 
 /** The client as the relay policy sees it. */
 function clientOf(session: { remoteAddress: string; user?: unknown }) {
@@ -123,7 +132,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     hideENHANCEDSTATUSCODES: false,
     hideREQUIRETLS: true,
     maxRecipients: cfg().smtp.max_recipients,
-    logger: false,
+    logger: deps.trace ? traceLogger(deps.trace, (id) => peerOf(registry.get(id))) : false,
     onConnect(session, cb) {
       const ip = session.remoteAddress;
       spans.set(session.id, startSpan("smtp.session", { "net.peer.ip": ip, "empath.listener": name }));
@@ -360,6 +369,12 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     },
     sessions() {
       return registry.sessions();
+    },
+    kill(id) {
+      const conn = registry.get(id);
+      if (!conn) return false;
+      conn.send(421, "4.7.0 Session ended by the administrator"); // a 421 closes the connection
+      return true;
     },
     updateTls(files) {
       server.updateSecureContext({ key: files.key, cert: files.cert });

@@ -25,6 +25,11 @@ export interface SessionInfo {
   peer: string;
   state: "connected" | "ehlo" | "mail" | "rcpt" | "data";
   tls: boolean;
+  /** The name the client gave in HELO/EHLO. */
+  helo?: string;
+  /** TLS protocol version and cipher, once TLS is up. */
+  tlsVersion?: string;
+  tlsCipher?: string;
   user?: string;
   startedAt: number;
 }
@@ -103,6 +108,7 @@ export function createSessionRegistry(listener: string): SessionRegistry {
 function sessionInfo(conn: Connection, listener: string, startedAt: number): SessionInfo {
   const s = conn.session;
   const env = s.envelope;
+  const cipher = s.tlsOptions as { name?: string; standardName?: string; version?: string } | false;
   const state: SessionInfo["state"] = inDataMode(conn)
     ? "data"
     : env?.rcptTo?.length
@@ -118,6 +124,9 @@ function sessionInfo(conn: Connection, listener: string, startedAt: number): Ses
     peer: `${s.remoteAddress}:${s.remotePort}`,
     state,
     tls: !!s.secure,
+    helo: s.hostNameAppearsAs || undefined,
+    tlsVersion: s.secure && cipher ? cipher.version : undefined,
+    tlsCipher: s.secure && cipher ? cipher.standardName ?? cipher.name : undefined,
     user: userOf(s),
     startedAt,
   };

@@ -1,0 +1,81 @@
+/**
+ * Live SMTP tracing (`empathctl trace smtp`): listeners and the delivery client
+ * report each line of their conversations here, and subscribers (the control
+ * socket's streaming command) receive those of the peers they asked for.
+ * Nothing is formatted or kept while nobody subscribes: `active` is false and
+ * callers skip the work.
+ *
+ * @example
+ * ```ts
+ * const trace = createSmtpTrace();
+ * const stop = trace.subscribe({ peer: "192.0.2.1" }, (e) => console.log(e.direction, e.line));
+ * if (trace.active) trace.emit({ at: Date.now(), side: "server", direction: "in", session: "s1", peer: "192.0.2.1:4000", line: "EHLO x" });
+ * stop();
+ * ```
+ * @module
+ */
+
+/** One line of an SMTP conversation. */
+export interface TraceEvent {
+  at: number;
+  /** "server": a session of our listeners; "client": one of our outbound deliveries. */
+  side: "server" | "client";
+  /** "in": the peer sent it; "out": we sent it. */
+  direction: "in" | "out";
+  session: string;
+  /** The peer's address, "host:port" (or "[v6]:port"). */
+  peer: string;
+  line: string;
+}
+
+/** Which conversations a subscriber wants. */
+export interface TraceFilter {
+  /** Only this peer address (the host part, or "host:port"). */
+  peer?: string;
+}
+
+/** The trace hub. */
+export interface SmtpTrace {
+  /** True while anyone subscribes. */
+  readonly active: boolean;
+  emit(event: TraceEvent): void;
+  /** Starts delivering matching events to `fn`; returns the unsubscribe function. */
+  subscribe(filter: TraceFilter, fn: (event: TraceEvent) => void): () => void;
+}
+
+const hostOf = (peer: string) => peer.replace(/^\[/, "").replace(/\]?:\d+$/, "");
+
+/** Longest line passed on (a DATA line can be long; a trace is for reading). */
+const MAX_LINE = 2000;
+
+/** Creates a trace hub. */
+export function createSmtpTrace(): SmtpTrace {
+  const subscribers = new Set<{ filter: TraceFilter; fn: (e: TraceEvent) => void }>();
+  return {
+    get active() {
+      return subscribers.size > 0;
+    },
+    emit(event) {
+      const line = event.line.length > MAX_LINE ? `${event.line.slice(0, MAX_LINE)}…` : event.line;
+      for (const s of subscribers) {
+        const want = s.filter.peer;
+        if (want && want !== event.peer && want !== hostOf(event.peer)) continue;
+        try {
+          s.fn({ ...event, line });
+        } catch { /* a failing subscriber does not stop the others */ }
+      }
+    },
+    subscribe(filter, fn) {
+      const entry = { filter, fn };
+      subscribers.add(entry);
+      return () => void subscribers.delete(entry);
+    },
+  };
+}
+
+/** Splits what was sent or received into trace lines (CRLF or LF), dropping the empty tail. */
+export function traceLines(text: string): string[] {
+  const lines = text.split(/\r?\n/);
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
+}
