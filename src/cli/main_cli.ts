@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, configPathFrom, EX_CONFIG, loadConfig } from "../config/mod.ts";
-import { startDaemon } from "../daemon/mod.ts";
+import { checkStartup, startDaemon } from "../daemon/mod.ts";
 import { logger, setupLogging } from "../observability/log.ts";
 import { hashPassword, TlsConfigError, UsersFileError } from "../smtp/mod.ts";
 import { VERSION } from "../version.ts";
@@ -74,6 +74,13 @@ export async function runEmpath(args: string[]): Promise<number> {
     return err instanceof ConfigError ? EX_CONFIG : 1;
   }
   if (values["check-config"]) {
+    try {
+      await checkStartup(loaded); // the same file checks start-up makes
+    } catch (err) {
+      const configish = err instanceof ConfigError || err instanceof TlsConfigError || err instanceof UsersFileError;
+      console.error(`empath: ${(err as Error).message}`);
+      return configish ? EX_CONFIG : 1;
+    }
     console.log(`${loaded.path}: configuration is valid`);
     return 0;
   }

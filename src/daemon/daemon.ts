@@ -4,16 +4,25 @@
  *
  * @example
  * ```ts
- * const daemon = await startDaemon(await loadConfig("config.toml"));
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "../config/load.ts";
+ * import { startDaemon } from "./daemon.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const toml = `data_dir = "${dir}"\n[[listeners]]\naddress = "127.0.0.1:0"\n`;
+ * const daemon = await startDaemon({ config: parseConfig(toml, `${dir}/config.toml`), path: `${dir}/config.toml` });
+ * assert.equal(daemon.listeners.length, 1); // listening on daemon.addresses[0].port
  * await daemon.stop();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
 import { join, resolve } from "node:path";
-import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
+import type { Config, LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, watchConfig } from "./reload.ts";
-import { checkRecipientsTable, recipientChecks, senderDomainLookup } from "./recipients.ts";
+import { recipientChecks, senderDomainLookup } from "./recipients.ts";
+import { checkRecipientsFile, checkRoles, readControlToken } from "./startup_checks.ts";
 import {
   type AuditLog,
   createAuditLog,
@@ -87,25 +96,6 @@ export interface Daemon {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Checks cross-field rules zod cannot express (files referenced by roles). */
-function checkRoles(config: Config, file: string) {
-  config.listeners.forEach((l, i) => {
-    const hasCert = (l.tls_cert ?? config.tls.cert) && (l.tls_key ?? config.tls.key);
-    if (l.role !== "mx" && !hasCert) {
-      throw new ConfigError(
-        `invalid configuration in ${file}:\n  listeners[${i}].role = "${l.role}": needs a certificate: set tls.cert and tls.key (or listeners[${i}].tls_cert/tls_key)`,
-        file,
-      );
-    }
-    if (l.role !== "mx" && !config.auth.users_file) {
-      throw new ConfigError(
-        `invalid configuration in ${file}:\n  auth.users_file = missing: listeners[${i}] has role "${l.role}", which requires AUTH; set auth.users_file (see README "Adding a user")`,
-        file,
-      );
-    }
-  });
-}
-
 /** Starts Empath with a loaded config. Throws ConfigError for problems found at start-up. */
 export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const { config, path: configPath } = loaded;
@@ -119,32 +109,10 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   // Relative paths are relative to the working directory, like data_dir.
   const controlPath = config.control.socket ? resolve(config.control.socket) : join(dataDir, "control.sock");
   if (config.control.enabled) await claimSocketPath(controlPath, log);
-  const controlToken = config.control.token_file
-    ? await Deno.readTextFile(config.control.token_file).then((t) => t.trim(), (err) => {
-      throw new ConfigError(
-        `invalid configuration in ${configPath}:\n  control.token_file = "${config.control.token_file}": cannot be read (${
-          (err as Error).message
-        })`,
-        configPath,
-      );
-    })
-    : undefined;
-  if (controlToken === "") {
-    throw new ConfigError(
-      `invalid configuration in ${configPath}:\n  control.token_file = "${config.control.token_file}": the file is empty; expected a secret`,
-      configPath,
-    );
-  }
+  const controlToken = await readControlToken(config, configPath);
 
   const users: UserDb | undefined = config.auth.users_file ? await loadUsers(config.auth.users_file) : undefined;
-  await checkRecipientsTable(config).catch((err) => {
-    throw new ConfigError(
-      `invalid configuration in ${configPath}:\n  recipients.table = "${config.recipients.table}": ${
-        (err as Error).message
-      }`,
-      configPath,
-    );
-  });
+  await checkRecipientsFile(config, configPath);
   const webLogins = config.http.enabled && config.web.enabled ? await webCredentials(config) : undefined;
   const modules = await loadModules(config.modules, { configPath });
   const tlsCache = new Map<string, TlsFiles>();
