@@ -9,3 +9,12 @@ export { migrate, SCHEMA_VERSION } from "./schema.ts";
 export { CHUNK_BYTES, createPgStore, type PgQueueStore, type PgStoreOptions, QUEUE_CHANNEL } from "./pg_store.ts";
 export { createPgSpool, type PgSpool } from "./pg_spool.ts";
 export { defaultNodeId, openPgQueue, type PgQueue, type PgQueueOptions } from "./open.ts";
+export {
+  type ClusterNode,
+  type ClusterNodeOptions,
+  type NodeInfo,
+  OPERATOR_CHANNEL,
+  startClusterNode,
+} from "./node.ts";
+export { createSharedGate } from "./shared_gate.ts";
+export { type SharedOperatorState, shareOperatorState } from "./shared_state.ts";

@@ -51,6 +51,8 @@ import {
   type Submitter,
 } from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
+import { openPgQueue } from "../cluster/mod.ts";
+import { joinCluster } from "./cluster.ts";
 import {
   AuthThrottle,
   createSmtpListener,
@@ -152,9 +154,22 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     return tlsCache.get(k);
   };
 
-  const spool = await openSpool(join(dataDir, "spool"), { fsync: config.spool.fsync });
-  const store = await openQueueStore({ ...config, data_dir: dataDir });
-  const recovery = await recoverQueue(spool, store, logger("queue"));
+  // queue.backend = "postgres": records, bodies and leases are the cluster's; nothing local to recover.
+  const pg = config.queue.backend === "postgres"
+    ? await openPgQueue({
+      url: config.queue.url,
+      poolSize: config.queue.pool_size,
+      stagingDir: join(dataDir, "staging"),
+      leaseMs: config.queue.lease,
+    }).catch((err) => {
+      throw new ConfigError(`cannot open queue.backend = "postgres": ${(err as Error).message}`, configPath);
+    })
+    : undefined;
+  const spool: Spool = pg?.spool ?? await openSpool(join(dataDir, "spool"), { fsync: config.spool.fsync });
+  const store: QueueStore = pg?.store ?? await openQueueStore({ ...config, data_dir: dataDir });
+  const recovery = pg
+    ? { partialRemoved: 0, orphansRemoved: 0, requeued: 0, missingData: 0, total: 0 }
+    : await recoverQueue(spool, store, logger("queue"));
   log.info(
     "queue recovered: {total} records, {requeued} requeued, {orphans} orphans and {partial} partial writes removed",
     {
@@ -278,6 +293,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     resolver,
     pool,
     ownAddresses: () => addresses,
+    owner: pg?.owner,
+    leaseMs: config.queue.lease,
     events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
       finished: dsn.finished,
       deferred: dsn.deferred,
@@ -342,12 +359,14 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     [],
     async (set) => set({}, await spool.usage()),
   );
+  const cluster = pg && await joinCluster(pg, delivery, { hostname, heartbeatMs: config.queue.heartbeat });
   let http: HttpServer | undefined;
   if (config.http.enabled) {
     let dnsOk: { at: number; ok: Promise<void> } | undefined;
     http = await startHttp(config.http.address, metrics, {
       spool: () => spool.probe(),
       queue: () => store.probe(),
+      ...(cluster ? { postgres: cluster.ready } : {}),
       listeners: () => stopping ? Promise.reject(new Error("shutting down")) : Promise.resolve(),
       dns: () => {
         // Any answer (even NXDOMAIN) proves the resolver works; cached for 10 s.
@@ -384,7 +403,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         addresses,
         store,
         spool,
-        delivery,
+        delivery: cluster?.engine ?? delivery,
         resolver,
         sessions: () => listeners.flatMap((l) => l.sessions()),
         reload: async () =>
@@ -422,6 +441,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await control?.close();
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
+        await cluster?.stop();
         await modules.close();
         await http?.close();
         await store.close();

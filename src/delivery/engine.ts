@@ -87,6 +87,10 @@ export interface DeliveryDeps {
   transportFor?: TransportSelector;
   /** Bound listener addresses, for loop detection (default: the configured ones). */
   ownAddresses?: () => ListenerAddress[];
+  /** Lease owner id of this node (default `<hostname>:<pid>`); a shared store leases fresh mail to it. */
+  owner?: string;
+  /** Lease length of claimed messages (default 5 minutes). */
+  leaseMs?: number;
 }
 
 /** The running engine, with the operations the control plane calls. */
@@ -154,6 +158,8 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   const scheduler = createScheduler({
     store,
     log,
+    owner: deps.owner,
+    leaseMs: deps.leaseMs,
     clock,
     concurrency: () => cfg().delivery.concurrency,
     enabled: () => cfg().delivery.enabled,
