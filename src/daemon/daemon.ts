@@ -412,6 +412,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         logLevel,
         setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
         totals: () => ({ ...totals }),
+        cluster: cluster && { node: cluster.node.id, nodes: cluster.nodes },
       }),
     });
   }
