@@ -7,6 +7,7 @@
 import { iso, table, until } from "./ctl_format.ts";
 import {
   cacheText,
+  clusterNodesText,
   destinationsText,
   messageRows,
   refreshedText,
@@ -206,6 +207,14 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       positionals: ["domain"],
       args: (p) => ({ domain: at(p, 0) }),
       text: (r) => `override for ${r.domain} removed`,
+    }),
+  },
+  cluster: {
+    nodes: spec("cluster.nodes", {
+      usage: "cluster nodes",
+      summary: "every node sharing the PostgreSQL queue: state, leases, last heartbeat",
+      args: noArgs,
+      text: (r) => clusterNodesText(r.nodes),
     }),
   },
   smtp: {

@@ -5,6 +5,7 @@
  */
 import type {
   CacheEntry,
+  ClusterNodeRow,
   DestinationRow,
   QueueListResult,
   QueueStatsResult,
@@ -90,7 +91,24 @@ export function statusText(r: StatusResult): string {
     `smtp        ${r.smtpSessions} session(s)`,
     `dns cache   ${r.dnsCacheEntries} entries`,
     `log level   ${r.logLevel}`,
+    ...(r.cluster ? [`cluster     node ${r.cluster.node}`, clusterNodesText(r.cluster.nodes)] : []),
   ].join("\n");
+}
+
+/** `cluster nodes`: every node, alive or not, its leases and last heartbeat. */
+export function clusterNodesText(nodes: ClusterNodeRow[]): string {
+  if (nodes.length === 0) return "not a cluster (queue.backend is not postgres)";
+  return table(
+    ["NODE", "STATE", "LEASES", "IN FLIGHT", "LAST HEARTBEAT", "VERSION"],
+    nodes.map((n) => [
+      n.node,
+      n.alive ? "alive" : n.stoppedAt ? "stopped" : "silent",
+      n.leases,
+      Number(n.info.inFlight ?? 0),
+      iso(n.heartbeatAt),
+      n.version,
+    ]),
+  );
 }
 
 /** Text of `queue stats`; `previous` gives rates between two samples (watch mode). */

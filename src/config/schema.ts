@@ -131,9 +131,18 @@ const spool = z.strictObject({
 });
 
 const queue = z.strictObject({
-  backend: z.enum(["kv", "file"], { error: 'expected "kv" (Deno KV) or "file"' }).default("kv"),
+  backend: z.enum(["kv", "file", "postgres"], { error: 'expected "kv" (Deno KV), "file" or "postgres"' }).default("kv"),
   /** Path or remote URL for Deno KV; default <data_dir>/queue.kv. */
   kv_path: z.string().optional(),
+  /** backend "postgres": postgres://user:pass@host:port/db (default: the PG* environment variables). */
+  url: z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected "postgres://user:password@host:port/database"' })
+    .optional(),
+  /** backend "postgres": connections in this node's pool. */
+  pool_size: z.number().int().min(2).max(1000).default(10),
+  /** How long a claimed message stays leased to a node without renewal (a dead node's mail waits this long). */
+  lease: duration.default(300_000),
+  /** backend "postgres": how often a node heartbeats (a node silent for 3 beats counts as gone). */
+  heartbeat: duration.default(5_000),
 });
 
 const log = z.strictObject({

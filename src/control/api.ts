@@ -21,6 +21,7 @@ import { ARGS } from "./api_args.ts";
 import type {
   BulkResult,
   CatResult,
+  ClusterNodeRow,
   DestinationRow,
   FreezeResult,
   HistoryResult,
@@ -60,6 +61,7 @@ export const CONTROL_API = {
   "system.status": command<StatusResult>()({ args: ARGS.none, mutates: false }),
   "system.reload-config": command<ReloadReport>()({ args: ARGS.none, mutates: true }),
   "system.log-level": command<LogLevelResult>()({ args: ARGS.logLevel, mutates: true }),
+  "cluster.nodes": command<{ node: string | null; nodes: ClusterNodeRow[] }>()({ args: ARGS.none, mutates: false }),
 
   "queue.list": command<QueueListResult>()({ args: ARGS.list, mutates: false }),
   "queue.view": command<QueueViewResult>()({ args: ARGS.id, mutates: false }),

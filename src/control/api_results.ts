@@ -46,6 +46,21 @@ export interface ListenerAddress {
   port: number;
 }
 
+/** One node of a postgres-backed cluster (`cluster.nodes`, `system.status`). */
+export interface ClusterNodeRow {
+  node: string;
+  hostname: string;
+  pid: number;
+  version: string;
+  startedAt: number;
+  heartbeatAt: number;
+  stoppedAt: number | null;
+  alive: boolean;
+  /** Live leases the node holds. */
+  leases: number;
+  info: Record<string, unknown>;
+}
+
 /** `system.status`. */
 export interface StatusResult {
   version: string;
@@ -63,6 +78,8 @@ export interface StatusResult {
   smtpSessions: number;
   logLevel: string;
   lastReload?: ReloadReport;
+  /** queue.backend = "postgres": this node's id and every node of the cluster. */
+  cluster?: { node: string; nodes: ClusterNodeRow[] };
 }
 
 /** `system.log-level`. */

@@ -11,7 +11,7 @@ import type { QueueStore } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import type { ArgsOf, CommandName, ResultOf, StreamingCommand } from "./api.ts";
-import type { ListenerAddress, ReloadReport, Totals } from "./api_results.ts";
+import type { ClusterNodeRow, ListenerAddress, ReloadReport, Totals } from "./api_results.ts";
 
 /** Everything the handlers reach into. */
 export interface ControlContext {
@@ -36,6 +36,8 @@ export interface ControlContext {
   killSession?(id: string): boolean;
   /** Live SMTP conversations (`trace.smtp`). */
   trace?: SmtpTrace;
+  /** Set on a postgres-backed node: its id and the cluster's nodes. */
+  cluster?: { node: string; nodes(): Promise<ClusterNodeRow[]> };
 }
 
 /** Answers one command with already parsed arguments. */

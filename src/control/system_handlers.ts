@@ -8,7 +8,7 @@ import { ControlError } from "./protocol.ts";
 const ageSeconds = (since: number, now = Date.now()) => Math.round((now - since) / 1000);
 
 /** `system.*` and `smtp.*`. */
-export const systemHandlers: GroupHandlers<"system" | "smtp"> = {
+export const systemHandlers: GroupHandlers<"system" | "smtp" | "cluster"> = {
   "system.ping": (_args, ctx) => Promise.resolve({ pong: true, version: ctx.version }),
   "system.status": async (_args, ctx) => {
     const stats = await ctx.store.stats();
@@ -28,8 +28,13 @@ export const systemHandlers: GroupHandlers<"system" | "smtp"> = {
       smtpSessions: ctx.sessions().length,
       logLevel: ctx.logLevel(),
       lastReload: ctx.lastReload(),
+      ...(ctx.cluster ? { cluster: { node: ctx.cluster.node, nodes: await ctx.cluster.nodes() } } : {}),
     };
   },
+  "cluster.nodes": async (_args, ctx) => ({
+    node: ctx.cluster?.node ?? null,
+    nodes: ctx.cluster ? await ctx.cluster.nodes() : [],
+  }),
   "system.reload-config": async (_args, ctx) => {
     const report = await ctx.reload();
     if (!report.ok) {

@@ -18,7 +18,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import type { Config, LoadedConfig } from "../config/mod.ts";
+import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
@@ -63,6 +63,8 @@ import {
   type Submitter,
 } from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
+import { openPgQueue } from "../cluster/mod.ts";
+import { joinCluster } from "./cluster.ts";
 import {
   AuthThrottle,
   createSmtpListener,
@@ -124,9 +126,22 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     return tlsCache.get(k);
   };
 
-  const spool = await openSpool(join(dataDir, "spool"), { fsync: config.spool.fsync });
-  const store = await openQueueStore({ ...config, data_dir: dataDir });
-  const recovery = await recoverQueue(spool, store, logger("queue"));
+  // queue.backend = "postgres": records, bodies and leases are the cluster's; nothing local to recover.
+  const pg = config.queue.backend === "postgres"
+    ? await openPgQueue({
+      url: config.queue.url,
+      poolSize: config.queue.pool_size,
+      stagingDir: join(dataDir, "staging"),
+      leaseMs: config.queue.lease,
+    }).catch((err) => {
+      throw new ConfigError(`cannot open queue.backend = "postgres": ${(err as Error).message}`, configPath);
+    })
+    : undefined;
+  const spool: Spool = pg?.spool ?? await openSpool(join(dataDir, "spool"), { fsync: config.spool.fsync });
+  const store: QueueStore = pg?.store ?? await openQueueStore({ ...config, data_dir: dataDir });
+  const recovery = pg
+    ? { partialRemoved: 0, orphansRemoved: 0, requeued: 0, missingData: 0, total: 0 }
+    : await recoverQueue(spool, store, logger("queue"));
   log.info(
     "queue recovered: {total} records, {requeued} requeued, {orphans} orphans and {partial} partial writes removed",
     {
@@ -254,6 +269,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     pool,
     ownAddresses: () => addresses,
     trace,
+    owner: pg?.owner,
+    leaseMs: config.queue.lease,
     events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
       finished: dsn.finished,
       deferred: dsn.deferred,
@@ -318,6 +335,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     [],
     async (set) => set({}, await spool.usage()),
   );
+  const cluster = pg && await joinCluster(pg, delivery, { hostname, heartbeatMs: config.queue.heartbeat });
   const controlContext: ControlContext = {
     version: VERSION,
     startedAt,
@@ -326,7 +344,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     addresses,
     store,
     spool,
-    delivery,
+    delivery: cluster?.engine ?? delivery,
     resolver,
     sessions: () => listeners.flatMap((l) => l.sessions()),
     reload: async () =>
@@ -338,6 +356,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     auditFile: auditTarget && auditTarget !== "-" ? auditTarget : undefined,
     killSession: (id) => listeners.some((l) => l.kill(id)),
     trace,
+    cluster: cluster && { node: cluster.node.id, nodes: cluster.nodes },
   };
   let http: HttpServer | undefined;
   const web = webLogins ? webConsole(config, webLogins, controlContext, audit) : undefined;
@@ -346,6 +365,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     http = await startHttp(config.http.address, metrics, {
       spool: () => spool.probe(),
       queue: () => store.probe(),
+      ...(cluster ? { postgres: cluster.ready } : {}),
       listeners: () => stopping ? Promise.reject(new Error("shutting down")) : Promise.resolve(),
       dns: () => {
         // Any answer (even NXDOMAIN) proves the resolver works; cached for 10 s.
@@ -407,6 +427,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await control?.close();
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
+        await cluster?.stop();
         await modules.close();
         web?.stop(); // ends live-counter streams, which would hold up the HTTP shutdown
         await http?.close();

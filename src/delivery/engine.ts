@@ -90,6 +90,10 @@ export interface DeliveryDeps {
   ownAddresses?: () => ListenerAddress[];
   /** Live SMTP tracing of outbound sessions (`empathctl trace smtp`). */
   trace?: SmtpTrace;
+  /** Lease owner id of this node (default `<hostname>:<pid>`); a shared store leases fresh mail to it. */
+  owner?: string;
+  /** Lease length of claimed messages (default 5 minutes). */
+  leaseMs?: number;
 }
 
 /** The running engine, with the operations the control plane calls. */
@@ -157,6 +161,8 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
   const scheduler = createScheduler({
     store,
     log,
+    owner: deps.owner,
+    leaseMs: deps.leaseMs,
     clock,
     concurrency: () => cfg().delivery.concurrency,
     enabled: () => cfg().delivery.enabled,

@@ -34,6 +34,18 @@ export type AcquireVerdict =
   | { ok: true }
   | { ok: false; reason: "busy" | "rate" | "circuit-open" | "suspended"; retryAt: number };
 
+/**
+ * Limits shared by several nodes (a cluster backend): consulted after the local checks.
+ * Synchronous on purpose — an implementation answers from what it fetched ahead and
+ * says "rate"/"busy" with a short retryAt while it asks the cluster.
+ */
+export interface SharedGate {
+  /** This node's share of a destination's connection limit. */
+  connectionShare(domain: string, maxConnections: number): number;
+  /** Takes one cluster-wide rate token for `domain` (rate in messages/second). */
+  takeToken(domain: string, rate: number, now: number): AcquireVerdict;
+}
+
 /** Observable state of one destination. */
 export interface DestinationState {
   domain: string;
@@ -62,6 +74,8 @@ export class DestinationLimits {
   readonly #entries = new Map<string, Entry>();
   readonly #overrides = new Map<string, number>();
   readonly #clock: Clock;
+  /** Cluster-wide limits, set by the daemon on a shared backend (rates and connections then hold for the cluster). */
+  shared?: SharedGate;
   /** `clock` supplies the default "now" of the methods that take an optional time. */
   constructor(readonly policyFor: (domain: string) => DestinationPolicy, clock: Clock = systemClock) {
     this.#clock = clock;
@@ -107,9 +121,13 @@ export class DestinationLimits {
     if (e.failures >= policy.failures && e.probing) {
       return { ok: false, reason: "circuit-open", retryAt: now + Math.min(policy.cooldownMs, 5000) };
     }
-    if (e.active >= policy.maxConnections) return { ok: false, reason: "busy", retryAt: now + 50 };
+    const maxConnections = this.shared?.connectionShare(domain, policy.maxConnections) ?? policy.maxConnections;
+    if (e.active >= maxConnections) return { ok: false, reason: "busy", retryAt: now + 50 };
     const rate = this.#rate(domain);
-    if (rate !== undefined) {
+    if (rate !== undefined && this.shared) {
+      const verdict = this.shared.takeToken(domain, rate, now);
+      if (!verdict.ok) return verdict;
+    } else if (rate !== undefined) {
       const burst = Math.max(1, rate);
       // A destination seen for the first time starts with a full bucket (tokens = -1).
       e.tokens = e.tokens < 0 ? burst : Math.min(burst, e.tokens + ((now - e.refilledAt) / 1000) * rate);

@@ -13,7 +13,7 @@ export {
   SmtpSession,
 } from "./smtp_client.ts";
 export { type ConnectionPool, createConnectionPool } from "./connection_pool.ts";
-export { DestinationLimits, type DestinationState } from "./limits.ts";
+export { type AcquireVerdict, DestinationLimits, type DestinationState, type SharedGate } from "./limits.ts";
 export { retryDelay } from "./backoff.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export {

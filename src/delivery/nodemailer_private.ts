@@ -8,8 +8,15 @@
  *
  * @example
  * ```ts
- * setNoDelay(conn);
- * const ext = supportedExtensions(conn); // ["PIPELINING", "8BITMIME", …]
+ * import assert from "node:assert/strict";
+ * import SMTPConnection from "nodemailer/lib/smtp-connection";
+ * import { isDestroyed, maxAllowedSize, supportedExtensions } from "./nodemailer_private.ts"; // @ts-ignore deno#26900
+ *
+ * const conn = new SMTPConnection({ host: "127.0.0.1", port: 25 }); // not connected yet
+ * // After conn.connect() and the EHLO reply: ["PIPELINING", "8BITMIME", "SIZE", …]
+ * assert.deepEqual(supportedExtensions(conn), []);
+ * assert.equal(maxAllowedSize(conn), 0); // no SIZE announced (yet)
+ * assert.equal(isDestroyed(conn), false);
  * ```
  * @module
  */

@@ -128,6 +128,12 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     }
   }
 
+  function release(id: string) {
+    store.release([id], owner).catch((err) => {
+      log.warning("releasing the lease of {id} failed: {error}", { id, error: (err as Error).message });
+    });
+  }
+
   function enqueue(record: QueueRecord) {
     ready.push(record);
     readyIds.add(record.id);
@@ -142,9 +148,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         log.error("delivery of {id} failed unexpectedly: {error}", { id: record.id, error: (err as Error).stack });
       }).finally(() => {
         running.delete(record.id);
-        store.release([record.id], owner).catch((err) => {
-          log.warning("releasing the lease of {id} failed: {error}", { id: record.id, error: (err as Error).message });
-        });
+        release(record.id);
         if (ready.length > 0) pump();
         else if (!stopping) schedule(0);
       });
@@ -173,12 +177,17 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (options.enabled()) schedule(0);
     },
     wake(record) {
-      if (!started || stopping || !options.enabled()) return;
+      // A shared store leases fresh mail to its receiving node: give the lease back when it will not run here now.
+      const giveBack = () => record && !running.has(record.id) && !readyIds.has(record.id) && release(record.id);
+      if (!started || stopping || !options.enabled()) return void giveBack();
       if (record && !frozen && !running.has(record.id) && !readyIds.has(record.id)) {
         fresh.add(record);
         enqueue(record);
         pump();
-      } else schedule(0);
+      } else {
+        giveBack();
+        schedule(0);
+      }
     },
     schedule,
     async stop(graceMs) {

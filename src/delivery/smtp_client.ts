@@ -11,10 +11,30 @@
  *
  * @example
  * ```ts
- * const session = await SmtpSession.open({ host: "127.0.0.1", port: 25, tls: "opportunistic",
- *   verifyCertificates: true, heloName: "mx.example", timeouts: { connect: 30_000, greeting: 300_000, data: 180_000 } });
- * const result = await session.send(message);
+ * import assert from "node:assert/strict";
+ * import type net from "node:net";
+ * import { Readable } from "node:stream";
+ * import { SMTPServer } from "smtp-server";
+ * import { SmtpSession } from "./smtp_client.ts"; // @ts-ignore deno#26900
+ *
+ * // A receiving server to talk to.
+ * const peer = new SMTPServer({ authOptional: true, disabledCommands: ["STARTTLS"], onData: (stream, _s, done) => stream.on("end", done).resume() });
+ * await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+ * const port = (peer.server.address() as net.AddressInfo).port;
+ *
+ * const session = await SmtpSession.open({
+ *   host: "127.0.0.1",
+ *   port,
+ *   tls: "opportunistic",
+ *   verifyCertificates: true,
+ *   heloName: "mx.example",
+ *   timeouts: { connect: 30_000, greeting: 300_000, data: 180_000 },
+ * });
+ * const data = "Subject: hi\r\n\r\nbody\r\n";
+ * const result = await session.send({ sender: "a@example.com", recipients: [{ address: "b@example.net" }], size: data.length, open: () => Readable.from([data]) });
+ * assert.deepEqual(result.recipients.map((r) => [r.address, r.outcome]), [["b@example.net", "delivered"]]);
  * await session.close();
+ * await new Promise<void>((resolve) => peer.close(() => resolve()));
  * ```
  * @module
  */

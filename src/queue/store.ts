@@ -28,7 +28,7 @@ export interface ClaimOptions {
  * owns the store), so they end with the process.
  */
 export interface QueueStore {
-  readonly backend: "kv" | "file";
+  readonly backend: "kv" | "file" | "postgres";
   /** Creates or replaces a record (atomic; due index kept in step). */
   put(record: QueueRecord): Promise<void>;
   /** The record, or null when there is none. */

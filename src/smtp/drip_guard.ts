@@ -13,9 +13,26 @@
  *
  * @example
  * ```ts
- * watchParsers(conn, (parser) =>
- *   guardParser(tapParser(parser), () => ({ command: 300_000, dataBlock: 180_000, minDataRate: 500 }), onSlow)
- * );
+ * import assert from "node:assert/strict";
+ * import type { ParserTap } from "./smtp_server_private.ts";
+ * import { guardParser } from "./drip_guard.ts"; // @ts-ignore deno#26900
+ *
+ * // In a listener: watchParsers(conn, (parser) => guardParser(tapParser(parser), limits, onSlow)).
+ * // Here a stand-in tap shows a client that starts a command line and never ends it.
+ * let input = (_chunk: Uint8Array) => {};
+ * const tap: ParserTap = {
+ *   onInput: (fn) => void (input = fn),
+ *   onEnd: () => {},
+ *   closed: () => false,
+ *   dataMode: () => false,
+ *   partialLine: () => true,
+ * };
+ * const slow = Promise.withResolvers<string>();
+ * const watchdog = setTimeout(() => slow.reject(new Error("no deadline")), 10_000); // its timers are unref'd
+ * guardParser(tap, () => ({ command: 0, dataBlock: 180_000, minDataRate: 500 }), (what) => slow.resolve(what));
+ * input(new TextEncoder().encode("MAIL FROM:<a@exam"));
+ * assert.equal(await slow.promise, "command"); // the session is told "421 … timeout" and closed
+ * clearTimeout(watchdog);
  * ```
  * @module
  */

@@ -6,8 +6,28 @@
  *
  * @example
  * ```ts
- * const accept = createProxyListener({ server, networks, secure: false, handshakeMs: () => 10_000, log, name });
- * accept.listen(25);
+ * import assert from "node:assert/strict";
+ * import type net from "node:net";
+ * import { getLogger } from "@logtape/logtape";
+ * import { SMTPServer } from "smtp-server";
+ * import { parseNetworks } from "../util/cidr.ts";
+ * import { createProxyListener } from "./proxy_listener.ts"; // @ts-ignore deno#26900
+ *
+ * const client = Promise.withResolvers<string>();
+ * const server = new SMTPServer({
+ *   name: "mx.example",
+ *   authOptional: true,
+ *   disabledCommands: ["STARTTLS"],
+ *   onConnect: (session, done) => (client.resolve(session.remoteAddress), done()),
+ * });
+ * const networks = parseNetworks(["127.0.0.1/32"]); // the load balancer
+ * const accept = createProxyListener({ server, networks, secure: false, handshakeMs: () => 10_000, log: getLogger(["empath"]), name: "mx" });
+ * await new Promise<void>((resolve) => accept.listen(0, "127.0.0.1", resolve));
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: (accept.address() as net.AddressInfo).port });
+ * await conn.write(new TextEncoder().encode("PROXY TCP4 192.0.2.1 198.51.100.2 5123 25\r\n"));
+ * assert.equal(await client.promise, "192.0.2.1"); // the session sees the real client
+ * conn.close();
+ * await new Promise((resolve) => accept.close(resolve));
  * ```
  * @module
  */

@@ -4,8 +4,33 @@
  *
  * @example
  * ```ts
- * const view = hookSession(session, "mx");           // same object for the whole session
+ * import assert from "node:assert/strict";
+ * import type { SMTPServerSession } from "smtp-server";
+ * import { envelopeOf, hookSession } from "./session_facts.ts"; // @ts-ignore deno#26900
+ *
+ * // What smtp-server passes to onData.
+ * const session: SMTPServerSession = {
+ *   id: "s1",
+ *   secure: false,
+ *   localAddress: "127.0.0.1",
+ *   localPort: 25,
+ *   remoteAddress: "192.0.2.1",
+ *   remotePort: 40000,
+ *   clientHostname: "[192.0.2.1]",
+ *   openingCommand: "EHLO",
+ *   hostNameAppearsAs: "client.example",
+ *   transmissionType: "ESMTP",
+ *   tlsOptions: false,
+ *   xClient: new Map(),
+ *   xForward: new Map(),
+ *   transaction: 1,
+ *   envelope: { mailFrom: { address: "alice@example.net", args: {} }, rcptTo: [{ address: "bob@example.com", args: {} }] },
+ * };
+ * const view = hookSession(session, "mx");
+ * assert.equal(hookSession(session, "mx"), view); // the same object for the whole session
+ * assert.deepEqual([view.helo, view.recipients], ["client.example", ["bob@example.com"]]);
  * const envelope = envelopeOf(session, "mx", false); // at DATA
+ * assert.deepEqual([envelope.sender, envelope.client.address], ["alice@example.net", "192.0.2.1"]);
  * ```
  * @module
  */

@@ -6,7 +6,23 @@
  *
  * @example
  * ```ts
- * const server = createSmtpServer(smtpServerOptions, { listener: "mx", registry, log, settings: () => cfg().smtp });
+ * import assert from "node:assert/strict";
+ * import type net from "node:net";
+ * import { getLogger } from "@logtape/logtape";
+ * import { parseConfig } from "../config/load.ts";
+ * import { createSessionRegistry } from "./session_registry.ts";
+ * import { createSmtpServer } from "./session_setup.ts"; // @ts-ignore deno#26900
+ *
+ * const cfg = () => parseConfig("", "config.toml");
+ * const registry = createSessionRegistry("mx");
+ * const server = createSmtpServer({ name: "mx.example", authOptional: true, disabledCommands: ["STARTTLS"] }, { listener: "mx", registry, log: getLogger(["empath"]), settings: () => cfg().smtp });
+ * await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: (server.server.address() as net.AddressInfo).port });
+ * const greeting = new Uint8Array(512);
+ * const n = await conn.read(greeting);
+ * assert.match(new TextDecoder().decode(greeting.subarray(0, n ?? 0)), /^220 mx\.example/);
+ * conn.close();
+ * await new Promise<void>((resolve) => server.close(() => resolve()));
  * ```
  * @module
  */

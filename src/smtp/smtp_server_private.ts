@@ -14,8 +14,23 @@
  *
  * @example
  * ```ts
- * const conn = createConnection(server, socket, {});
- * startWhenReady(conn, () => conn.connectionReady());
+ * import assert from "node:assert/strict";
+ * import net from "node:net";
+ * import { SMTPServer } from "smtp-server";
+ * import { createConnection, startWhenReady } from "./smtp_server_private.ts"; // @ts-ignore deno#26900
+ *
+ * const server = new SMTPServer({ name: "mx.example", authOptional: true, disabledCommands: ["STARTTLS"] }); // options and handlers only, never listens
+ * const accept = net.createServer((socket) => {
+ *   const conn = createConnection(server, socket, {});
+ *   startWhenReady(conn, () => conn.connectionReady()); // greet at once, no fixed 100 ms pause
+ * });
+ * await new Promise<void>((resolve) => accept.listen(0, "127.0.0.1", resolve));
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port: (accept.address() as net.AddressInfo).port });
+ * const greeting = new Uint8Array(512);
+ * const n = await client.read(greeting);
+ * assert.match(new TextDecoder().decode(greeting.subarray(0, n ?? 0)), /^220 mx\.example/);
+ * client.close();
+ * await new Promise((resolve) => accept.close(resolve));
  * ```
  * @module
  */
