@@ -83,10 +83,10 @@ export interface CacheEntry {
 export interface Resolver {
   mx(domain: string): Promise<MxRecord[]>;
   addresses(host: string): Promise<string[]>;
-  /** `_port._tcp.host` TLSA; throws DnsError (NODATA/NXDOMAIN when there are none). */
-  tlsa(host: string, port: number): Promise<TlsaAnswer>;
+  /** `_port._tcp.host` TLSA; throws DnsError (NODATA/NXDOMAIN when there are none). Absent in test fakes: no DANE. */
+  tlsa?(host: string, port: number): Promise<TlsaAnswer>;
   /** Any record type, with TTLs and the AD bit (empathctl dns lookup, MTA-STS, TLS-RPT). */
-  lookup(name: string, type: DnsRecordType): Promise<DnsAnswer>;
+  lookup?(name: string, type: DnsRecordType): Promise<DnsAnswer>;
   cacheEntries(): CacheEntry[];
   clearCache(): number;
   refresh(domain: string): Promise<void>;
