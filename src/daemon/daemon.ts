@@ -41,7 +41,13 @@ import {
   moduleDeliveryEvents,
   moduleDnsListener,
 } from "../modules/mod.ts";
-import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
+import {
+  createConnectionPool,
+  createDeliveryEngine,
+  createResolver,
+  type DeliveryEngine,
+  setupTransportSecurity,
+} from "../delivery/mod.ts";
 import {
   createSubmitter,
   openQueueStore,
@@ -197,12 +203,15 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
     timeoutMs: d.dns.timeout,
     cacheTtlMs: d.dns.cache_ttl,
+    minTtlMs: d.dns.min_ttl,
     negativeTtlMs: d.dns.negative_ttl,
+    maxEntries: d.dns.max_entries,
     onLookup: (e) => {
       moduleDns?.(e);
       if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
     },
   });
+  const transportSecurity = await setupTransportSecurity({ config, resolver, log: logger("delivery") });
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
@@ -277,6 +286,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     log: logger("delivery"),
     resolver,
     pool,
+    security: transportSecurity.security,
     ownAddresses: () => addresses,
     events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
       finished: dsn.finished,
@@ -361,6 +371,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         }
         return dnsOk.ok;
       },
+    }, () => {
+      const dnssec = transportSecurity.dnssecStatus();
+      return { dane: dnssec.validating ? "in effect" : `not in effect: ${dnssec.detail}` };
     });
     log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
   }
@@ -424,6 +437,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await modules.close();
         await http?.close();
+        transportSecurity.close();
         await store.close();
         await audit.close();
         log.info("shutdown complete");

@@ -66,6 +66,7 @@ import { createHttpTransport } from "./http_transport.ts";
 import { createLmtpTransport } from "./lmtp_transport.ts";
 import type { ListenerAddress } from "./loop_check.ts";
 import { createSmtpTransport } from "./smtp_transport.ts";
+import type { TransportSecurity } from "./transport_security.ts";
 import type { TransportSelector } from "./transport.ts";
 import { createTransportSelector } from "./transport_select.ts";
 
@@ -87,6 +88,8 @@ export interface DeliveryDeps {
   transportFor?: TransportSelector;
   /** Bound listener addresses, for loop detection (default: the configured ones). */
   ownAddresses?: () => ListenerAddress[];
+  /** DANE, MTA-STS, TLS-RPT and REQUIRETLS for SMTP (see transport_security.ts). */
+  security?: TransportSecurity;
 }
 
 /** The running engine, with the operations the control plane calls. */

@@ -3,7 +3,7 @@
  * a TTL-bounded LRU cache, and the DNSSEC probe. Imports nothing above util/.
  * @module
  */
-export { TtlLru, type TtlEntry } from "./cache.ts";
+export { type TtlEntry, TtlLru } from "./cache.ts";
 export { type DnssecStatus, probeDnssec } from "./dnssec_probe.ts";
 export { DnsError } from "./errors.ts";
 export {

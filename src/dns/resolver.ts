@@ -123,7 +123,14 @@ export function createDnsResolver(options: DnsResolverOptions = {}): DnsResolver
         response = await query({ name, type }, { server: options.server, timeoutMs: options.timeoutMs });
       } catch (err) {
         const e = new DnsError(`${type} lookup for ${name} failed: ${(err as Error).message}`, "TEMPFAIL", false);
-        options.onLookup?.({ name, type, durationMs: performance.now() - t0, result: e.code, cached: false, ad: false });
+        options.onLookup?.({
+          name,
+          type,
+          durationMs: performance.now() - t0,
+          result: e.code,
+          cached: false,
+          ad: false,
+        });
         throw e;
       }
       const durationMs = performance.now() - t0;

@@ -39,11 +39,15 @@ async function readiness(checks: Record<string, ReadinessCheck>) {
   return { ok: failing.length === 0, failing, checks: Object.fromEntries(results) };
 }
 
-/** Starts the listener; resolves once it is bound. */
+/**
+ * Starts the listener; resolves once it is bound. `info` adds facts to the readiness body
+ * that do not fail it (e.g. `dane: "not in effect: …"`).
+ */
 export function startHttp(
   address: { host: string; port: number },
   metrics: Metrics,
   checks: Record<string, ReadinessCheck>,
+  info?: () => Record<string, unknown>,
 ): Promise<HttpServer> {
   return new Promise((resolve, reject) => {
     try {
@@ -62,7 +66,7 @@ export function startHttp(
         }
         if (path === "/health/live") return Response.json({ ok: true });
         if (path === "/health/ready") {
-          const report = await readiness(checks);
+          const report = { ...await readiness(checks), ...(info ? { info: info() } : {}) };
           return Response.json(report, { status: report.ok ? 200 : 503 });
         }
         return new Response("not found: try /metrics, /health/live or /health/ready\n", { status: 404 });
