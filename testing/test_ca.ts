@@ -39,7 +39,19 @@ const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes
 /** Makes a CA in `dir` (its name in the subject). */
 export async function createTestCa(dir: string, name = "Empath transport-security test CA"): Promise<TestCa> {
   const file = `${dir}/ca.pem`;
-  await openssl(["req", "-x509", ...EC, "-keyout", `${dir}/ca.key`, "-out", file, "-days", "2", "-subj", `/CN=${name}`]);
+  await openssl([
+    "req",
+    "-x509",
+    ...EC,
+    "-keyout",
+    `${dir}/ca.key`,
+    "-out",
+    file,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${name}`,
+  ]);
   const pem = await Deno.readTextFile(file);
   let serial = 0;
   return {
@@ -47,7 +59,17 @@ export async function createTestCa(dir: string, name = "Empath transport-securit
     file,
     async issue(commonName, altNames, options = {}) {
       const base = `${dir}/leaf-${++serial}`;
-      await openssl(["req", "-new", ...EC, "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${commonName}`]);
+      await openssl([
+        "req",
+        "-new",
+        ...EC,
+        "-keyout",
+        `${base}.key`,
+        "-out",
+        `${base}.csr`,
+        "-subj",
+        `/CN=${commonName}`,
+      ]);
       const san = altNames.map((n) => n.startsWith("IP:") ? n : `DNS:${n}`).join(",");
       await Deno.writeTextFile(
         `${base}.ext`,

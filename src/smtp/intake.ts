@@ -191,7 +191,10 @@ export async function receiveMessage(
         smtpUtf8: !envelopeAscii(envelope) || (!!envelope.smtpUtf8 && !headerAscii),
         bodyType: envelope.bodyType === "8bitmime" ? "8bitmime" : "7bit",
         metadata: envelope.requireTls || tlsOptional
-          ? { ...envelope.metadata, ...(envelope.requireTls ? { [REQUIRETLS_KEY]: true } : { [TLS_OPTIONAL_KEY]: true }) }
+          ? {
+            ...envelope.metadata,
+            ...(envelope.requireTls ? { [REQUIRETLS_KEY]: true } : { [TLS_OPTIONAL_KEY]: true }),
+          }
           : envelope.metadata,
       },
     });
