@@ -8,6 +8,7 @@ import { count, domain, duration, hostPort, network, size } from "./types.ts";
 import { modulesConfig } from "./modules.ts";
 import { recipientsConfig } from "./recipients.ts";
 import { webConfig } from "./web.ts";
+import { mtaStsConfig, tlsRptConfig } from "./transport_security.ts";
 
 const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
@@ -150,8 +151,8 @@ const log = z.strictObject({
   format: z.enum(["auto", "text", "json"]).default("auto"),
 });
 
-const tlsPolicy = z.enum(["none", "opportunistic", "required"], {
-  error: 'expected "none", "opportunistic" (STARTTLS when offered) or "required"',
+const tlsPolicy = z.enum(["none", "opportunistic", "required", "dane", "dane-only"], {
+  error: 'expected "none", "opportunistic" (STARTTLS when offered), "required", "dane" or "dane-only"',
 });
 
 const lmtpTarget = z.string().regex(/^unix:.+$|^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/, {
@@ -227,9 +228,21 @@ const delivery = z.strictObject({
     /** "ip:port" of the resolver to ask; default: the system's. */
     nameserver: hostPort.optional(),
     timeout: duration.default(5_000),
+    /** The longest an answer is kept (its TTL, when shorter, wins). */
     cache_ttl: duration.default(300_000),
+    /** The shortest an answer is kept, whatever its TTL. */
+    min_ttl: duration.default(10_000),
+    /** The longest a negative answer (NXDOMAIN, NODATA) is kept. */
     negative_ttl: duration.default(60_000),
+    /** Cache size (least recently used answers go first). */
+    max_entries: z.number().int().min(1).default(10_000),
+    /** A name in a signed zone asked at start-up to see whether the resolver validates ("." = the root). */
+    dnssec_probe: z.string().default("."),
   }).prefault({}),
+  /** Extra CA certificates (PEM file) trusted for next hops' STARTTLS (private PKI). */
+  tls_ca_file: z.string().optional(),
+  mta_sts: mtaStsConfig.prefault({}),
+  tls_rpt: tlsRptConfig.prefault({}),
   circuit_breaker: z.strictObject({
     /** Consecutive connection failures that open the breaker for a destination. */
     failures: count.default(5),

@@ -53,7 +53,13 @@ import {
   moduleDeliveryEvents,
   moduleDnsListener,
 } from "../modules/mod.ts";
-import { createConnectionPool, createDeliveryEngine, createResolver, type DeliveryEngine } from "../delivery/mod.ts";
+import {
+  createConnectionPool,
+  createDeliveryEngine,
+  createResolver,
+  type DeliveryEngine,
+  setupTransportSecurity,
+} from "../delivery/mod.ts";
 import {
   createSubmitter,
   openQueueStore,
@@ -185,12 +191,15 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     nameServer: d.dns.nameserver ? { ipAddr: d.dns.nameserver.host, port: d.dns.nameserver.port } : undefined,
     timeoutMs: d.dns.timeout,
     cacheTtlMs: d.dns.cache_ttl,
+    minTtlMs: d.dns.min_ttl,
     negativeTtlMs: d.dns.negative_ttl,
+    maxEntries: d.dns.max_entries,
     onLookup: (e) => {
       moduleDns?.(e);
       if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
     },
   });
+  const transportSecurity = await setupTransportSecurity({ config, resolver, log: logger("delivery") });
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
@@ -267,6 +276,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     log: logger("delivery"),
     resolver,
     pool,
+    security: transportSecurity.security,
     ownAddresses: () => addresses,
     trace,
     owner: pg?.owner,
@@ -362,24 +372,33 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const web = webLogins ? webConsole(config, webLogins, controlContext, audit) : undefined;
   if (config.http.enabled) {
     let dnsOk: { at: number; ok: Promise<void> } | undefined;
-    http = await startHttp(config.http.address, metrics, {
-      spool: () => spool.probe(),
-      queue: () => store.probe(),
-      ...(cluster ? { postgres: cluster.ready } : {}),
-      listeners: () => stopping ? Promise.reject(new Error("shutting down")) : Promise.resolve(),
-      dns: () => {
-        // Any answer (even NXDOMAIN) proves the resolver works; cached for 10 s.
-        if (!dnsOk || Date.now() - dnsOk.at > 10_000) {
-          dnsOk = {
-            at: Date.now(),
-            ok: resolver.mx("health-check.invalid").then(() => {}, (err) => {
-              if (!(err as { permanent?: boolean }).permanent) throw err;
-            }),
-          };
-        }
-        return dnsOk.ok;
+    http = await startHttp(
+      config.http.address,
+      metrics,
+      {
+        spool: () => spool.probe(),
+        queue: () => store.probe(),
+        ...(cluster ? { postgres: cluster.ready } : {}),
+        listeners: () => stopping ? Promise.reject(new Error("shutting down")) : Promise.resolve(),
+        dns: () => {
+          // Any answer (even NXDOMAIN) proves the resolver works; cached for 10 s.
+          if (!dnsOk || Date.now() - dnsOk.at > 10_000) {
+            dnsOk = {
+              at: Date.now(),
+              ok: resolver.mx("health-check.invalid").then(() => {}, (err) => {
+                if (!(err as { permanent?: boolean }).permanent) throw err;
+              }),
+            };
+          }
+          return dnsOk.ok;
+        },
       },
-    }, () => web?.app);
+      () => web?.app,
+      () => {
+        const dnssec = transportSecurity.dnssecStatus();
+        return { dane: dnssec.validating ? "in effect" : `not in effect: ${dnssec.detail}` };
+      },
+    );
     log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
     if (web) {
       web.start(http.port);
@@ -431,6 +450,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await modules.close();
         web?.stop(); // ends live-counter streams, which would hold up the HTTP shutdown
         await http?.close();
+        transportSecurity.close();
         await store.close();
         await audit.close();
         log.info("shutdown complete");

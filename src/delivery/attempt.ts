@@ -52,6 +52,7 @@ import type { Lifecycle } from "./lifecycle.ts";
 import type { DestinationLimits } from "./limits.ts";
 import { applyOutcomes, expire, pendingRecipients, type RecipientOutcome, settle } from "./outcome.ts";
 import type { OutboundMessage, TransportSelector } from "./transport.ts";
+import { REQUIRETLS_KEY, TLS_OPTIONAL_KEY } from "../util/requiretls.ts";
 
 /** How long a delivery waits in place for a busy or rate-limited destination before rescheduling. */
 const MAX_BUSY_WAIT_MS = 1000;
@@ -234,6 +235,8 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
       size: record.size,
       smtpUtf8: record.smtpUtf8,
       eightBit: record.bodyType === "8bitmime",
+      requireTls: record.metadata[REQUIRETLS_KEY] === true,
+      tlsOptional: record.metadata[TLS_OPTIONAL_KEY] === true,
       open: () => spool.readStream(record.id),
     };
   }

@@ -40,7 +40,7 @@ interface Destination {
   waiters: (() => void)[];
 }
 
-const keyOf = (t: DeliveryTarget) => `${t.host}:${t.port}|${t.tls}|${t.verifyCertificates}`;
+const keyOf = (t: DeliveryTarget) => `${t.host}:${t.port}|${t.tls}|${t.verifyCertificates}|${t.policyKey ?? ""}`;
 
 /** Creates a pool. */
 export function createConnectionPool(options: PoolOptions): ConnectionPool {

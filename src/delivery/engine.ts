@@ -67,6 +67,7 @@ import { createHttpTransport } from "./http_transport.ts";
 import { createLmtpTransport } from "./lmtp_transport.ts";
 import type { ListenerAddress } from "./loop_check.ts";
 import { createSmtpTransport } from "./smtp_transport.ts";
+import type { TransportSecurity } from "./transport_security.ts";
 import type { TransportSelector } from "./transport.ts";
 import { createTransportSelector } from "./transport_select.ts";
 
@@ -94,6 +95,8 @@ export interface DeliveryDeps {
   owner?: string;
   /** Lease length of claimed messages (default 5 minutes). */
   leaseMs?: number;
+  /** DANE, MTA-STS, TLS-RPT and REQUIRETLS for SMTP (see transport_security.ts). */
+  security?: TransportSecurity;
 }
 
 /** The running engine, with the operations the control plane calls. */

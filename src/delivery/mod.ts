@@ -3,7 +3,15 @@
  * the scheduler, attempts, operator actions, and the engine that wires them.
  * @module
  */
-export { type CacheEntry, createResolver, DnsError, type MxRecord, type Resolver } from "./resolver.ts";
+export {
+  type CacheEntry,
+  createResolver,
+  DnsError,
+  type MxRecord,
+  type Resolver,
+  type TlsaAnswer,
+  type TlsaRecord,
+} from "./resolver.ts";
 export { matchDomainPolicy, type Route, routeDomain, type RouteHost, type RoutePolicy } from "./router.ts";
 export {
   type DeliveryResult,
@@ -32,3 +40,9 @@ export { chooseTransport, createTransportSelector, type TransportChoice } from "
 export { isOwnListener, type ListenerAddress } from "./loop_check.ts";
 export type { MessageFilter } from "./operator.ts";
 export { createDeliveryEngine, type DeliveryDeps, type DeliveryEngine, type DeliveryEvents } from "./engine.ts";
+export { setupTransportSecurity, type TransportSecuritySetup } from "./security_setup.ts";
+export { type TransportSecurity } from "./transport_security.ts";
+export { createTlsRptCounters, type TlsRptCounters, type TlsRptSummary } from "./tls_rpt.ts";
+export { createStsCache, type StsCache } from "./mta_sts_cache.ts";
+export { fetchStsPolicy, isNonPublicAddress, type StsPolicy } from "./mta_sts.ts";
+export { checkDane, usableTlsa } from "./dane.ts";

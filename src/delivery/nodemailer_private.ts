@@ -84,3 +84,21 @@ export function onTlsUpgrade(conn: Connection, start: () => void): void {
     return upgrade.call(this, callback);
   };
 }
+
+/**
+ * The certificate chain the server sent (DER, its own certificate first), read from the
+ * TLS socket that `_socket` becomes after STARTTLS; empty before TLS.
+ */
+export function peerCertificateChain(conn: Connection): Uint8Array[] {
+  type Peer = { raw?: Uint8Array; issuerCertificate?: Peer; fingerprint256?: string };
+  const socket = priv(conn)._socket as { getPeerCertificate?: (detailed: boolean) => Peer } | undefined;
+  const chain: Uint8Array[] = [];
+  const seen = new Set<string>();
+  let cert = socket?.getPeerCertificate?.(true);
+  while (cert?.raw && !seen.has(cert.fingerprint256 ?? String(chain.length))) {
+    seen.add(cert.fingerprint256 ?? String(chain.length));
+    chain.push(cert.raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}

@@ -1,12 +1,11 @@
 /**
- * DNS for delivery: MX and address lookups through `Deno.resolveDns` (optionally
- * against a configured name server), with a cache for positive and negative
- * answers, active eviction of expired entries, and shared in-flight queries.
+ * DNS for delivery: MX, address and TLSA lookups over the caching resolver of
+ * `src/dns/` (dns-packet, so answers carry their TTL and the AD bit, and NXDOMAIN is
+ * told apart from NODATA), optionally against a configured name server.
  *
- * Deno.resolveDns reports NXDOMAIN and "no records of this type" alike as
- * `Deno.errors.NotFound`; both are permanent answers for the name and type asked.
- * Timeouts (our AbortSignal), SERVFAIL and refusals arrive as other errors and are
- * temporary.
+ * Answers are cached for their record TTL bounded by `minTtlMs` and `cacheTtlMs`
+ * (negative answers by `negativeTtlMs`), in an LRU of `maxEntries`. Timeouts, SERVFAIL
+ * and refusals are TEMPFAIL and not cached.
  *
  * @example
  * ```ts
@@ -21,6 +20,16 @@
  * ```
  * @module
  */
+import {
+  createDnsResolver,
+  type DnsAnswer,
+  DnsError,
+  type DnsRecordType,
+  type DnsResolver,
+  normalizeName,
+} from "../dns/mod.ts";
+
+export { DnsError };
 
 /** One MX record. */
 export interface MxRecord {
@@ -28,34 +37,45 @@ export interface MxRecord {
   preference: number;
 }
 
-/** DNS failures; `permanent` says whether retrying can help. */
-export class DnsError extends Error {
-  constructor(
-    message: string,
-    readonly code: "NXDOMAIN" | "NODATA" | "TEMPFAIL" | "NULL_MX",
-    readonly permanent: boolean,
-  ) {
-    super(message);
-    this.name = "DnsError";
-  }
+/** One TLSA record (RFC 6698). */
+export interface TlsaRecord {
+  usage: number;
+  selector: number;
+  matchingType: number;
+  /** The association data. */
+  data: Uint8Array;
+}
+
+/** TLSA records with their DNSSEC status. */
+export interface TlsaAnswer {
+  records: TlsaRecord[];
+  /** The answer was validated (AD); only then may it be used (RFC 7672 2.2). */
+  secure: boolean;
 }
 
 /** Resolver settings. */
 export interface ResolverOptions {
   nameServer?: { ipAddr: string; port: number };
   timeoutMs?: number;
+  /** Upper bound of how long an answer is kept (its TTL is used when shorter). */
   cacheTtlMs?: number;
+  /** Lower bound of how long an answer is kept. */
+  minTtlMs?: number;
   negativeTtlMs?: number;
   maxEntries?: number;
-  onLookup?: (event: { name: string; type: string; durationMs: number; result: string; cached: boolean }) => void;
+  onLookup?: (
+    event: { name: string; type: string; durationMs: number; result: string; cached: boolean; ad: boolean },
+  ) => void;
 }
 
 /** A cache entry as shown to operators. */
 export interface CacheEntry {
   name: string;
-  type: "MX" | "A" | "AAAA";
+  type: string;
   value?: unknown;
   error?: string;
+  /** DNSSEC-validated answer (AD bit). */
+  ad: boolean;
   expiresAt: number;
 }
 
@@ -63,6 +83,10 @@ export interface CacheEntry {
 export interface Resolver {
   mx(domain: string): Promise<MxRecord[]>;
   addresses(host: string): Promise<string[]>;
+  /** `_port._tcp.host` TLSA; throws DnsError (NODATA/NXDOMAIN when there are none). Absent in test fakes: no DANE. */
+  tlsa?(host: string, port: number): Promise<TlsaAnswer>;
+  /** Any record type, with TTLs and the AD bit (empathctl dns lookup, MTA-STS, TLS-RPT). */
+  lookup?(name: string, type: DnsRecordType): Promise<DnsAnswer>;
   cacheEntries(): CacheEntry[];
   clearCache(): number;
   refresh(domain: string): Promise<void>;
@@ -70,107 +94,69 @@ export interface Resolver {
   close(): void;
 }
 
-type Stored = { value?: unknown; error?: DnsError; expiresAt: number };
-
 /** Creates a resolver with its cache. */
 export function createResolver(options: ResolverOptions = {}): Resolver {
-  const timeoutMs = options.timeoutMs ?? 5000;
-  const ttl = options.cacheTtlMs ?? 300_000;
-  const negativeTtl = options.negativeTtlMs ?? 60_000;
-  const maxEntries = options.maxEntries ?? 10_000;
-  const cache = new Map<string, Stored>();
-  const inflight = new Map<string, Promise<unknown>>();
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const [key, entry] of cache) if (entry.expiresAt <= now) cache.delete(key);
-  }, Math.max(1000, Math.min(ttl, negativeTtl)));
-  Deno.unrefTimer(sweep as unknown as number);
+  const dns: DnsResolver = createDnsResolver({
+    server: options.nameServer ? { host: options.nameServer.ipAddr, port: options.nameServer.port } : undefined,
+    timeoutMs: options.timeoutMs ?? 5000,
+    maxTtlMs: options.cacheTtlMs ?? 300_000,
+    minTtlMs: options.minTtlMs,
+    negativeTtlMs: options.negativeTtlMs ?? 60_000,
+    maxEntries: options.maxEntries ?? 10_000,
+    onLookup: options.onLookup,
+  });
 
-  async function query<T>(name: string, type: "MX" | "A" | "AAAA"): Promise<T> {
-    const key = `${type} ${name}`;
-    const hit = cache.get(key);
-    if (hit && hit.expiresAt > Date.now()) {
-      options.onLookup?.({ name, type, durationMs: 0, result: hit.error ? hit.error.code : "ok", cached: true });
-      if (hit.error) throw hit.error;
-      return hit.value as T;
-    }
-    const running = inflight.get(key);
-    if (running) return await (running as Promise<T>);
-    const t0 = performance.now();
-    const work = (async () => {
-      try {
-        const value = await Deno.resolveDns(name, type as "MX", {
-          nameServer: options.nameServer,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        store(key, { value, expiresAt: Date.now() + ttl });
-        options.onLookup?.({ name, type, durationMs: performance.now() - t0, result: "ok", cached: false });
-        return value;
-      } catch (err) {
-        const dnsErr = err instanceof Deno.errors.NotFound
-          ? new DnsError(`no ${type} records for ${name}`, "NODATA", true)
-          : new DnsError(`${type} lookup for ${name} failed: ${(err as Error).message}`, "TEMPFAIL", false);
-        if (dnsErr.permanent) store(key, { error: dnsErr, expiresAt: Date.now() + negativeTtl });
-        options.onLookup?.({ name, type, durationMs: performance.now() - t0, result: dnsErr.code, cached: false });
-        throw dnsErr;
-      } finally {
-        inflight.delete(key);
-      }
-    })();
-    inflight.set(key, work);
-    return await (work as Promise<T>);
-  }
-
-  function store(key: string, entry: Stored) {
-    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
-    cache.set(key, entry);
-  }
-
-  const normalize = (name: string) => name.toLowerCase().replace(/\.$/, "");
+  const mx = async (domain: string) => {
+    const answer = await dns.lookup(domain, "MX");
+    return answer.records.map((r) => {
+      const d = r.data as { exchange: string; preference: number };
+      return { exchange: normalizeName(d.exchange), preference: d.preference };
+    });
+  };
 
   return {
-    async mx(domain) {
-      const records = await query<{ exchange: string; preference: number }[]>(normalize(domain), "MX");
-      return records.map((r) => ({ exchange: normalize(r.exchange), preference: r.preference }));
-    },
+    mx,
     async addresses(host) {
-      const name = normalize(host);
-      const results = await Promise.allSettled([query<string[]>(name, "A"), query<string[]>(name, "AAAA")]);
-      const out = results.flatMap((r) => r.status === "fulfilled" ? r.value : []);
+      const name = normalizeName(host);
+      const results = await Promise.allSettled([dns.lookup(name, "A"), dns.lookup(name, "AAAA")]);
+      const out = results.flatMap((r) => r.status === "fulfilled" ? r.value.records.map((x) => String(x.data)) : []);
       if (out.length > 0) return out;
       const temp = results.find((r) => r.status === "rejected" && !(r.reason as DnsError).permanent);
       if (temp) throw (temp as PromiseRejectedResult).reason;
+      const nx = results.find((r) => r.status === "rejected" && (r.reason as DnsError).code === "NXDOMAIN");
+      if (nx) throw (nx as PromiseRejectedResult).reason;
       throw new DnsError(`no A or AAAA records for ${name}`, "NODATA", true);
     },
-    cacheEntries() {
-      return [...cache].map(([key, e]) => {
-        const space = key.indexOf(" ");
-        const type = key.slice(0, space);
-        const name = key.slice(space + 1);
-        return {
-          name,
-          type: type as CacheEntry["type"],
-          value: e.value,
-          error: e.error?.message,
-          expiresAt: e.expiresAt,
-        };
+    async tlsa(host, port) {
+      const answer = await dns.lookup(`_${port}._tcp.${normalizeName(host)}`, "TLSA");
+      const records = answer.records.map((r) => {
+        const d = r.data as { usage: number; selector: number; matchingType: number; certificate: Uint8Array };
+        return { usage: d.usage, selector: d.selector, matchingType: d.matchingType, data: d.certificate };
       });
+      return { records, secure: answer.ad };
     },
-    clearCache() {
-      const n = cache.size;
-      cache.clear();
-      return n;
+    lookup: (name, type) => dns.lookup(name, type),
+    cacheEntries() {
+      return dns.entries().map((e) => ({
+        ...e,
+        value: e.type === "MX"
+          ? (e.value as { exchange: string; preference: number }[] | undefined)?.map((m) => ({
+            exchange: normalizeName(m.exchange),
+            preference: m.preference,
+          }))
+          : e.value,
+      }));
     },
+    clearCache: () => dns.clear(),
     async refresh(domain) {
-      const name = normalize(domain);
-      for (const type of ["MX", "A", "AAAA"]) cache.delete(`${type} ${name}`);
-      await this.mx(name).catch(() => {});
+      dns.forget(domain);
+      await mx(domain).catch(() => {});
     },
     get size() {
-      return cache.size;
+      return dns.size;
     },
     close() {
-      clearInterval(sweep);
+      dns.close();
     },
   };
 }

@@ -48,6 +48,7 @@ import {
   maxAllowedSize,
   type NodemailerError,
   onTlsUpgrade,
+  peerCertificateChain,
   setNoDelay,
   supportedExtensions,
 } from "./nodemailer_private.ts";
@@ -96,6 +97,10 @@ export interface DeliveryTarget {
   timeouts: ClientTimeouts;
   /** Extra CA certificates (PEM) to trust, for private PKI and tests. */
   ca?: string;
+  /** Checks the server's chain after STARTTLS (DANE); returns why it failed, or undefined. */
+  verifyPeer?: (chain: Uint8Array[]) => string | undefined;
+  /** Part of the pool key: sessions checked under one policy are not reused under another. */
+  policyKey?: string;
 }
 
 /** Per-recipient result of one send. */
@@ -226,6 +231,12 @@ export class SmtpSession {
             new SmtpClientError(`${target.host}:${target.port} did not offer STARTTLS`, "TLS", "STARTTLS", false),
           );
         }
+        const why = target.verifyPeer?.(conn.secure ? peerCertificateChain(conn) : []);
+        if (why !== undefined) {
+          settled = true;
+          conn.close();
+          return reject(new SmtpClientError(`${target.host}:${target.port}: DANE: ${why}`, "TLS", "DANE", false));
+        }
         settled = true;
         resolve(new SmtpSession(target, conn));
       });
@@ -249,6 +260,7 @@ export class SmtpSession {
       smtpUtf8: ext.includes("SMTPUTF8"),
       eightBitMime: ext.includes("8BITMIME"),
       pipelining: ext.includes("PIPELINING"),
+      requireTls: ext.includes("REQUIRETLS"),
       tls: this.conn.secure,
     };
   }
@@ -274,6 +286,10 @@ export class SmtpSession {
     const utf8Envelope = !isAscii(message.sender) || message.recipients.some((r) => !isAscii(r.address));
     if ((message.smtpUtf8 || utf8Envelope) && !ext.smtpUtf8) {
       return done(all(553, `553 5.6.7 ${this.server} does not support SMTPUTF8, which this message needs (RFC 6531)`));
+    }
+    // RFC 8689 4.2: a REQUIRETLS message goes only over TLS to a server that offers REQUIRETLS.
+    if (message.requireTls && !(ext.tls && ext.requireTls)) {
+      return done(all(550, `550 5.7.30 REQUIRETLS support required, but ${this.server} does not offer it over TLS`));
     }
     const groups = new Map<string, OutboundMessage["recipients"]>();
     for (const r of message.recipients) {
@@ -305,6 +321,7 @@ export class SmtpSession {
       size: message.size,
       use8BitMime: !!message.eightBit,
     };
+    if (message.requireTls) envelope.requireTLSExtensionEnabled = true;
     const first = rcpts[0];
     if (dsn && (message.ret || message.envid || first?.notify || first?.orcpt)) {
       envelope.dsn = { ret: message.ret, envid: message.envid, notify: first?.notify, orcpt: first?.orcpt };

@@ -33,6 +33,8 @@ import { DnsError, matchDomainPolicy, nextHop, type Route, routeDomain } from ".
 import { type DeliveryTarget, SmtpClientError, type SmtpSession } from "./smtp_client.ts";
 import type { SmtpTrace } from "../observability/mod.ts";
 import { allRecipients, type DeliveryTransport, type TransportJob, type TransportResult } from "./transport.ts";
+import { type DomainTls, domainTls, type HostTls, hostTls, type TlsMode } from "./tls_policy.ts";
+import { reportTlsFailure, type TransportSecurity } from "./transport_security.ts";
 
 /** What the SMTP transport needs. */
 export interface SmtpTransportOptions {
@@ -48,6 +50,8 @@ export interface SmtpTransportOptions {
   ownAddresses?: () => ListenerAddress[];
   /** Live SMTP tracing of outbound sessions. */
   trace?: SmtpTrace;
+  /** DANE, MTA-STS, TLS-RPT and REQUIRETLS; without it TLS is as configured only. */
+  security?: TransportSecurity;
 }
 
 /** One address to connect to; `name` is the MX host name (for SNI and certificate checks). */
@@ -110,7 +114,14 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
   const { pool, resolver, log } = options;
 
   /** The opportunistic TLS fallback (see module docs); rethrows anything else. */
-  async function fallback(err: unknown, target: DeliveryTarget, id: string, server: string): Promise<SmtpSession> {
+  async function fallback(
+    err: unknown,
+    target: DeliveryTarget,
+    id: string,
+    server: string,
+    onTlsFailure: (message: string) => void,
+  ): Promise<SmtpSession> {
+    if (err instanceof SmtpClientError && err.code === "TLS") onTlsFailure(err.message);
     if (target.tls !== "opportunistic" || !(err instanceof SmtpClientError) || err.code !== "TLS") throw err;
     if (target.verifyCertificates && CERT_FAILURE.test(err.message)) {
       log.warning(
@@ -132,13 +143,21 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
     return await pool.acquire({ ...target, tls: "none" });
   }
 
-  function targetFor(host: SmtpCandidate, d: Config["delivery"], policy: DomainPolicy | undefined): DeliveryTarget {
+  function targetFor(
+    host: SmtpCandidate,
+    d: Config["delivery"],
+    policy: DomainPolicy | undefined,
+    plan?: HostTls,
+  ): DeliveryTarget {
     return {
       host: host.ip,
       port: host.port,
       servername: IP_LITERAL.test(host.name) ? undefined : host.name,
-      tls: policy?.tls ?? d.tls,
-      verifyCertificates: !(policy?.accept_invalid_certs ?? d.accept_invalid_certs),
+      tls: plan?.tls ?? baseTls(policy?.tls ?? d.tls),
+      verifyCertificates: plan?.verifyCertificates ?? !(policy?.accept_invalid_certs ?? d.accept_invalid_certs),
+      verifyPeer: plan?.verifyPeer,
+      policyKey: plan?.verifiedBy ? `${plan.verifiedBy}:${plan.report.strings?.join("|") ?? ""}` : undefined,
+      ca: options.security?.ca,
       heloName: d.helo_name ?? options.hostname,
       trace: options.trace,
       timeouts: {
@@ -182,16 +201,65 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       return { recipients: allRecipients(rcpts(), "failed", reply, 554), error: reply };
     }
     const policy = matchDomainPolicy(domain, new Map(Object.entries(d.domains)));
+    const security = options.security;
+    const mode = (policy?.tls ?? d.tls) as TlsMode;
+    // DANE and MTA-STS are about the domain's MX hosts; overrides and relay hosts are the operator's choice.
+    // `TLS-Required: No` (RFC 8689 5) asks that they be ignored; REQUIRETLS in the envelope wins over it.
+    const planned = security && (route.kind === "mx" || route.kind === "implicit") &&
+      (!message.tlsOptional || message.requireTls);
+    let dtls: DomainTls | undefined;
+    if (planned) {
+      dtls = await domainTls(domain, mode, { resolver, sts: security.sts, dnssec: security.dnssec() });
+      if (dtls.stsError) {
+        log.warning("{id}: MTA-STS policy of {domain}: {error}", { id, domain, error: dtls.stsError });
+        security.rpt?.record({
+          domain,
+          policy: dtls.sts ? { type: "sts", mxHosts: dtls.sts.mx } : { type: "no-policy-found" },
+          success: false,
+          result: "sts-policy-fetch-error",
+          detail: dtls.stsError,
+        });
+      }
+    }
     for (const host of candidates) {
       if (signal?.aborted) {
         const reply = `451 4.4.2 Delivery to ${domain} interrupted (shutting down)`;
         return { recipients: allRecipients(rcpts(), "deferred", reply), error: reply };
       }
-      const target = targetFor(host, d, policy);
       const server = host.name === host.ip ? `${host.ip}:${host.port}` : `${host.name}[${host.ip}]:${host.port}`;
+      const base = {
+        tls: baseTls(mode),
+        verifyCertificates: !(policy?.accept_invalid_certs ?? d.accept_invalid_certs),
+      };
+      const plan = planned && dtls
+        ? await hostTls(host, domain, dtls, base, { resolver, dnssec: security.dnssec() })
+        : undefined;
+      const report = (message: string) => plan && security && reportTlsFailure(security, domain, host, plan, message);
+      if (plan?.refuse) {
+        report(plan.refuse.reason);
+        lastError = new SmtpClientError(plan.refuse.reason, "TLS", "POLICY", false);
+        log.info("{id}: {server} not used: {reason}", { id, server, reason: plan.refuse.reason });
+        continue;
+      }
+      if (message.requireTls && !plan?.verifiedBy) {
+        const reply = `550 5.7.30 REQUIRETLS: ${server} is not verified by MTA-STS or DANE (RFC 8689)`;
+        lastError = new SmtpClientError(reply.slice(10), "TLS", "REQUIRETLS", true, 550, reply);
+        log.info("{id}: {reply}", { id, reply });
+        continue;
+      }
+      const target = targetFor(host, d, policy, plan);
       let session: SmtpSession;
+      let tlsFailed = false;
       try {
-        session = await pool.acquire(target).catch((err) => fallback(err, target, id, server));
+        session = await pool.acquire(target).catch((err) =>
+          fallback(err, target, id, server, (msg) => {
+            tlsFailed = true;
+            report(msg);
+          })
+        );
+        if (plan && !tlsFailed) {
+          security?.rpt?.record({ domain, policy: plan.report, success: true, mxHost: host.name });
+        }
       } catch (err) {
         lastError = err as Error;
         log.info("{id}: {server} unusable: {error}", { id, server, error: (err as Error).message });
@@ -239,4 +307,9 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
   }
 
   return { kind: "smtp", deliver, close: () => pool.closeAll() };
+}
+
+/** The connection behaviour of a configured mode (`dane`/`dane-only` hosts without DANE: see tls_policy.ts). */
+function baseTls(mode: string): "none" | "opportunistic" | "required" {
+  return mode === "none" || mode === "required" ? mode : mode === "dane-only" ? "required" : "opportunistic";
 }

@@ -39,6 +39,10 @@ export interface OutboundMessage {
   size: number;
   smtpUtf8?: boolean;
   eightBit?: boolean;
+  /** MAIL FROM carried REQUIRETLS (RFC 8689): deliver only over verified TLS to a REQUIRETLS server. */
+  requireTls?: boolean;
+  /** The message has `TLS-Required: No` (RFC 8689 5): MTA-STS and DANE failures do not stop delivery. */
+  tlsOptional?: boolean;
   open(): Readable;
 }
 

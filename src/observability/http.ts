@@ -44,13 +44,15 @@ export type HttpApp = (req: Request) => Promise<Response | undefined>;
 
 /**
  * Starts the listener; resolves once it is bound. `app` (late-bound: it may need the bound
- * port) sees each request first.
+ * port) sees each request first. `info` adds facts to the readiness body
+ * that do not fail it (e.g. `dane: "not in effect: …"`).
  */
 export function startHttp(
   address: { host: string; port: number },
   metrics: Metrics,
   checks: Record<string, ReadinessCheck>,
   app?: () => HttpApp | undefined,
+  info?: () => Record<string, unknown>,
 ): Promise<HttpServer> {
   return new Promise((resolve, reject) => {
     try {
@@ -71,7 +73,7 @@ export function startHttp(
         }
         if (path === "/health/live") return Response.json({ ok: true });
         if (path === "/health/ready") {
-          const report = await readiness(checks);
+          const report = { ...await readiness(checks), ...(info ? { info: info() } : {}) };
           return Response.json(report, { status: report.ok ? 200 : 503 });
         }
         return new Response("not found: try /metrics, /health/live or /health/ready\n", { status: 404 });

@@ -10,7 +10,8 @@
  *   the `utf-8` type (RFC 6533), which may carry UTF-8;
  * - only parameters of advertised extensions are accepted (RFC 5321 4.1.1.11, 4.1.2):
  *   MAIL FROM takes SIZE, BODY, SMTPUTF8, RET, ENVID and AUTH; RCPT TO takes NOTIFY and ORCPT.
- *   Anything else, `REQUIRETLS` included while it is not offered, gets `555 5.5.4` as in
+ *   REQUIRETLS only where it is offered (a TLS listener, over TLS).
+ *   Anything else, `REQUIRETLS` included where it is not offered, gets `555 5.5.4` as in
  *   Postfix — a sender that asks for REQUIRETLS is never silently downgraded.
  *
  * @example
@@ -47,9 +48,14 @@ function unsupported(args: EsmtpArgs, allowed: ReadonlySet<string>): SmtpError |
   return null;
 }
 
-/** null when MAIL FROM's parameters are acceptable, else the 501 or 555 to send. */
-export function checkMailParams(args: EsmtpArgs): SmtpError | null {
-  const unknown = unsupported(args, MAIL_PARAMS);
+const MAIL_PARAMS_TLS: ReadonlySet<string> = new Set([...MAIL_PARAMS, "REQUIRETLS"]);
+
+/**
+ * null when MAIL FROM's parameters are acceptable, else the 501 or 555 to send.
+ * `requireTls`: REQUIRETLS is offered (a TLS listener, a session over TLS; RFC 8689 4.1).
+ */
+export function checkMailParams(args: EsmtpArgs, options: { requireTls?: boolean } = {}): SmtpError | null {
+  const unknown = unsupported(args, options.requireTls ? MAIL_PARAMS_TLS : MAIL_PARAMS);
   if (unknown) return unknown;
   const envid = args ? args.ENVID : undefined;
   if (typeof envid === "string" && !PRINTABLE_ASCII.test(envid)) {

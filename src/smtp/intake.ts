@@ -14,6 +14,7 @@ import { GcHint } from "../util/gc_hint.ts";
 import { reject, SmtpError } from "./errors.ts";
 import { type HeaderFacts, inspectHeader } from "./headers.ts";
 import { isAscii } from "../util/address.ts";
+import { REQUIRETLS_KEY, TLS_OPTIONAL_KEY, tlsRequiredNo } from "../util/requiretls.ts";
 import { removeFields, startsFolded, SUBMISSION_REMOVED_FIELDS } from "./header_rewrite.ts";
 import { messageId, receivedHeader, rfc5322Date } from "./received.ts";
 
@@ -24,6 +25,8 @@ export interface IntakeEnvelope {
   dsn: { ret?: "FULL" | "HDRS"; envid?: string };
   smtpUtf8: boolean;
   bodyType?: string;
+  /** MAIL FROM carried REQUIRETLS (RFC 8689). */
+  requireTls?: boolean;
   client: { address: string; port?: number; helo?: string; user?: string; listener: string; trusted?: boolean };
   esmtp: boolean;
   tls?: { version?: string; cipher?: string; bits?: number };
@@ -85,6 +88,7 @@ export async function receiveMessage(
     maxHeaderBytes: options.maxHeaderBytes,
   });
   let headerAscii = true;
+  let tlsOptional = false;
   filter.onHeader = (received) => {
     // A first line starting with white space would continue our Received: header; an empty line
     // between them makes the client's text body instead (Postfix does the same).
@@ -92,6 +96,7 @@ export async function receiveMessage(
     const header = envelope.submission && !folded ? removeFields(received, SUBMISSION_REMOVED_FIELDS) : received;
     const facts = folded ? NO_HEADER : inspectHeader(header);
     headerAscii = facts.ascii;
+    tlsOptional = !folded && facts.names.has("tls-required") && tlsRequiredNo(new TextDecoder().decode(header));
     if (!facts.validUtf8) {
       throw reject(554, "5.6.7", "Message header is not valid UTF-8 (RFC 6532)", "DATA_BAD_UTF8");
     }
@@ -185,7 +190,12 @@ export async function receiveMessage(
         // Mail that asked for SMTPUTF8 but turned out all ASCII can go to any next hop (RFC 6531 3.4).
         smtpUtf8: !envelopeAscii(envelope) || (!!envelope.smtpUtf8 && !headerAscii),
         bodyType: envelope.bodyType === "8bitmime" ? "8bitmime" : "7bit",
-        metadata: envelope.metadata,
+        metadata: envelope.requireTls || tlsOptional
+          ? {
+            ...envelope.metadata,
+            ...(envelope.requireTls ? { [REQUIRETLS_KEY]: true } : { [TLS_OPTIONAL_KEY]: true }),
+          }
+          : envelope.metadata,
       },
     });
   } catch (err) {

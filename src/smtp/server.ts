@@ -130,7 +130,8 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     closeTimeout: 1000,
     hideDSN: false,
     hideENHANCEDSTATUSCODES: false,
-    hideREQUIRETLS: true,
+    // RFC 8689: offered on listeners with TLS; smtp-server shows it (and takes it) only once the session is secure.
+    hideREQUIRETLS: !hasTls && !secure,
     maxRecipients: cfg().smtp.max_recipients,
     logger: deps.trace ? traceLogger(deps.trace, (id) => peerOf(registry.get(id))) : false,
     onConnect(session, cb) {
@@ -222,7 +223,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       if (address.address.includes(INVALID_UTF8)) {
         return cb(reject(501, "5.6.7", "Sender address is not valid UTF-8"));
       }
-      const bad = checkMailParams(address.args);
+      const bad = checkMailParams(address.args, { requireTls: (hasTls || secure) && !!session.secure });
       if (bad) return cb(bad);
       const c = cfg();
       const lookup = c.relay.reject_unknown_sender_domain ? deps.senderDomainLookup : undefined;

@@ -96,6 +96,7 @@ export function envelopeOf(session: SMTPServerSession, listener: string, submiss
     dsn?: { ret?: string; envid?: string };
     smtpUtf8?: boolean;
     bodyType?: string;
+    requireTLS?: boolean;
   };
   const mailFrom = env.mailFrom || { address: "" };
   return {
@@ -110,6 +111,7 @@ export function envelopeOf(session: SMTPServerSession, listener: string, submiss
     },
     smtpUtf8: !!env.smtpUtf8,
     bodyType: env.bodyType,
+    requireTls: !!env.requireTLS,
     client: {
       address: session.remoteAddress,
       port: session.remotePort,

@@ -18,10 +18,12 @@ Deno.test("the resolver caches answers and failures, shares in-flight lookups an
     assert.equal(lookups.filter((l) => !l.cached).length, 1, "concurrent lookups share one query");
     await resolver.mx("c.test");
     assert.equal(lookups.at(-1)!.cached, true);
-    await assert.rejects(() => resolver.mx("missing.test"), { code: "NODATA", permanent: true });
-    await assert.rejects(() => resolver.mx("missing.test"), { code: "NODATA" });
+    // NXDOMAIN (no such name) and NODATA (the name exists, no record of this type) are told apart.
+    await assert.rejects(() => resolver.mx("missing.test"), { code: "NXDOMAIN", permanent: true });
+    await assert.rejects(() => resolver.mx("missing.test"), { code: "NXDOMAIN" });
     assert.equal(lookups.at(-1)!.cached, true, "negative answers are cached");
     assert.deepEqual(await resolver.addresses("mx.c.test"), ["127.0.0.7"]);
+    await assert.rejects(() => resolver.mx("mx.c.test"), { code: "NODATA", permanent: true });
     assert.ok(resolver.cacheEntries().some((e) => e.name === "c.test" && e.type === "MX"));
     // Expired entries are looked up again.
     await new Promise((r) => setTimeout(r, 400));
