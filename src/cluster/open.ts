@@ -3,7 +3,8 @@
  * the body spool that share it, and a local staging spool for messages being received.
  *
  * @example
- * ```ts
+ * (Not run as a doc test: it needs a PostgreSQL server.)
+ * ```ts ignore
  * const pg = await openPgQueue({ url: "postgres://empath@db/empath", stagingDir: "/var/lib/empath/staging" });
  * // pg.store is a QueueStore, pg.spool a Spool; both see the whole cluster's queue.
  * await pg.store.close(); // ends the pool too

@@ -4,7 +4,17 @@
  *
  * @example
  * ```ts
- * const { config } = await loadConfig("config.toml");
+ * import assert from "node:assert/strict";
+ * import { ConfigError, loadConfig } from "./load.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/config.toml`, '[[listeners]]\naddress = "127.0.0.1:2525"\n');
+ * const { config, path } = await loadConfig(`${dir}/config.toml`);
+ * assert.equal(path, `${dir}/config.toml`);
+ * assert.equal(config.listeners[0]?.address.port, 2525);
+ * await Deno.writeTextFile(`${dir}/config.toml`, '[[listeners]]\naddress = "nowhere"\n');
+ * await assert.rejects(loadConfig(`${dir}/config.toml`), ConfigError); // names file, key, value and what was expected
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

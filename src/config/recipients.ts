@@ -10,9 +10,11 @@
  *
  * @example
  * ```ts
- * import { recipientsConfig } from "./recipients.ts";
+ * import assert from "node:assert/strict";
+ * import { recipientsConfig } from "./recipients.ts"; // @ts-ignore deno#26900
+ *
  * const r = recipientsConfig.parse({ table: "/etc/empath/recipients" });
- * console.log(r.unknown, r.delimiter); // "reject" "+"
+ * assert.deepEqual([r.unknown, r.delimiter], ["reject", "+"]); // the defaults
  * ```
  * @module
  */

@@ -5,10 +5,21 @@
  *
  * @example
  * ```ts
- * const client = await ControlClient.connect("/var/lib/empath/control.sock");
- * const status = await client.call("system.status"); // typed: ResultOf<"system.status">
- * const { messages } = await client.call("queue.list", { status: "deferred", limit: 10 });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { startControlServer } from "./server.ts";
+ * import { ControlClient } from "./client.ts"; // @ts-ignore deno#26900
+ *
+ * // A stand-in for the daemon's control socket (normally /var/lib/empath/control.sock).
+ * const dir = await Deno.makeTempDir();
+ * const handlers = { "queue.list": { mutates: false, run: () => ({ messages: [], total: 0 }) } };
+ * const control = await startControlServer({ path: `${dir}/control.sock`, handlers, maxRequest: 65536, timeoutMs: 30_000, log: getLogger(["empath"]) });
+ * const client = await ControlClient.connect(`${dir}/control.sock`);
+ * const { messages } = await client.call("queue.list", { status: "deferred", limit: 10 }); // typed: ResultOf<"queue.list">
+ * assert.deepEqual(messages, []);
  * client.close();
+ * await control.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -3,9 +3,10 @@
  * parsing and audit lines as the control socket, without the socket.
  *
  * @example
- * ```ts
- * const api = createLocalCaller(ctx, { audit, actor: { web: "alice" } });
- * const { messages } = await api.call("queue.list", { status: "deferred" });
+ * (Not run as a doc test: it needs a running daemon's control context.)
+ * ```ts ignore
+ * const api = createLocalCaller(ctx, { audit });
+ * const { messages } = await api.call("queue.list", { status: "deferred" }, { web: "alice" });
  * ```
  * @module
  */

@@ -9,8 +9,20 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { FrameReader, PROTOCOL_VERSION, writeFrame } from "./protocol.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const listener = Deno.listen({ transport: "unix", path: `${dir}/control.sock` });
+ * const conn = await Deno.connect({ transport: "unix", path: `${dir}/control.sock` });
+ * const server = await listener.accept();
  * await writeFrame(conn, { version: PROTOCOL_VERSION, id: 1, command: "system.ping", args: {} });
- * const reply = await new FrameReader(conn).read({ maxBytes: 1 << 20, timeoutMs: 10_000 });
+ * const request = await new FrameReader(server).read({ maxBytes: 1 << 20, timeoutMs: 10_000 });
+ * assert.deepEqual(request, { version: 1, id: 1, command: "system.ping", args: {} });
+ * conn.close();
+ * server.close();
+ * listener.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -6,9 +6,20 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { newQueueRecord } from "../queue/submit.ts";
+ * import { selectPages } from "./selector.ts"; // @ts-ignore deno#26900
+ *
+ * const client = { address: "127.0.0.1", listener: "mx" };
+ * const records = ["x@spam.test", "alice@example.com"].map((sender, i) =>
+ *   newQueueRecord({ id: `01JD3V6Y8Q3M0K2V9X7B5N4C1${i}`, size: 20 }, { sender, recipients: [{ address: "bob@example.com" }], client }, 0)
+ * );
+ * const store = { get: (id: string) => Promise.resolve(records.find((r) => r.id === id) ?? null), list: () => ReadableStream.from(records) };
+ * const acted: string[] = [];
  * for await (const page of selectPages(store, { from: "*@spam.test" }, { now: Date.now(), pageSize: 256 })) {
- *   await Promise.all(page.map((id) => act(id)));
+ *   await Promise.all(page.map((id) => Promise.resolve(void acted.push(id)))); // e.g. delete or bounce each
  * }
+ * assert.deepEqual(acted, ["01JD3V6Y8Q3M0K2V9X7B5N4C10"]);
  * ```
  * @module
  */

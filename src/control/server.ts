@@ -9,8 +9,19 @@
  *
  * @example
  * ```ts
- * const control = await startControlServer({ path, handlers, maxRequest: 65536, timeoutMs: 30_000, log, audit });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { ControlClient } from "./client.ts";
+ * import { startControlServer } from "./server.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const handlers = { "system.ping": { mutates: false, run: () => ({ pong: true, version: "0.0.0" }) } };
+ * const control = await startControlServer({ path: `${dir}/control.sock`, handlers, maxRequest: 65536, timeoutMs: 30_000, log: getLogger(["empath"]) });
+ * const client = await ControlClient.connect(control.path);
+ * assert.deepEqual(await client.call("system.ping"), { pong: true, version: "0.0.0" });
+ * client.close();
  * await control.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -6,10 +6,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createResolver } from "../delivery/mod.ts";
- * import { senderDomainLookup } from "./recipients.ts";
- * const lookup = senderDomainLookup(createResolver({ timeoutMs: 1000 }));
- * console.log(typeof lookup); // "function"
+ * import { senderDomainLookup } from "./recipients.ts"; // @ts-ignore deno#26900
+ *
+ * const resolver = createResolver({ timeoutMs: 1000 });
+ * const lookup = senderDomainLookup(resolver); // for checkSender(address, { trusted, lookup })
+ * assert.equal(typeof lookup, "function"); // lookup("example.com") → "ok" | "nxdomain" | "no-mail" | …
+ * resolver.close();
  * ```
  * @module
  */

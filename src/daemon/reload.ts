@@ -9,7 +9,20 @@
  *
  * @example
  * ```ts
- * const stop = watchConfig(path, () => daemon.config, (next) => daemon.config = next, log);
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { parseConfig } from "../config/load.ts";
+ * import { reloadConfig } from "./reload.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/config.toml`;
+ * let config = parseConfig("", path);
+ * await Deno.writeTextFile(path, "[relay]\nlocal_domains = [\"example.com\"]\n");
+ * // watchConfig(path, () => config, (next) => config = next, log) runs this on every change of the file:
+ * const result = await reloadConfig(path, () => config, (next) => config = next, getLogger(["empath"]));
+ * assert.deepEqual(result, { ok: true, changed: ["relay"], needsRestart: [] });
+ * assert.deepEqual(config.relay.local_domains, ["example.com"]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -5,9 +5,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig } from "../config/mod.ts";
- * import { checkRoles } from "./startup_checks.ts";
+ * import { checkRoles } from "./startup_checks.ts"; // @ts-ignore deno#26900
+ *
  * checkRoles(parseConfig("", "config.toml"), "config.toml"); // one mx listener: nothing to complain about
+ * const submission = parseConfig('[[listeners]]\naddress = "127.0.0.1:587"\nrole = "submission"\n', "config.toml");
+ * assert.throws(() => checkRoles(submission, "config.toml"), /needs a certificate/);
  * ```
  * @module
  */

@@ -21,8 +21,26 @@
  *
  * @example
  * ```ts
- * const http = createHttpTransport({ config: () => config, log });
- * const result = await http.deliver({ id, domain: "hooks.example", message });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { Readable } from "node:stream";
+ * import { parseConfig } from "../config/load.ts";
+ * import { createHttpTransport } from "./http_transport.ts"; // @ts-ignore deno#26900
+ *
+ * const received = Promise.withResolvers<string>();
+ * const hook = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+ *   received.resolve(await req.text());
+ *   return new Response(null, { status: 204 });
+ * });
+ * const config = parseConfig(`[delivery.domains."hooks.example"]\ntransport = "http"\nurl = "http://127.0.0.1:${hook.addr.port}/mail"\n`, "config.toml");
+ * const http = createHttpTransport({ config: () => config, log: getLogger(["empath"]) });
+ * const data = "Subject: hi\r\n\r\nbody\r\n";
+ * const message = { sender: "a@example.com", recipients: [{ address: "in@hooks.example" }], size: data.length, open: () => Readable.from([new TextEncoder().encode(data)]) };
+ * const result = await http.deliver({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", domain: "hooks.example", message });
+ * assert.equal(result.recipients[0]?.outcome, "delivered");
+ * assert.equal(await received.promise, data); // format "raw": the message as the body
+ * await http.close?.();
+ * await hook.shutdown();
  * ```
  * @module
  */

@@ -12,9 +12,23 @@
  *
  * @example
  * ```ts
- * const session = await LmtpSession.open(parseLmtpTarget("unix:/run/dovecot/lmtp"), { lhloName: "mx.example", timeoutMs: 30_000 });
- * const replies = await session.send(message); // [{ address, code: 250, reply: "250 2.0.0 <a@x> Saved" }, …]
+ * import assert from "node:assert/strict";
+ * import type net from "node:net";
+ * import { Readable } from "node:stream";
+ * import { SMTPServer } from "smtp-server";
+ * import { LmtpSession, parseLmtpTarget } from "./lmtp_client.ts"; // @ts-ignore deno#26900
+ *
+ * // An LMTP server to talk to (Dovecot: "unix:/run/dovecot/lmtp").
+ * const peer = new SMTPServer({ lmtp: true, authOptional: true, disabledCommands: ["STARTTLS"], onData: (stream, _s, done) => stream.on("end", done).resume() });
+ * await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+ * const target = parseLmtpTarget(`127.0.0.1:${(peer.server.address() as net.AddressInfo).port}`)!;
+ *
+ * const session = await LmtpSession.open(target, { lhloName: "mx.example", timeoutMs: 30_000 });
+ * const data = "Subject: hi\r\n\r\nbody\r\n";
+ * const replies = await session.send({ sender: "a@example.com", recipients: [{ address: "b@example.com" }], size: data.length, open: () => Readable.from([new TextEncoder().encode(data)]) });
+ * assert.deepEqual(replies.map((r) => [r.address, r.code]), [["b@example.com", 250]]); // one reply per recipient
  * await session.close();
+ * await new Promise<void>((resolve) => peer.close(() => resolve()));
  * ```
  * @module
  */

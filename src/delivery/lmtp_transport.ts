@@ -12,8 +12,26 @@
  *
  * @example
  * ```ts
- * const lmtp = createLmtpTransport({ config: () => config, hostname: "mx.example", log });
- * const result = await lmtp.deliver({ id, domain: "example.com", message });
+ * import assert from "node:assert/strict";
+ * import type net from "node:net";
+ * import { Readable } from "node:stream";
+ * import { getLogger } from "@logtape/logtape";
+ * import { SMTPServer } from "smtp-server";
+ * import { parseConfig } from "../config/load.ts";
+ * import { createLmtpTransport } from "./lmtp_transport.ts"; // @ts-ignore deno#26900
+ *
+ * const peer = new SMTPServer({ lmtp: true, authOptional: true, disabledCommands: ["STARTTLS"], onData: (stream, _s, done) => stream.on("end", done).resume() });
+ * await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+ * const port = (peer.server.address() as net.AddressInfo).port;
+ * const config = parseConfig(`[delivery.domains."example.com"]\ntransport = "lmtp"\nlmtp = "127.0.0.1:${port}"\n`, "config.toml");
+ *
+ * const lmtp = createLmtpTransport({ config: () => config, hostname: "mx.example", log: getLogger(["empath"]) });
+ * const data = "Subject: hi\r\n\r\nbody\r\n";
+ * const message = { sender: "a@example.com", recipients: [{ address: "b@example.com" }], size: data.length, open: () => Readable.from([new TextEncoder().encode(data)]) };
+ * const result = await lmtp.deliver({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", domain: "example.com", message });
+ * assert.equal(result.recipients[0]?.outcome, "delivered");
+ * await lmtp.close?.(); // idle sessions are pooled until then
+ * await new Promise<void>((resolve) => peer.close(() => resolve()));
  * ```
  * @module
  */

@@ -10,7 +10,11 @@
  *
  * @example
  * ```ts
- * isOwnListener({ ip: "127.0.0.1", port: 2525 }, [{ host: "0.0.0.0", port: 2525 }]); // true
+ * import assert from "node:assert/strict";
+ * import { isOwnListener } from "./loop_check.ts"; // @ts-ignore deno#26900
+ *
+ * assert.equal(isOwnListener({ ip: "127.0.0.1", port: 2525 }, [{ host: "0.0.0.0", port: 2525 }]), true);
+ * assert.equal(isOwnListener({ ip: "192.0.2.25", port: 25 }, [{ host: "127.0.0.1", port: 25 }]), false);
  * ```
  * @module
  */

@@ -11,8 +11,22 @@
  *
  * @example
  * ```ts
- * import { fetchStsPolicy } from "./mta_sts.ts";
- * // const policy = await fetchStsPolicy("example.com", { resolver }); → { id, mode, mx, maxAge }
+ * import assert from "node:assert/strict";
+ * import { isNonPublicAddress, type StsPolicy, stsAllowsMx } from "./mta_sts.ts"; // @ts-ignore deno#26900
+ *
+ * // What fetchStsPolicy("example.com", { resolver }) returns for a published policy:
+ * const policy: StsPolicy = {
+ *   domain: "example.com",
+ *   id: "20260101T000000",
+ *   mode: "enforce",
+ *   mx: ["*.mx.example.com"],
+ *   maxAge: 86_400,
+ *   fetchedAt: 0,
+ *   expiresAt: 86_400_000,
+ * };
+ * assert.equal(stsAllowsMx("a.mx.example.com", policy), true);
+ * assert.equal(stsAllowsMx("mx.attacker.example", policy), false); // enforce: never deliver there
+ * assert.equal(isNonPublicAddress("10.0.0.1"), true); // policy hosts on private addresses are refused
  * ```
  * @module
  */

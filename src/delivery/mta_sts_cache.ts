@@ -11,9 +11,18 @@
  *
  * @example
  * ```ts
- * import { createStsCache } from "./mta_sts_cache.ts";
- * // const sts = await createStsCache({ file: "var/mta-sts.json", fetch: { resolver } });
- * // const { policy, error } = await sts.policyFor("example.com");
+ * import assert from "node:assert/strict";
+ * import { createResolver } from "./resolver.ts";
+ * import { createStsCache } from "./mta_sts_cache.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const resolver = createResolver();
+ * const sts = await createStsCache({ file: `${dir}/mta-sts.json`, fetch: { resolver } });
+ * // const { policy, error } = await sts.policyFor("example.com"); fetched once, then cached and refreshed
+ * assert.deepEqual(sts.entries(), []); // nothing cached yet
+ * sts.close();
+ * resolver.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

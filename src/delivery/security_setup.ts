@@ -5,8 +5,19 @@
  *
  * @example
  * ```ts
- * // const sec = await setupTransportSecurity({ config, resolver, log, hostname });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { parseConfig } from "../config/load.ts";
+ * import { createResolver } from "./resolver.ts";
+ * import { setupTransportSecurity } from "./security_setup.ts"; // @ts-ignore deno#26900
+ *
+ * const config = parseConfig("", "config.toml");
+ * const resolver = createResolver();
+ * const sec = await setupTransportSecurity({ config, resolver, log: getLogger(["empath"]) });
  * // createDeliveryEngine({ …, security: sec.security }); sec.dnssecStatus() for /health/ready
+ * assert.equal(sec.dnssecStatus().validating, false); // until the background DNSSEC probe answers
+ * sec.close();
+ * resolver.close();
  * ```
  * @module
  */

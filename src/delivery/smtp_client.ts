@@ -31,7 +31,7 @@
  *   timeouts: { connect: 30_000, greeting: 300_000, data: 180_000 },
  * });
  * const data = "Subject: hi\r\n\r\nbody\r\n";
- * const result = await session.send({ sender: "a@example.com", recipients: [{ address: "b@example.net" }], size: data.length, open: () => Readable.from([data]) });
+ * const result = await session.send({ sender: "a@example.com", recipients: [{ address: "b@example.net" }], size: data.length, open: () => Readable.from([new TextEncoder().encode(data)]) });
  * assert.deepEqual(result.recipients.map((r) => [r.address, r.outcome]), [["b@example.net", "delivered"]]);
  * await session.close();
  * await new Promise<void>((resolve) => peer.close(() => resolve()));

@@ -19,7 +19,7 @@
  * const resolver = createResolver();
  * const route = { domain: "example.com", kind: "override" as const, hosts: [{ host: "192.0.2.25", port: 25, preference: 0 }] };
  * const candidates = await smtpCandidates(route, resolver, (host, err) => console.warn(host, err.message));
- * assert.deepEqual(candidates, [{ ip: "192.0.2.25", name: "192.0.2.25", port: 25 }]); // IP literals need no lookup
+ * assert.deepEqual(candidates, [{ ip: "192.0.2.25", name: "192.0.2.25", port: 25, preference: 0 }]); // IP literals need no lookup
  * resolver.close();
  * ```
  * @module

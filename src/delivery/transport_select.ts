@@ -5,8 +5,14 @@
  *
  * @example
  * ```ts
- * chooseTransport("example.com", config); // { kind: "lmtp", target: "unix:/run/dovecot/lmtp" }
- * const transportFor = createTransportSelector({ config: () => config, smtp, lmtp, http });
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "../config/load.ts";
+ * import { chooseTransport } from "./transport_select.ts"; // @ts-ignore deno#26900
+ *
+ * const config = parseConfig('[delivery.domains."example.com"]\ntransport = "lmtp"\nlmtp = "unix:/run/dovecot/lmtp"\n', "config.toml");
+ * assert.deepEqual(chooseTransport("example.com", config), { kind: "lmtp", target: "unix:/run/dovecot/lmtp" });
+ * assert.deepEqual(chooseTransport("example.net", config), { kind: "smtp" });
+ * // createTransportSelector({ config: () => config, smtp, lmtp, http }) picks the matching transport object.
  * ```
  * @module
  */

@@ -4,7 +4,8 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { TtlLru } from "./cache.ts";
+ * import { TtlLru } from "./cache.ts"; // @ts-ignore deno#26900
+ *
  * const cache = new TtlLru<string>(2);
  * cache.set("a", "1", Date.now() + 1000);
  * assert.equal(cache.get("a")?.value, "1");

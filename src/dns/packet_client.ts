@@ -6,9 +6,20 @@
  *
  * @example
  * ```ts
- * import { queryDns } from "./packet_client.ts";
- * const answer = await queryDns({ name: "_25._tcp.mx.example", type: "TLSA" }, { server: { host: "127.0.0.1", port: 53 } });
- * // answer.rcode === "NOERROR", answer.ad === true, answer.records[0].ttl …
+ * import assert from "node:assert/strict";
+ * import dgram from "node:dgram";
+ * import { queryDns } from "./packet_client.ts"; // @ts-ignore deno#26900
+ *
+ * // A name server that answers every question with NXDOMAIN (its query echoed with QR set, RCODE 3).
+ * const server = dgram.createSocket("udp4", (msg, peer) => {
+ *   msg[2] = msg[2]! | 0x80;
+ *   msg[3] = (msg[3]! & 0xf0) | 3;
+ *   server.send(msg, peer.port, peer.address);
+ * });
+ * await new Promise<void>((resolve) => server.bind(0, "127.0.0.1", resolve));
+ * const answer = await queryDns({ name: "_25._tcp.mx.example", type: "TLSA" }, { server: { host: "127.0.0.1", port: server.address().port } });
+ * assert.deepEqual([answer.rcode, answer.records, answer.via], ["NXDOMAIN", [], "udp"]);
+ * await new Promise<void>((resolve) => server.close(resolve));
  * ```
  * @module
  */

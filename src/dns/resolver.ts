@@ -9,9 +9,18 @@
  *
  * @example
  * ```ts
- * import { createDnsResolver } from "./resolver.ts";
- * const dns = createDnsResolver({ server: { host: "127.0.0.1", port: 53 } });
- * // const answer = await dns.lookup("example.com", "MX"); answer.ad, answer.records[0].ttl …
+ * import assert from "node:assert/strict";
+ * import { createDnsResolver } from "./resolver.ts"; // @ts-ignore deno#26900
+ *
+ * // `query` stands in for the wire (default: queryDns to `server`).
+ * const records = [{ type: "MX", name: "example.com", ttl: 300, data: { exchange: "mx.example.com", preference: 10 } }];
+ * let asked = 0;
+ * const query = () => Promise.resolve({ rcode: "NOERROR", ad: false, records, via: "udp" as const }).finally(() => asked++);
+ * const dns = createDnsResolver({ server: { host: "127.0.0.1", port: 53 }, query });
+ * const answer = await dns.lookup("example.com", "MX");
+ * assert.deepEqual([answer.records, answer.ad, answer.cached], [records, false, false]);
+ * assert.equal((await dns.lookup("Example.COM.", "MX")).cached, true); // within the TTL, from the cache
+ * assert.equal(asked, 1);
  * dns.close();
  * ```
  * @module

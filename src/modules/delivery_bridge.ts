@@ -7,8 +7,20 @@
  *
  * @example
  * ```ts
- * const engine = createDeliveryEngine({ …, events: chainDeliveryEvents(moduleDeliveryEvents(host), dsnEvents) });
- * const resolver = createResolver({ onLookup: moduleDnsListener(host) });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { newQueueRecord } from "../queue/submit.ts";
+ * import { ModuleHost } from "./host.ts";
+ * import { chainDeliveryEvents, moduleDeliveryEvents, moduleDnsListener } from "./delivery_bridge.ts"; // @ts-ignore deno#26900
+ *
+ * const host = new ModuleHost([], getLogger(["empath"])); // from loadModules(config.modules, …)
+ * const finished: string[] = [];
+ * const dsnEvents = { finished: (record: { id: string }) => void finished.push(record.id) };
+ * const events = chainDeliveryEvents(moduleDeliveryEvents(host), dsnEvents); // for createDeliveryEngine({ …, events })
+ * const envelope = { sender: "", recipients: [{ address: "bob@example.com" }], client: { address: "127.0.0.1", listener: "mx" } };
+ * await events.finished?.(newQueueRecord({ id: "01JD3V6Y8Q3M0K2V9X7B5N4C1R", size: 20 }, envelope, 0));
+ * assert.deepEqual(finished, ["01JD3V6Y8Q3M0K2V9X7B5N4C1R"]);
+ * assert.equal(moduleDnsListener(host), undefined); // no module has dnsLookup: createResolver({ onLookup }) pays nothing
  * ```
  * @module
  */

@@ -7,11 +7,32 @@
  *
  * @example
  * ```ts
- * const host = new ModuleHost(loaded, log);
- * if (host.has("rcptTo")) {
- *   const refusal = await host.validate("rcptTo", (m, signal) => contextFor(m, signal), { address, params });
- *   if (refusal) return cb(refusal); // an SmtpError carrying code and enhanced code
- * }
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { reject } from "./verdict.ts";
+ * import { type ContextFor, type LoadedModule, ModuleHost } from "./host.ts"; // @ts-ignore deno#26900
+ *
+ * const users: LoadedModule = {
+ *   name: "users",
+ *   kind: "builtin",
+ *   source: "inline",
+ *   timeoutMs: 5000,
+ *   onError: "tempfail",
+ *   hooks: { rcptTo: (_ctx, { address }) => address === "nobody@example.com" ? reject("No such user", 550, "5.1.1") : undefined },
+ * };
+ * const host = new ModuleHost([users], getLogger(["empath"]));
+ * const contextFor: ContextFor = (m, signal, hook) => ({
+ *   hook,
+ *   module: m.name,
+ *   signal,
+ *   envelope: { recipients: [] },
+ *   metadata: {},
+ *   addHeader: () => {},
+ * });
+ * assert.equal(host.has("rcptTo"), true);
+ * const refusal = await host.validate("rcptTo", contextFor, { address: "nobody@example.com", params: {} });
+ * assert.equal(refusal?.responseCode, 550); // an SmtpError carrying code and enhanced code
+ * await host.close();
  * ```
  * @module
  */

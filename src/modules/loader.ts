@@ -7,7 +7,18 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "../config/load.ts";
+ * import { loadModules } from "./loader.ts"; // @ts-ignore deno#26900
+ *
+ * const config = parseConfig(
+ *   '[[modules]]\nbuiltin = "denylist"\noptions = { senders = ["@spammer.example"] }\n',
+ *   "/etc/empath/config.toml",
+ * );
  * const host = await loadModules(config.modules, { configPath: "/etc/empath/config.toml" });
+ * assert.deepEqual(host.modules.map((m) => [m.name, m.kind]), [["denylist", "builtin"]]);
+ * assert.equal(host.has("mailFrom"), true);
+ * await host.close();
  * ```
  * @module
  */

@@ -11,8 +11,29 @@
  *
  * @example
  * ```ts
- * const hooks = createSmtpBridge(host, { spool, log });
- * createSmtpListener(listenerConfig, { ...deps, hooks });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { openSpool } from "../spool/store.ts";
+ * import { ModuleHost } from "./host.ts";
+ * import { reject } from "./verdict.ts";
+ * import { createSmtpBridge } from "./smtp_bridge.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const host = new ModuleHost([{
+ *   name: "users",
+ *   kind: "builtin",
+ *   source: "inline",
+ *   timeoutMs: 5000,
+ *   onError: "tempfail",
+ *   hooks: { rcptTo: (_ctx, { address }) => address === "nobody@example.com" ? reject("No such user", 550, "5.1.1") : undefined },
+ * }], getLogger(["empath"]));
+ * const hooks = createSmtpBridge(host, { spool: await openSpool(dir), log: getLogger(["empath"]) });
+ * // passed to createSmtpListener(listenerConfig, { ...deps, hooks }); a listener calls them like this:
+ * const session = { id: "s1", listener: "mx", remote: { address: "192.0.2.1", port: 40000 }, helo: "client.example", tls: undefined, user: undefined, recipients: [] };
+ * const verdict = await hooks.rcptTo?.(session, { address: "nobody@example.com", params: {} });
+ * assert.equal(verdict !== "known" && verdict?.responseCode, 550);
+ * await host.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

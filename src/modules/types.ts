@@ -8,16 +8,22 @@
  *
  * @example
  * ```ts
- * import { defineModule, reject } from "../src/modules/mod.ts";
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { accept, defineModule, reject } from "./mod.ts"; // @ts-ignore deno#26900
  *
- * export default defineModule<{ domain: string }>(({ options, log }) => ({
- *   rcptTo(ctx, rcpt) {
+ * // modules/no_example_net.ts: `export default defineModule(…)`
+ * const factory = defineModule<{ domain: string }>(({ options, log }) => ({
+ *   rcptTo(_ctx, rcpt) {
  *     if (rcpt.address.endsWith(`@${options.domain}`)) return reject("No mail for you", 550, "5.7.1");
+ *     return accept();
  *   },
  *   deliverySuccess(ctx) {
  *     log.info("delivered {id}", { id: ctx.messageId });
  *   },
  * }));
+ * const hooks = await factory({ name: "no-example-net", options: { domain: "example.net" }, log: getLogger(["empath"]) });
+ * assert.equal(typeof hooks.rcptTo, "function");
  * ```
  * @module
  */

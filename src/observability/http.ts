@@ -7,7 +7,14 @@
  *
  * @example
  * ```ts
- * const http = startHttp({ host: "127.0.0.1", port: 9425 }, metrics, { spool: () => spool.probe() });
+ * import assert from "node:assert/strict";
+ * import { createMetrics } from "./metrics.ts";
+ * import { startHttp } from "./http.ts"; // @ts-ignore deno#26900
+ *
+ * const http = await startHttp({ host: "127.0.0.1", port: 0 }, createMetrics(), { spool: () => Promise.resolve() });
+ * const res = await fetch(`http://127.0.0.1:${http.port}/health/ready`);
+ * assert.equal(res.status, 200);
+ * await res.body?.cancel();
  * await http.close();
  * ```
  * @module

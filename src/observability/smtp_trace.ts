@@ -7,10 +7,16 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSmtpTrace, type TraceEvent } from "./smtp_trace.ts"; // @ts-ignore deno#26900
+ *
  * const trace = createSmtpTrace();
- * const stop = trace.subscribe({ peer: "192.0.2.1" }, (e) => console.log(e.direction, e.line));
+ * const seen: TraceEvent[] = [];
+ * const stop = trace.subscribe({ peer: "192.0.2.1" }, (e) => seen.push(e));
  * if (trace.active) trace.emit({ at: Date.now(), side: "server", direction: "in", session: "s1", peer: "192.0.2.1:4000", line: "EHLO x" });
  * stop();
+ * assert.deepEqual(seen.map((e) => [e.direction, e.line]), [["in", "EHLO x"]]);
+ * assert.equal(trace.active, false); // no subscriber: sessions skip tracing
  * ```
  * @module
  */

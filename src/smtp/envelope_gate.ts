@@ -10,9 +10,12 @@
  *
  * @example
  * ```ts
- * import { canonicalizeEnvelopeAddress } from "./envelope_gate.ts";
+ * import assert from "node:assert/strict";
+ * import { canonicalizeEnvelopeAddress } from "./envelope_gate.ts"; // @ts-ignore deno#26900
+ *
  * const address = { address: "bob@ＥＸＡＭＰＬＥ.com" };
- * canonicalizeEnvelopeAddress(address, "recipient"); // null, and address.address is now "bob@example.com"
+ * assert.equal(canonicalizeEnvelopeAddress(address, "recipient"), null);
+ * assert.equal(address.address, "bob@example.com"); // rewritten in place
  * ```
  * @module
  */

@@ -11,12 +11,19 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { reject } from "./errors.ts";
+ * import type { HookSession, SessionHooks } from "./hooks.ts"; // @ts-ignore deno#26900
+ *
  * const hooks: SessionHooks = {
- *   async rcptTo(session, rcpt) {
- *     return rcpt.address.endsWith("@blocked.example") ? reject(550, "5.7.1", "Not here") : null;
+ *   rcptTo(_session, rcpt) {
+ *     return Promise.resolve(rcpt.address.endsWith("@blocked.example") ? reject(550, "5.7.1", "Not here") : null);
  *   },
  * };
- * createSmtpListener(listenerConfig, { ...deps, hooks });
+ * // createSmtpListener(listenerConfig, { ...deps, hooks }) calls them at each step:
+ * const session: HookSession = { id: "s1", listener: "mx", remote: { address: "192.0.2.1", port: 40000 }, helo: "client.example", tls: undefined, user: undefined, recipients: [] };
+ * const verdict = await hooks.rcptTo?.(session, { address: "a@blocked.example", params: {} });
+ * assert.equal(verdict !== "known" && verdict?.responseCode, 550);
  * ```
  * @module
  */

@@ -6,8 +6,21 @@
  *
  * @example
  * ```ts
- * const info = await readProxyHeader(socket, 10_000);
- * if (info.command === "proxy") console.log(info.sourceAddress, info.sourcePort);
+ * import assert from "node:assert/strict";
+ * import net from "node:net";
+ * import { readProxyHeader } from "./proxy.ts"; // @ts-ignore deno#26900
+ *
+ * const server = net.createServer();
+ * const accepted = new Promise<net.Socket>((resolve) => server.once("connection", resolve));
+ * await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+ * const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+ * client.write("PROXY TCP4 192.0.2.1 198.51.100.2 5123 25\r\nEHLO x\r\n");
+ * const socket = await accepted;
+ * const info = await readProxyHeader(socket, 10_000); // "EHLO x\r\n" stays in the socket
+ * assert.equal(info.command === "proxy" && `${info.sourceAddress}:${info.sourcePort}`, "192.0.2.1:5123");
+ * socket.destroy();
+ * client.destroy();
+ * await new Promise((resolve) => server.close(resolve));
  * ```
  * @module
  */
@@ -310,14 +323,28 @@ function formatIpv6(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
- * net.createServer(async (socket) => {
+ * import assert from "node:assert/strict";
+ * import net from "node:net";
+ * import { readProxyHeader } from "./proxy.ts"; // @ts-ignore deno#26900
+ *
+ * const handedOver = Promise.withResolvers<string>(); // smtp.connect(socket, { remoteAddress }) in the listener
+ * const server = net.createServer(async (socket) => {
  *   try {
  *     const info = await readProxyHeader(socket, 10_000);
- *     smtp.connect(socket, info.sourceAddress ? { remoteAddress: info.sourceAddress } : {});
+ *     socket.once("data", (rest) => {
+ *       handedOver.resolve(`${info.sourceAddress} ${rest}`);
+ *       socket.destroy();
+ *     }).resume(); // the next reader resumes it (pipe() does)
  *   } catch {
  *     socket.destroy();
  *   }
  * });
+ * await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+ * const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+ * client.write("PROXY TCP4 192.0.2.1 198.51.100.2 5123 25\r\nEHLO x\r\n");
+ * assert.equal(await handedOver.promise, "192.0.2.1 EHLO x\r\n");
+ * client.destroy();
+ * await new Promise((resolve) => server.close(resolve));
  * ```
  */
 export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyInfo> {

@@ -12,11 +12,13 @@
  *
  * @example
  * ```ts
- * import { createRecipientCheck } from "./recipient_check.ts";
+ * import assert from "node:assert/strict";
+ * import { createRecipientCheck } from "./recipient_check.ts"; // @ts-ignore deno#26900
+ *
  * const check = createRecipientCheck({ unknown: "reject", delimiter: "+" });
  * const refusal = await check.check("nobody@example.com", false);
- * console.log(refusal?.message); // "5.1.1 <nobody@example.com>: Recipient address rejected: …"
- * console.log(await check.check("postmaster@example.com", false)); // null
+ * assert.match(refusal?.message ?? "", /Recipient address rejected/); // 550 5.1.1
+ * assert.equal(await check.check("postmaster@example.com", false), null);
  * ```
  * @module
  */

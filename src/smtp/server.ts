@@ -4,9 +4,28 @@
  *
  * @example
  * ```ts
- * const listener = createSmtpListener(listenerConfig, deps);
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { parseConfig } from "../config/load.ts";
+ * import { openFileStore } from "../queue/file_store.ts";
+ * import { createSubmitter } from "../queue/submit.ts";
+ * import { openSpool } from "../spool/store.ts";
+ * import { createSmtpListener } from "./server.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const config = parseConfig('[[listeners]]\naddress = "127.0.0.1:0"\n', "config.toml");
+ * const [spool, store] = [await openSpool(`${dir}/spool`), await openFileStore(`${dir}/queue`)];
+ * const deps = { config: () => config, spool, submitter: createSubmitter({ store, spool }), hostname: "mx.example", log: getLogger(["empath"]) };
+ * const listener = createSmtpListener(config.listeners[0]!, deps);
  * const { port } = await listener.listen();
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+ * const greeting = new Uint8Array(512);
+ * const n = await conn.read(greeting);
+ * assert.match(new TextDecoder().decode(greeting.subarray(0, n ?? 0)), /^220 mx\.example/);
+ * conn.close();
  * await listener.close(30_000);
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -8,7 +8,8 @@
  * @example
  * ```ts
  * import net from "node:net";
- * import { armHandshakeDeadline } from "./tls_deadline.ts";
+ * import { armHandshakeDeadline } from "./tls_deadline.ts"; // @ts-ignore deno#26900
+ *
  * const socket = new net.Socket();
  * armHandshakeDeadline(socket, 30_000, () => false, () => console.log("handshake too slow"));
  * socket.destroy(); // a closed socket disarms the timer

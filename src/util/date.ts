@@ -3,8 +3,10 @@
  *
  * @example
  * ```ts
- * import { rfc5322Date } from "./date.ts";
- * rfc5322Date(new Date(Date.UTC(2026, 10, 24, 2, 13, 12))); // "Tue, 24 Nov 2026 02:13:12 +0000"
+ * import assert from "node:assert/strict";
+ * import { rfc5322Date } from "./date.ts"; // @ts-ignore deno#26900
+ *
+ * assert.equal(rfc5322Date(new Date(Date.UTC(2026, 10, 24, 2, 13, 12))), "Tue, 24 Nov 2026 02:13:12 +0000");
  * ```
  * @module
  */

@@ -10,8 +10,17 @@
  *
  * @example
  * ```ts
- * const app = createConsole({ api, config: cfg.web, port: 9425, credentials: { token } });
- * const res = await app(request); // undefined: not a console path
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "../config/load.ts";
+ * import type { LocalCaller } from "../control/local_client.ts";
+ * import { createConsole } from "./console.ts"; // @ts-ignore deno#26900
+ *
+ * const cfg = parseConfig('[web]\nenabled = true\ntoken_file = "/etc/empath/web.token"\n', "config.toml");
+ * const api: LocalCaller = { call: () => Promise.reject(new Error("not used here")) }; // createLocalCaller(ctx) in the daemon
+ * const app = createConsole({ api, config: cfg.web, port: 9425, credentials: { token: "s3cret" } });
+ * assert.equal(await app(new Request("http://127.0.0.1:9425/metrics")), undefined); // not a console path
+ * const res = await app(new Request("http://127.0.0.1:9425/console", { headers: { host: "127.0.0.1:9425" } }));
+ * assert.equal(res?.status, 303); // to the login page
  * ```
  * @module
  */
