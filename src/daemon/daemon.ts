@@ -23,6 +23,7 @@ import { logger } from "../observability/log.ts";
 import { reloadConfig, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
 import { checkRecipientsFile, checkRoles, readControlToken } from "./startup_checks.ts";
+import { registerGauges } from "./gauges.ts";
 import {
   type AuditLog,
   createAuditLog,
@@ -325,26 +326,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       },
     }),
   });
-  metrics.gauge("empath_queue_messages", "Messages in the queue by status", ["status"], async (set) => {
-    for (const [status, n] of Object.entries(await store.counts())) set({ status }, n);
-  });
-  metrics.gauge("empath_queue_oldest_age_seconds", "Age of the oldest queued message", [], async (set) => {
-    for await (const r of store.list({ limit: 1 })) return set({}, (Date.now() - r.receivedAt) / 1000);
-    set({}, 0);
-  });
-  metrics.gauge("empath_dns_cache_entries", "Entries in the DNS cache", [], (set) => set({}, resolver.size));
-  metrics.gauge("empath_delivery_active_connections", "Outbound SMTP connections in use", [], (set) => {
-    set({}, pool.stats().reduce((n, s) => n + s.active, 0));
-  });
-  metrics.gauge("empath_circuit_breaker_open", "1 while a destination's circuit breaker is open", ["domain"], (set) => {
-    for (const s of delivery.limits.all()) set({ domain: metrics.domainLabel(s.domain) }, s.circuit === "open" ? 1 : 0);
-  });
-  metrics.gauge(
-    "empath_spool_bytes",
-    "Bytes of message data in the spool",
-    [],
-    async (set) => set({}, await spool.usage()),
-  );
+  registerGauges(metrics, { store, spool, resolver, pool, delivery });
   const cluster = pg && await joinCluster(pg, delivery, { hostname, heartbeatMs: config.queue.heartbeat });
   const controlContext: ControlContext = {
     version: VERSION,
