@@ -32,6 +32,8 @@ export interface SignRequest {
   canonicalization: Canonicalization;
   /** Signing time, seconds since the epoch (`t=`). */
   signTime: number;
+  /** Precomputed `bh=` (body_hash.ts); then `message` may be the header section alone. */
+  bodyHash?: string;
 }
 
 /** Bytes to a string with one char per byte (latin1, 1:1). */
@@ -117,9 +119,8 @@ export function signDkim(request: SignRequest): string {
   const end = headerEnd(request.message);
   const fields = parseFields(text.slice(0, end));
   const [hMode, bMode] = request.canonicalization.split("/") as ["relaxed" | "simple", "relaxed" | "simple"];
-  const bh = createHash("sha256").update(Buffer.from(canonBody(text.slice(end), bMode), "latin1")).digest(
-    "base64",
-  );
+  const bh = request.bodyHash ??
+    createHash("sha256").update(Buffer.from(canonBody(text.slice(end), bMode), "latin1")).digest("base64");
   const { names, chosen } = selectHeaders(fields, request.headerList, request.oversign);
   const signedHeaders = chosen.map((f) => canonHeader(f, hMode) + "\r\n").join("");
   let out = "";

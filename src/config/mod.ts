@@ -21,3 +21,4 @@ export {
 export { formatDuration, parseDuration, parseSize } from "./units.ts";
 export { BUILTIN_NAMES, defaultModuleName, type ModuleConfig, moduleConfig, modulesConfig } from "./modules.ts";
 export { type RecipientsConfig, recipientsConfig } from "./recipients.ts";
+export { type AuthConfig, type DkimConfig, type DkimKeyConfig, dkimKeyConfig } from "./auth_schema.ts";

@@ -3,7 +3,14 @@
  * the scheduler, attempts, operator actions, and the engine that wires them.
  * @module
  */
-export { type CacheEntry, createResolver, DnsError, type MxRecord, type Resolver } from "./resolver.ts";
+export {
+  type CacheEntry,
+  createResolver,
+  DnsError,
+  type LookupType,
+  type MxRecord,
+  type Resolver,
+} from "./resolver.ts";
 export { matchDomainPolicy, type Route, routeDomain, type RouteHost, type RoutePolicy } from "./router.ts";
 export {
   type DeliveryResult,

@@ -50,10 +50,13 @@ export interface ResolverOptions {
   onLookup?: (event: { name: string; type: string; durationMs: number; result: string; cached: boolean }) => void;
 }
 
+/** Record types {@link Resolver.lookup} answers (what the mail-authentication checks ask for). */
+export type LookupType = "MX" | "A" | "AAAA" | "TXT" | "PTR" | "CNAME";
+
 /** A cache entry as shown to operators. */
 export interface CacheEntry {
   name: string;
-  type: "MX" | "A" | "AAAA";
+  type: LookupType;
   value?: unknown;
   error?: string;
   expiresAt: number;
@@ -63,6 +66,11 @@ export interface CacheEntry {
 export interface Resolver {
   mx(domain: string): Promise<MxRecord[]>;
   addresses(host: string): Promise<string[]>;
+  /**
+   * Any record type, cached like MX, in `Deno.resolveDns` shapes (TXT: string[][]); for the SPF/DKIM/DMARC
+   * checks. Not found is a permanent DnsError (NODATA), a timeout or SERVFAIL a temporary one (TEMPFAIL).
+   */
+  lookup(name: string, type: LookupType): Promise<unknown[]>;
   cacheEntries(): CacheEntry[];
   clearCache(): number;
   refresh(domain: string): Promise<void>;
@@ -86,7 +94,7 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
   }, Math.max(1000, Math.min(ttl, negativeTtl)));
   Deno.unrefTimer(sweep as unknown as number);
 
-  async function query<T>(name: string, type: "MX" | "A" | "AAAA"): Promise<T> {
+  async function query<T>(name: string, type: LookupType): Promise<T> {
     const key = `${type} ${name}`;
     const hit = cache.get(key);
     if (hit && hit.expiresAt > Date.now()) {
@@ -141,6 +149,9 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
       const temp = results.find((r) => r.status === "rejected" && !(r.reason as DnsError).permanent);
       if (temp) throw (temp as PromiseRejectedResult).reason;
       throw new DnsError(`no A or AAAA records for ${name}`, "NODATA", true);
+    },
+    lookup(name, type) {
+      return query<unknown[]>(normalize(name), type);
     },
     cacheEntries() {
       return [...cache].map(([key, e]) => {
