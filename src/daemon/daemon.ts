@@ -14,6 +14,7 @@ import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, watchConfig } from "./reload.ts";
 import { checkRecipientsTable, recipientChecks, senderDomainLookup } from "./recipients.ts";
+import { checkDkimKeys, createMailAuth } from "./mail_auth.ts";
 import {
   type AuditLog,
   createAuditLog,
@@ -142,6 +143,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       configPath,
     );
   });
+  checkDkimKeys(config, configPath);
   const modules = await loadModules(config.modules, { configPath });
   const tlsCache = new Map<string, TlsFiles>();
   const stopWatchers: (() => void)[] = [];
@@ -204,6 +206,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     },
   });
   let current = config;
+  const mailAuth = createMailAuth({ config: () => current, hostname, resolver, log: logger("auth"), audit });
+  /** Every config change goes through here: the DKIM keys are reloaded with it. */
+  const applyConfig = (next: Config) => {
+    current = next;
+    mailAuth.reload(next);
+  };
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
   const recipientCheck = recipientChecks(() => current, hostname, logger("smtp"), metrics);
@@ -225,6 +233,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       authThrottle,
       recipientCheck,
       senderDomainLookup: senderLookup,
+      messageAuth: () => mailAuth.messageAuth(),
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {
@@ -243,6 +252,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close(0).catch(() => {})));
+    mailAuth.close();
     await store.close();
     throw err;
   }
@@ -252,7 +262,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const recordReload = (r: { ok: boolean; error?: string; changed: string[]; needsRestart: string[] }) =>
     lastReload = { at: Date.now(), ...r };
   stopWatchers.push(
-    watchConfig(configPath, () => current, (next) => current = next, logger("config"), recordReload),
+    watchConfig(configPath, () => current, applyConfig, logger("config"), recordReload),
   );
   // The DSN service queues reports through the submitter; its "queued" event hands them to delivery.
   const dsn = createDsnService({
@@ -387,8 +397,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         delivery,
         resolver,
         sessions: () => listeners.flatMap((l) => l.sessions()),
-        reload: async () =>
-          recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
+        reload: async () => recordReload(await reloadConfig(configPath, () => current, applyConfig, logger("config"))),
         lastReload: () => lastReload,
         logLevel,
         setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
@@ -421,6 +430,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         stopWatchers.forEach((stop) => stop());
         await control?.close();
         await Promise.all(listeners.map((l) => l.close(graceMs)));
+        mailAuth.close();
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await modules.close();
         await http?.close();
@@ -432,7 +442,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     },
     /** @internal for config reload */
     set config(next: Config) {
-      current = next;
+      applyConfig(next);
     },
   } as Daemon;
 }
