@@ -17,6 +17,7 @@ import {
   suspensionsText,
   viewText,
 } from "./ctl_text.ts";
+import { dkimCheckText } from "./ctl_dkim_text.ts";
 
 /** Parsed options that commands may use. */
 export interface CtlOptions {
@@ -29,6 +30,7 @@ export interface CtlOptions {
   watch?: boolean;
   interval?: string;
   count?: string;
+  selector?: string;
 }
 
 /** A usage error: exit code 2. */
@@ -312,6 +314,17 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       },
       text: (r) =>
         r.rate === null ? `runtime rate limit for ${r.domain} removed` : `${r.domain}: at most ${r.rate} message(s)/s`,
+    }),
+  },
+  dkim: {
+    // `dkim keygen` runs without a daemon: ctl_dkim.ts.
+    check: spec("dkim.check", {
+      usage: "dkim check DOMAIN [--selector S]",
+      summary: "compare the published DKIM records with the configured private keys",
+      options: ["selector"],
+      positionals: ["domain"],
+      args: (p, o) => ({ domain: at(p, 0), selector: o.selector }),
+      text: dkimCheckText,
     }),
   },
 };

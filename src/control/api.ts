@@ -34,6 +34,7 @@ import type {
   UnfreezeResult,
 } from "./api_results.ts";
 import { ControlError } from "./protocol.ts";
+import { DKIM_CHECK_ARGS, type DkimCheckResult } from "./api_dkim.ts";
 
 /** One command: its argument schema, whether it changes state, and (as a type only) its result. */
 export interface CommandDecl<A extends z.ZodType = z.ZodType, R = unknown> {
@@ -78,6 +79,8 @@ export const CONTROL_API = {
   "smtp.connections": command<{ sessions: SessionRow[] }>()({ args: ARGS.none, mutates: false }),
   /** `rate` null in the result: the runtime limit was removed. */
   "delivery.rate-limit": command<{ domain: string; rate: number | null }>()({ args: ARGS.rateLimit, mutates: true }),
+
+  "dkim.check": command<DkimCheckResult>()({ args: DKIM_CHECK_ARGS, mutates: false }),
 } as const satisfies Record<string, CommandDecl>;
 
 /** The declaration's type. */

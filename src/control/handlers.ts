@@ -10,9 +10,10 @@ import { queueHandlers } from "./queue_handlers.ts";
 import { routingHandlers } from "./routing_handlers.ts";
 import type { CommandHandler } from "./server.ts";
 import { systemHandlers } from "./system_handlers.ts";
+import { dkimHandlers } from "./dkim_handlers.ts";
 
 /** Every command's handler. */
-export const HANDLERS: Handlers = { ...systemHandlers, ...queueHandlers, ...routingHandlers };
+export const HANDLERS: Handlers = { ...systemHandlers, ...queueHandlers, ...routingHandlers, ...dkimHandlers };
 
 function bind<N extends CommandName>(name: N, handlers: Handlers, ctx: ControlContext): CommandHandler {
   const handler: Handler<N> = handlers[name];
