@@ -8,7 +8,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startDaemon } from "../../testing/daemon.ts";
-import { sendMessage } from "../../testing/smtp_client.ts";
+import { sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
+import { hashPassword } from "../../src/smtp/mod.ts";
+import { certificateChain } from "../helpers/certificate_chain.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 import { startTxtDnsServer } from "../helpers/dns_txt.ts";
 import { createMailauthResolver, denoDnsLookup, verifyMessage, writeDkimKey } from "../../src/auth/mod.ts";
@@ -84,6 +86,38 @@ Deno.test("inbound mail from outside on an mx listener is not signed", async () 
     assert.equal((await sendMessage(d.port, "alice@sign.test", ["bob@rcpt.test"], MSG("inbound"))).code, 250);
     const [m] = await sink.waitFor(1, 10_000);
     assert.doesNotMatch(m!.data, /^DKIM-Signature:/im);
+  } finally {
+    await d.stop();
+    await d.cleanup();
+    await dns.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mail submitted on an smtps listener (AUTH) is signed and verifies", async () => {
+  const { dir, dns, dkimToml } = await setup();
+  const { cert, key, caPem } = await certificateChain(dir);
+  await Deno.writeTextFile(join(dir, "users"), `alice:${await hashPassword("s3cret pass")}\n`);
+  await using sink = await startScriptSink();
+  const d = await startDaemon({
+    defaultListener: false,
+    toml: `[[listeners]]\nname = "smtps"\naddress = "127.0.0.1:0"\nrole = "smtps"\n` +
+      `[tls]\ncert = "${cert}"\nkey = "${key}"\n[auth]\nusers_file = "${join(dir, "users")}"\n` +
+      `[relay]\nrelay_networks = []\n${dkimToml}[delivery]\nrelay_host = "127.0.0.1:${sink.port}"\ntls = "none"\n`,
+  });
+  try {
+    const c = await SmtpClient.connect(d.portOf("smtps"), { tls: "implicit", caCert: caPem });
+    await c.reply();
+    await c.cmd("EHLO client.test");
+    assert.equal((await c.cmd("AUTH PLAIN AGFsaWNlAHMzY3JldCBwYXNz")).code, 235);
+    assert.equal((await c.cmd("MAIL FROM:<alice@sign.test>")).code, 250);
+    assert.equal((await c.cmd("RCPT TO:<bob@rcpt.test>")).code, 250);
+    assert.equal((await c.cmd("DATA")).code, 354);
+    assert.equal((await c.cmd(MSG("submitted") + ".")).code, 250);
+    c.close();
+    const [m] = await sink.waitFor(1, 10_000);
+    assert.equal((m!.data.match(/^DKIM-Signature:/gim) ?? []).length, 2);
+    await verifyBoth(m!.data, dns.port);
   } finally {
     await d.stop();
     await d.cleanup();
