@@ -15,6 +15,7 @@ import { startScriptSink } from "../helpers/script_sink.ts";
 import { startTxtDnsServer } from "../helpers/dns_txt.ts";
 import { createMailauthResolver, denoDnsLookup, verifyMessage, writeDkimKey } from "../../src/auth/mod.ts";
 import { dkimpy } from "../auth/fixtures.ts";
+import { REPO } from "../../testing/mod.ts";
 
 const MSG = (subject: string, body = "Hello Bob,\r\nsigned by Empath.\r\n") =>
   `From: Alice <alice@sign.test>\r\nTo: bob@rcpt.test\r\nSubject: ${subject}\r\n` +
@@ -118,6 +119,30 @@ Deno.test("mail submitted on an smtps listener (AUTH) is signed and verifies", a
     const [m] = await sink.waitFor(1, 10_000);
     assert.equal((m!.data.match(/^DKIM-Signature:/gim) ?? []).length, 2);
     await verifyBoth(m!.data, dns.port);
+  } finally {
+    await d.stop();
+    await d.cleanup();
+    await dns.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("with a data-hook module: signed from the module's file; ctx.skipSigning() at MAIL FROM or in data leaves it unsigned", async () => {
+  const { dir, dns, dkimToml } = await setup();
+  await using sink = await startScriptSink();
+  const d = await startDaemon({
+    toml: `${dkimToml}[[modules]]\npath = "${join(REPO, "tests/modules/fixtures/auth_probe.ts")}"\n` +
+      `[delivery]\nrelay_host = "127.0.0.1:${sink.port}"\ntls = "none"\n`,
+  });
+  try {
+    for (const sender of ["alice@sign.test", "nosign@sign.test", "datanosign@sign.test"]) {
+      assert.equal((await sendMessage(d.port, sender, ["bob@rcpt.test"], MSG(sender))).code, 250);
+    }
+    const got = await sink.waitFor(3, 15_000);
+    const bySender = new Map(got.map((m) => [m.mail_from, m.data]));
+    await verifyBoth(bySender.get("alice@sign.test")!, dns.port);
+    assert.doesNotMatch(bySender.get("nosign@sign.test")!, /^DKIM-Signature:/im);
+    assert.doesNotMatch(bySender.get("datanosign@sign.test")!, /^DKIM-Signature:/im);
   } finally {
     await d.stop();
     await d.cleanup();

@@ -12,6 +12,7 @@ import { sendMessage } from "../../testing/smtp_client.ts";
 import { spooledMessages } from "../../testing/spool_reader.ts";
 import { startBlackHoleDns, startTxtDnsServer } from "../helpers/dns_txt.ts";
 import { dkimpy, RSA_KEY } from "../auth/fixtures.ts";
+import { REPO } from "../../testing/mod.ts";
 
 const ID = "mx.rcpt.test";
 const msg = (from: string, extra = "", body = "Hello Bob,\r\n") =>
@@ -188,5 +189,33 @@ Deno.test("mx inbound: SPF -all rejected at MAIL FROM when configured; DNS timeo
     await t2.stop();
     await t2.cleanup();
     await hole.stop();
+  }
+});
+
+Deno.test("mx inbound: modules see the results as ctx.auth in their data hook", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = join(dir, "auth.jsonl");
+  const dns = await startTxtDnsServer({ txt: [["pass.test", "v=spf1 ip4:127.0.0.1 -all"]] });
+  const d = await startDaemon({
+    toml: toml(dns.port) +
+      `[[modules]]\npath = "${join(REPO, "tests/modules/fixtures/auth_probe.ts")}"\noptions = { out = "${out}" }\n`,
+  });
+  try {
+    const forged = `Authentication-Results: ${ID}; spf=pass smtp.mailfrom=x@bank.test\r\n`;
+    assert.equal((await sendMessage(d.port, "a@pass.test", ["bob@rcpt.test"], msg("a@pass.test", forged))).code, 250);
+    const [line] = (await Deno.readTextFile(out)).trim().split("\n");
+    const seen = JSON.parse(line!);
+    assert.equal(seen.sender, "a@pass.test");
+    assert.deepEqual(seen.auth.spf, { result: "pass", domain: "pass.test" });
+    assert.equal(seen.auth.action, "accept");
+    assert.deepEqual(seen.auth.dmarc, { result: "none", domain: "pass.test", policy: "none" });
+    const stored = [...(await spooledMessages(d.dataDir)).values()].find((m) => m.includes("a@pass.test"))!;
+    assert.equal(stored.match(/^Authentication-Results:/gm)?.length, 1, "ours only: the forged one is gone");
+    assert.doesNotMatch(stored, /bank\.test/);
+  } finally {
+    await d.stop();
+    await d.cleanup();
+    await dns.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });
