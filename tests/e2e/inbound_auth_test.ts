@@ -36,7 +36,7 @@ async function stored(d: TestDaemon, marker: string) {
 
 const arOf = (data: string) => {
   const m = /^Authentication-Results: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)/m.exec(data);
-  return m?.[1]!.replace(/\r\n[ \t]+/g, " ");
+  return m ? m[1]!.replace(/\r\n[ \t]+/g, " ") : undefined;
 };
 
 Deno.test("mx inbound: exact Authentication-Results for SPF/DKIM/DMARC, forged A-R removed, reject and quarantine", async () => {
