@@ -45,6 +45,7 @@ import {
   stopAllOnSignal,
   table,
 } from "./lib/mod.ts";
+import { runDkimCell } from "./lib/dkim_cell.ts";
 
 const USAGE = `usage: deno run -A bench/matrix.ts [options]
   --sizes 1024,4096,102400   message sizes (octets)
@@ -59,6 +60,8 @@ const USAGE = `usage: deno run -A bench/matrix.ts [options]
   --max-wait 30
   --skip-postfix             Empath only
   --json FILE                append one JSON line per cell (and machine, paced, targets)
+  --dkim-rounds 1            rounds of the "DKIM on" cell (4 KB × 20: unsigned, RSA-2048, Ed25519); 0 skips
+  --dkim-only                only the DKIM cell (no matrix, no paced run, no Postfix)
   --quick                    one cell (4 KB × 20 sessions × 1 rcpt), ~1 s runs, no waiting for quiet`;
 
 const args = parseArgs({
@@ -77,6 +80,8 @@ const args = parseArgs({
     "skip-postfix": { type: "boolean", default: false },
     json: { type: "string" },
     quick: { type: "boolean", default: false },
+    "dkim-rounds": { type: "string" },
+    "dkim-only": { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
 }).values;
@@ -114,7 +119,9 @@ const MAX_BUSY = first("max-busy", "25", "100");
 const MAX_WAIT = first("max-wait", "30", "0");
 const SAMPLE_MS = quick ? 200 : 1000;
 const MIN_MESSAGES = quick ? 100 : 50;
-const POSTFIX = !args["skip-postfix"];
+const DKIM_ROUNDS = first("dkim-rounds", "1", "0");
+const DKIM_ONLY = args["dkim-only"];
+const POSTFIX = !args["skip-postfix"] && !DKIM_ONLY;
 
 /** First guesses (msg/s) before anything was measured; replaced by measured rates as the run goes. */
 function guess(mta: string, spec: CellSpec): number {
@@ -199,7 +206,7 @@ async function main(): Promise<void> {
   await appendJson(args.json, { kind: "machine", ...machine, loadStart, quick });
 
   const specs: CellSpec[] = [];
-  for (const size of SIZES) {
+  for (const size of DKIM_ONLY ? [] : SIZES) {
     for (const sessions of SESSIONS) {
       for (const recipients of RECIPIENTS) specs.push({ size, sessions, recipients });
     }
@@ -240,8 +247,32 @@ async function main(): Promise<void> {
       }
     }
 
+    if (DKIM_ROUNDS > 0) {
+      console.log(`DKIM cell: 4096 B × 20 sessions, unsigned / RSA-2048 / Ed25519, ${DKIM_ROUNDS} round(s)`);
+      const spec = { size: 4096, sessions: 20, recipients: 1 };
+      const dkim = await runDkimCell(sink, DKIM_ROUNDS, {
+        messages: messagesFor("empath", spec, SECONDS),
+        warmupMessages: quick ? 0 : 200,
+        latencyMessages: 0,
+        ...wait,
+      }, async (variant, r) => {
+        console.log(
+          `  ${variant.padEnd(8)} e2e ${r.e2eRate.toFixed(0)} msg/s, cpu ${r.cpuMsPerMsg?.toFixed(2)} ms/msg`,
+        );
+        await appendJson(args.json, { kind: "dkim-cell", variant, ...r });
+      });
+      console.log(
+        `  median over ${DKIM_ROUNDS}: unsigned ${dkim.unsignedRate.toFixed(0)}, RSA-2048 ${dkim.rsaRate.toFixed(0)} ` +
+          `(${(100 * dkim.rsaRatio).toFixed(0)} %), Ed25519 ${dkim.ed25519Rate.toFixed(0)} ` +
+          `(${(100 * dkim.ed25519Ratio).toFixed(0)} %) msg/s; target RSA ≥ 80 %: ${
+            dkim.rsaRatio >= 0.8 ? "met" : "MISSED"
+          }`,
+      );
+      await appendJson(args.json, { kind: "dkim", ...dkim, rounds: undefined });
+    }
+
     // Accept latency at a fixed offered rate, while relaying.
-    if (RATE > 0) {
+    if (RATE > 0 && !DKIM_ONLY) {
       for (const name of ["empath", "postfix"] as const) {
         if (name === "postfix" && !postfix) continue;
         const mta = name === "empath" ? await startEmpath(sink.port) : postfix!;

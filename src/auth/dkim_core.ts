@@ -5,7 +5,7 @@
  * than it occurs, so that an added From/Subject/... breaks the signature).
  * @module
  */
-import { createHash, createPrivateKey, sign } from "node:crypto";
+import { createHash, createPrivateKey, type KeyObject, sign } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { headerEnd, parseFields, type RawField } from "./headers.ts";
 
@@ -32,6 +32,8 @@ export interface SignRequest {
   canonicalization: Canonicalization;
   /** Signing time, seconds since the epoch (`t=`). */
   signTime: number;
+  /** Precomputed `bh=` (body_hash.ts); then `message` may be the header section alone. */
+  bodyHash?: string;
 }
 
 /** Bytes to a string with one char per byte (latin1, 1:1). */
@@ -108,6 +110,17 @@ function wrapB(b: string): string {
   return (b.match(/.{1,72}/g) ?? [""]).join("\r\n ");
 }
 
+/** Parsed keys by PEM (parsing costs ~0.3 ms, a fifth of an RSA-2048 signature); per thread, bounded. */
+const parsedKeys = new Map<string, KeyObject>();
+function privateKeyOf(pem: string): KeyObject {
+  let key = parsedKeys.get(pem);
+  if (!key) {
+    if (parsedKeys.size >= 64) parsedKeys.clear();
+    parsedKeys.set(pem, key = createPrivateKey(pem));
+  }
+  return key;
+}
+
 /**
  * Signs the message with every key and returns the DKIM-Signature fields to prepend
  * (each ending in CRLF), in key order.
@@ -117,9 +130,8 @@ export function signDkim(request: SignRequest): string {
   const end = headerEnd(request.message);
   const fields = parseFields(text.slice(0, end));
   const [hMode, bMode] = request.canonicalization.split("/") as ["relaxed" | "simple", "relaxed" | "simple"];
-  const bh = createHash("sha256").update(Buffer.from(canonBody(text.slice(end), bMode), "latin1")).digest(
-    "base64",
-  );
+  const bh = request.bodyHash ??
+    createHash("sha256").update(Buffer.from(canonBody(text.slice(end), bMode), "latin1")).digest("base64");
   const { names, chosen } = selectHeaders(fields, request.headerList, request.oversign);
   const signedHeaders = chosen.map((f) => canonHeader(f, hMode) + "\r\n").join("");
   let out = "";
@@ -139,7 +151,7 @@ export function signDkim(request: SignRequest): string {
     const unsigned = fold(tags);
     const sigField = canonHeader({ name: "DKIM-Signature", key: "dkim-signature", raw: unsigned }, hMode);
     const data = Buffer.from(signedHeaders + sigField, "latin1");
-    const pk = createPrivateKey(key.privateKeyPem);
+    const pk = privateKeyOf(key.privateKeyPem);
     const b = key.type === "rsa"
       ? sign("sha256", data, pk).toString("base64")
       : sign(null, createHash("sha256").update(data).digest(), pk).toString("base64");

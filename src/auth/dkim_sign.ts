@@ -23,6 +23,8 @@ export interface SignOptions {
   oversign?: string[];
   canonicalization?: Canonicalization;
   fallback?: "envelope" | "none";
+  /** Precomputed body hash (streaming signing); `message` is then the header section. */
+  bodyHash?: string;
 }
 
 /** What signing did. */
@@ -66,6 +68,7 @@ export async function signMessage(message: Uint8Array, options: SignOptions): Pr
     oversign: options.oversign ?? DEFAULT_OVERSIGNED,
     canonicalization: options.canonicalization ?? "relaxed/relaxed",
     signTime: Math.floor(now.getTime() / 1000),
+    bodyHash: options.bodyHash,
   });
   return { headers, domain, selectors: keys.map((k) => k.selector) };
 }

@@ -11,6 +11,8 @@ export { createKeySet, type DkimKey, type DkimKeySet, keyWarnings, loadKeySet, p
 export type { Canonicalization, SignKeySpec, SignRequest } from "./dkim_core.ts";
 export { createInlineSigner, createSignPool, type DkimSigner, type SignPoolOptions } from "./sign_pool.ts";
 export { fromDomain, signMessage, type SignOptions, type SignResult } from "./dkim_sign.ts";
+export { type BodyHasher, createBodyHasher } from "./body_hash.ts";
+export { signStream } from "./stream_sign.ts";
 export {
   checkPublished,
   type DkimKeyType,

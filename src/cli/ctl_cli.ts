@@ -11,6 +11,7 @@ import { VERSION } from "../version.ts";
 import { COMMANDS, type CommandSpec, type CtlOptions, UsageError } from "./ctl_commands.ts";
 import { statsText } from "./ctl_text.ts";
 import { traceLine } from "./ctl_bulk.ts";
+import { runDkimKeygen } from "./ctl_dkim.ts";
 
 const GLOBAL = `Global options:
   --socket PATH         control socket (default: $EMPATH_SOCKET, else control.socket or
@@ -28,8 +29,10 @@ function help(): string {
   lines.push("  empathctl <group> <command> [options]", "  empathctl <group> <command> --help", "");
   for (const [group, cmds] of Object.entries(COMMANDS)) {
     for (const spec of Object.values(cmds)) lines.push(`  ${spec.usage.padEnd(52)} ${spec.summary}`);
+    if (group === "dkim") {
+      lines.push(`  ${"dkim keygen DOMAIN --selector S [--type rsa|ed25519]".padEnd(52)} write a DKIM key (no daemon)`);
+    }
     lines.push("");
-    void group;
   }
   return lines.join("\n") + GLOBAL;
 }
@@ -62,6 +65,7 @@ const OPTIONS = {
   headers: { type: "boolean" },
   body: { type: "boolean" },
   peer: { type: "string" },
+  selector: { type: "string" },
 } as const;
 
 const GLOBAL_KEYS = new Set(["socket", "config", "token-file", "json", "timeout", "max-response", "help", "version"]);
@@ -134,6 +138,8 @@ export async function runCtl(args: string[]): Promise<number> {
 }
 
 async function run(args: string[]): Promise<number> {
+  const dkim = args.indexOf("dkim"); // `dkim keygen` needs no daemon (global options are accepted and unused)
+  if (dkim >= 0 && args[dkim + 1] === "keygen") return await runDkimKeygen(args.toSpliced(dkim, 2));
   let parsed;
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
@@ -213,7 +219,7 @@ async function run(args: string[]): Promise<number> {
     }
     const { result, text } = await call.run(client);
     console.log(json ? JSON.stringify(result, null, 2) : text());
-    return 0;
+    return (result as { ok?: unknown }).ok === false ? 1 : 0; // a check that found problems
   } finally {
     client.close();
   }

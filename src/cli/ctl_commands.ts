@@ -21,6 +21,7 @@ import { at, type CommandSpec, spec, UsageError } from "./ctl_spec.ts";
 import { BULK_OPTIONS, bulkArgs, bulkText, INSPECT_COMMANDS, SELECTOR_USAGE } from "./ctl_bulk.ts";
 
 export { type CommandSpec, type CtlOptions, UsageError } from "./ctl_spec.ts";
+import { dkimCheckText } from "./ctl_dkim_text.ts";
 
 const noArgs = () => ({});
 
@@ -242,6 +243,17 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       },
       text: (r) =>
         r.rate === null ? `runtime rate limit for ${r.domain} removed` : `${r.domain}: at most ${r.rate} message(s)/s`,
+    }),
+  },
+  dkim: {
+    // `dkim keygen` runs without a daemon: ctl_dkim.ts.
+    check: spec("dkim.check", {
+      usage: "dkim check DOMAIN [--selector S]",
+      summary: "compare the published DKIM records with the configured private keys",
+      options: ["selector"],
+      positionals: ["domain"],
+      args: (p, o) => ({ domain: at(p, 0), selector: o.selector }),
+      text: dkimCheckText,
     }),
   },
 };

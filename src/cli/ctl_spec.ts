@@ -23,6 +23,7 @@ export interface CtlOptions {
   reason?: string;
   headers?: boolean;
   body?: boolean;
+  selector?: string;
   peer?: string;
   /** Message ids read from stdin when the id argument is "-" (filled in by the CLI). */
   stdinIds?: string[];

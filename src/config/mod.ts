@@ -22,3 +22,4 @@ export { formatDuration, parseDuration, parseSize } from "./units.ts";
 export { BUILTIN_NAMES, defaultModuleName, type ModuleConfig, moduleConfig, modulesConfig } from "./modules.ts";
 export { type RecipientsConfig, recipientsConfig } from "./recipients.ts";
 export { type WebConfig, webConfig } from "./web.ts";
+export { type AuthConfig, type DkimConfig, type DkimKeyConfig, dkimKeyConfig } from "./auth_schema.ts";

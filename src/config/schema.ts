@@ -9,6 +9,7 @@ import { modulesConfig } from "./modules.ts";
 import { recipientsConfig } from "./recipients.ts";
 import { webConfig } from "./web.ts";
 import { mtaStsConfig, tlsRptConfig } from "./transport_security.ts";
+import { authConfig, dkimConfig } from "./auth_schema.ts";
 
 const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
@@ -121,9 +122,11 @@ const relay = z.strictObject({
   reject_unknown_sender_domain: z.boolean().default(true),
 });
 
+/** `[auth]`: SMTP AUTH users, and the inbound SPF/DKIM/DMARC/ARC checks on mx listeners (auth_schema.ts). */
 const auth = z.strictObject({
   /** "user:scrypt$…" lines; see README "Adding a user". */
   users_file: z.string().optional(),
+  ...authConfig.shape,
 });
 
 const spool = z.strictObject({
@@ -304,6 +307,8 @@ export const configSchema = z.strictObject({
   relay: relay.prefault({}),
   recipients: recipientsConfig.prefault({}),
   auth: auth.prefault({}),
+  /** `[dkim]`: outbound DKIM signing (see README "DKIM"). */
+  dkim: dkimConfig.prefault({}),
   spool: spool.prefault({}),
   queue: queue.prefault({}),
   log: log.prefault({}),

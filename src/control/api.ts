@@ -39,6 +39,7 @@ import type {
   UnfreezeResult,
 } from "./api_results.ts";
 import { ControlError } from "./protocol.ts";
+import { DKIM_CHECK_ARGS, type DkimCheckResult } from "./api_dkim.ts";
 
 /** One command: its argument schema, whether it changes state, and (as a type only) its result. */
 export interface CommandDecl<A extends z.ZodType = z.ZodType, R = unknown> {
@@ -94,6 +95,8 @@ export const CONTROL_API = {
   "trace.smtp": command<TraceEvent>()({ args: ARGS.trace, mutates: false, streams: true }),
   /** `rate` null in the result: the runtime limit was removed. */
   "delivery.rate-limit": command<{ domain: string; rate: number | null }>()({ args: ARGS.rateLimit, mutates: true }),
+
+  "dkim.check": command<DkimCheckResult>()({ args: DKIM_CHECK_ARGS, mutates: false }),
 } as const satisfies Record<string, CommandDecl>;
 
 /** The commands that stream events instead of answering once. */

@@ -12,9 +12,16 @@ import { routingHandlers } from "./routing_handlers.ts";
 import { ControlError } from "./protocol.ts";
 import type { CommandHandler } from "./server.ts";
 import { systemHandlers } from "./system_handlers.ts";
+import { dkimHandlers } from "./dkim_handlers.ts";
 
 /** Every command's handler. */
-export const HANDLERS: Handlers = { ...systemHandlers, ...queueHandlers, ...routingHandlers, ...inspectHandlers };
+export const HANDLERS: Handlers = {
+  ...systemHandlers,
+  ...queueHandlers,
+  ...routingHandlers,
+  ...inspectHandlers,
+  ...dkimHandlers,
+};
 
 type PlainHandler = (args: unknown, ctx: ControlContext) => Promise<unknown>;
 

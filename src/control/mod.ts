@@ -18,6 +18,7 @@ export {
 } from "./api.ts";
 export { type FreezeTarget, LOG_LEVELS, type LogLevel, MESSAGE_STATUSES, type Selection } from "./api_args.ts";
 export type * from "./api_results.ts";
+export type { DkimCheckResult, DkimCheckRow } from "./api_dkim.ts";
 export {
   type ClientIdentity,
   ControlError,

@@ -24,6 +24,7 @@ import { reloadConfig, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
 import { checkRecipientsFile, checkRoles, readControlToken } from "./startup_checks.ts";
 import { registerGauges } from "./gauges.ts";
+import { checkDkimKeys, createMailAuth } from "./mail_auth.ts";
 import {
   type AuditLog,
   createAuditLog,
@@ -122,6 +123,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
 
   const users: UserDb | undefined = config.auth.users_file ? await loadUsers(config.auth.users_file) : undefined;
   await checkRecipientsFile(config, configPath);
+  checkDkimKeys(config, configPath);
   const webLogins = config.http.enabled && config.web.enabled ? await webCredentials(config) : undefined;
   const modules = await loadModules(config.modules, { configPath });
   const tlsCache = new Map<string, TlsFiles>();
@@ -202,6 +204,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   });
   const transportSecurity = await setupTransportSecurity({ config, resolver, log: logger("delivery") });
   let current = config;
+  const mailAuth = createMailAuth({ config: () => current, hostname, resolver, log: logger("auth"), audit });
+  /** Every config change goes through here: the DKIM keys are reloaded with it. */
+  const applyConfig = (next: Config) => {
+    current = next;
+    mailAuth.reload(next);
+  };
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
   const recipientCheck = recipientChecks(() => current, hostname, logger("smtp"), metrics);
@@ -225,6 +233,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       recipientCheck,
       senderDomainLookup: senderLookup,
       trace,
+      messageAuth: () => mailAuth.messageAuth(),
     });
     if (tls && config.tls.watch) {
       stopWatchers.push(watchTlsFiles(tls, (fresh) => {
@@ -243,6 +252,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close(0).catch(() => {})));
+    mailAuth.close();
     await store.close();
     throw err;
   }
@@ -252,7 +262,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const recordReload = (r: { ok: boolean; error?: string; changed: string[]; needsRestart: string[] }) =>
     lastReload = { at: Date.now(), ...r };
   stopWatchers.push(
-    watchConfig(configPath, () => current, (next) => current = next, logger("config"), recordReload),
+    watchConfig(configPath, () => current, applyConfig, logger("config"), recordReload),
   );
   // The DSN service queues reports through the submitter; its "queued" event hands them to delivery.
   const dsn = createDsnService({
@@ -339,8 +349,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     delivery: cluster?.engine ?? delivery,
     resolver,
     sessions: () => listeners.flatMap((l) => l.sessions()),
-    reload: async () =>
-      recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
+    reload: async () => recordReload(await reloadConfig(configPath, () => current, applyConfig, logger("config"))),
     lastReload: () => lastReload,
     logLevel,
     setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
@@ -427,6 +436,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         stopWatchers.forEach((stop) => stop());
         await control?.close();
         await Promise.all(listeners.map((l) => l.close(graceMs)));
+        mailAuth.close();
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await cluster?.stop();
         await modules.close();
@@ -441,7 +451,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     },
     /** @internal for config reload */
     set config(next: Config) {
-      current = next;
+      applyConfig(next);
     },
   } as Daemon;
 }

@@ -7,6 +7,7 @@ export {
   type CacheEntry,
   createResolver,
   DnsError,
+  type LookupType,
   type MxRecord,
   type Resolver,
   type TlsaAnswer,

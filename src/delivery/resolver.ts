@@ -79,6 +79,9 @@ export interface CacheEntry {
   expiresAt: number;
 }
 
+/** Record types {@link Resolver.records} answers (what the mail-authentication checks ask for). */
+export type LookupType = "MX" | "A" | "AAAA" | "TXT" | "PTR" | "CNAME";
+
 /** The resolver. */
 export interface Resolver {
   mx(domain: string): Promise<MxRecord[]>;
@@ -87,6 +90,11 @@ export interface Resolver {
   tlsa?(host: string, port: number): Promise<TlsaAnswer>;
   /** Any record type, with TTLs and the AD bit (empathctl dns lookup, MTA-STS, TLS-RPT). */
   lookup?(name: string, type: DnsRecordType): Promise<DnsAnswer>;
+  /**
+   * The same cache in `Deno.resolveDns` shapes (TXT: string[][], MX: {exchange, preference}) for the
+   * SPF/DKIM/DMARC checks. Not found is a permanent DnsError, a timeout or SERVFAIL a temporary one.
+   */
+  records(name: string, type: LookupType): Promise<unknown[]>;
   cacheEntries(): CacheEntry[];
   clearCache(): number;
   refresh(domain: string): Promise<void>;
@@ -136,6 +144,10 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
       return { records, secure: answer.ad };
     },
     lookup: (name, type) => dns.lookup(name, type),
+    async records(name, type) {
+      const answer = await dns.lookup(normalizeName(name), type);
+      return answer.records.filter((r) => r.type === type).map((r) => resolveDnsShape(type, r.data));
+    },
     cacheEntries() {
       return dns.entries().map((e) => ({
         ...e,
@@ -159,4 +171,19 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
       dns.close();
     },
   };
+}
+
+const textDecoder = new TextDecoder();
+
+/** A dns-packet record's data in the shape `Deno.resolveDns` gives for that type. */
+function resolveDnsShape(type: LookupType, data: unknown): unknown {
+  if (type === "TXT") {
+    const parts = Array.isArray(data) ? data : [data];
+    return parts.map((p) => typeof p === "string" ? p : textDecoder.decode(p as Uint8Array));
+  }
+  if (type === "MX") {
+    const d = data as { exchange: string; preference: number };
+    return { exchange: normalizeName(d.exchange), preference: d.preference };
+  }
+  return typeof data === "string" ? normalizeName(data) : data;
 }

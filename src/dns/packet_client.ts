@@ -29,7 +29,7 @@ import * as packet from "dns-packet";
 import { readNameServers } from "./resolv_conf.ts";
 
 /** Record types Empath asks for. */
-export type DnsRecordType = "A" | "AAAA" | "MX" | "TXT" | "TLSA" | "CNAME" | "SOA";
+export type DnsRecordType = "A" | "AAAA" | "MX" | "TXT" | "TLSA" | "CNAME" | "SOA" | "PTR";
 
 /** One question. */
 export interface DnsQuestion {

@@ -32,6 +32,9 @@ import type { Context, DnsLookupInfo } from "./types.ts";
 const noHeaders = (hook: string) => () => {
   throw new TypeError(`addHeader is not available in ${hook}`);
 };
+const noSigningChoice = (hook: string) => () => {
+  throw new TypeError(`skipSigning is not available in ${hook}`);
+};
 
 /** The context of a delivery hook, backed by the record (metadata changes land in the record). */
 export function recordContext(record: QueueRecord): ContextFor {
@@ -57,6 +60,7 @@ export function recordContext(record: QueueRecord): ContextFor {
       return (all[m.name] = {}) as Record<string, unknown>;
     },
     addHeader: noHeaders(hook),
+    skipSigning: noSigningChoice(hook),
   });
 }
 
@@ -135,6 +139,7 @@ export function moduleDnsListener(host: ModuleHost): ((info: DnsLookupInfo) => v
     envelope: { recipients: [] },
     metadata: {},
     addHeader: noHeaders(hook),
+    skipSigning: noSigningChoice(hook),
   });
   return (info) => void host.notify("dnsLookup", ctx, { ...info });
 }

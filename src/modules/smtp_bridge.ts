@@ -45,7 +45,7 @@ import { formatHeader } from "./headers.ts";
 import type { ContextFor, LoadedModule, ModuleHost } from "./host.ts";
 import { openMessage } from "./message.ts";
 import { insertHeaders } from "./rewrite.ts";
-import type { Context, EventHook, HookName, SessionInfo, ValidationHook } from "./types.ts";
+import type { AuthResults, Context, EventHook, HookName, SessionInfo, ValidationHook } from "./types.ts";
 import { tempfailReply } from "./verdict.ts";
 
 type Meta = Record<string, Record<string, unknown>>;
@@ -59,6 +59,10 @@ interface Transaction {
   messageId?: string;
   /** Fixed at DATA (the session's envelope is reset after the message). */
   recipients?: string[];
+  /** Inbound check results (set before the data hook runs). */
+  auth?: AuthResults;
+  /** A module called ctx.skipSigning(). */
+  skipSigning?: boolean;
 }
 
 interface SessionState {
@@ -127,6 +131,13 @@ export function createSmtpBridge(host: ModuleHost, deps: SmtpBridgeDeps): Sessio
         addHeader(name: string, value: string) {
           if (!canAddHeader) throw new TypeError(`addHeader is not available in ${hook}`);
           headers.push(formatHeader(name, value));
+        },
+        get auth() {
+          return tx?.auth;
+        },
+        skipSigning() {
+          if (!tx || !canAddHeader) throw new TypeError(`skipSigning is not available in ${hook}`);
+          tx.skipSigning = true;
         },
       };
     };
@@ -206,15 +217,16 @@ export function createSmtpBridge(host: ModuleHost, deps: SmtpBridgeDeps): Sessio
       if (!host.has("data")) {
         // Nothing can change the metadata any more: no hook after intake, and the fast spool path stays.
         try {
-          return { headers, metadata: snapshot(tx.meta) };
+          return { headers, metadata: snapshot(tx.meta), skipSigning: tx.skipSigning };
         } catch (err) {
           return { headers, beforeQueue: () => Promise.reject(err) };
         }
       }
       return {
         headers,
-        beforeQueue: async ({ id, path, size }) => {
+        beforeQueue: async ({ id, path, size, auth }) => {
           tx.messageId = id;
+          tx.auth = auth as AuthResults | undefined;
           const opened = await openMessage(path, id, size);
           let refusal: SmtpError | null;
           try {
@@ -224,7 +236,7 @@ export function createSmtpBridge(host: ModuleHost, deps: SmtpBridgeDeps): Sessio
           }
           if (refusal) throw refusal;
           if (tx.late.length > 0) size = await insertHeaders(deps.spool, id, tx.late.join(""));
-          return { metadata: snapshot(tx.meta), size };
+          return { metadata: snapshot(tx.meta), size, skipSigning: tx.skipSigning };
         },
       };
     },

@@ -120,6 +120,29 @@ export interface Context {
    * invalid name or value, or outside the SMTP transaction.
    */
   addHeader(name: string, value: string): void;
+  /**
+   * Inbound SPF/DKIM/DMARC/ARC results of the message (mx listeners with `[auth] enabled`),
+   * from `data` on; undefined for mail that was not checked. See README "Inbound authentication".
+   */
+  readonly auth?: AuthResults;
+  /**
+   * Asks Empath not to DKIM-sign this message (from `mailFrom` up to and including `data`);
+   * the metadata flag is not needed. Throws a TypeError outside the SMTP transaction.
+   */
+  skipSigning(): void;
+}
+
+/** What the inbound checks found (`ctx.auth`, and `empath:auth` in the stored metadata). */
+export interface AuthResults {
+  spf: { result: string; domain?: string };
+  dkim: { result: string; domain?: string; selector?: string; aligned: boolean }[];
+  dmarc?: { result: string; domain: string; policy: string };
+  arc: { result: string };
+  /** accept | quarantine (a reject or tempfail never reaches a module's data hook). */
+  action: string;
+  reasons: string[];
+  /** The Authentication-Results value Empath added. */
+  header: string;
 }
 
 /** ESMTP address with its parameters (MAIL FROM / RCPT TO). */

@@ -86,6 +86,8 @@ export interface DataPlan {
    * SmtpError to refuse the message, or return the metadata to store and a new size.
    */
   beforeQueue?: QueueHook;
+  /** A module asked that this message not be DKIM-signed (`ctx.skipSigning()` before `data`). */
+  skipSigning?: boolean;
 }
 
 /** The calls a listener makes; all optional. */

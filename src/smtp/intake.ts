@@ -17,6 +17,8 @@ import { isAscii } from "../util/address.ts";
 import { REQUIRETLS_KEY, TLS_OPTIONAL_KEY, tlsRequiredNo } from "../util/requiretls.ts";
 import { removeFields, startsFolded, SUBMISSION_REMOVED_FIELDS } from "./header_rewrite.ts";
 import { messageId, receivedHeader, rfc5322Date } from "./received.ts";
+import { AUTH_METADATA_KEY, type MessageAuth } from "./message_auth.ts";
+import { rewriteStored } from "./stored_rewrite.ts";
 
 /** The envelope and session facts the intake needs. */
 export interface IntakeEnvelope {
@@ -43,8 +45,8 @@ export interface IntakeEnvelope {
  * returns the metadata to store and the size if the data was rewritten.
  */
 export type QueueHook = (
-  message: { id: string; path: string; size: number },
-) => Promise<{ metadata?: Record<string, unknown>; size?: number }>;
+  message: { id: string; path: string; size: number; auth?: Record<string, unknown> },
+) => Promise<{ metadata?: Record<string, unknown>; size?: number; skipSigning?: boolean }>;
 
 /** Limits and identity for the intake. */
 export interface IntakeOptions {
@@ -58,7 +60,18 @@ export interface IntakeOptions {
   /** Largest header section accepted (smtp.max_header_size); larger ones get 552 5.3.4. */
   maxHeaderBytes?: number;
   beforeQueue?: QueueHook;
+  /** Inbound check of the whole message, before `beforeQueue` (mx listeners, outside clients). */
+  verify?: MessageAuth["verify"];
+  /** DKIM signing of the final message, after `beforeQueue`, before the record is written. */
+  sign?: MessageAuth["sign"];
 }
+
+/**
+ * Messages up to this size are held in memory while they are checked or signed, then
+ * written once with the new header fields on top; larger ones are written to their own
+ * file and rewritten once (see README "DKIM", memory).
+ */
+const HOLD_MAX = 256 * 1024;
 
 const encoder = new TextEncoder();
 const NO_HEADER: HeaderFacts = { names: new Set(), receivedCount: 0, validUtf8: true, ascii: true };
@@ -76,12 +89,32 @@ export async function receiveMessage(
   const now = Date.now();
   let writer: SpoolWriter | undefined;
   let failure: Error | undefined;
+  let standalone = !!options.beforeQueue;
   try {
     // Modules' data hooks read the message by path: those messages get a file of their own.
-    writer = await options.spool.create(id, { standalone: !!options.beforeQueue });
+    writer = await options.spool.create(id, { standalone });
   } catch (err) {
     failure = toSmtp(err);
   }
+  // Checked or signed small messages stay here until the new header fields are known.
+  let held: Uint8Array[] | undefined = (options.verify || options.sign) && !standalone ? [] : undefined;
+  let heldBytes = 0;
+  const write = async (part: Uint8Array) => {
+    if (held) {
+      if (heldBytes + part.length <= HOLD_MAX) {
+        held.push(part.slice());
+        heldBytes += part.length;
+        return;
+      }
+      // Too large to hold: it gets a file of its own, rewritten once when checked or signed.
+      const parts = held;
+      held = undefined;
+      await writer!.abort();
+      writer = await options.spool.create(id, { standalone: standalone = true });
+      for (const p of parts) await writer.write(p);
+    }
+    await writer!.write(part);
+  };
   const filter = new DataFilter({
     maxLineLength: options.maxLineLength,
     bareNewline: options.bareNewline,
@@ -134,7 +167,7 @@ export async function receiveMessage(
         continue;
       }
       try {
-        for (const part of filter.push(chunk as Uint8Array)) await writer!.write(part);
+        for (const part of filter.push(chunk as Uint8Array)) await write(part);
       } catch (err) {
         failure = toSmtp(err);
       }
@@ -146,7 +179,7 @@ export async function receiveMessage(
   if (!failure && !ended) failure = reject(451, "4.4.2", "Connection lost during DATA", "DATA_ABORTED");
   if (!failure) {
     try {
-      for (const part of filter.end()) await writer!.write(part);
+      for (const part of filter.end()) await write(part);
     } catch (err) {
       failure = toSmtp(err);
     }
@@ -155,22 +188,55 @@ export async function receiveMessage(
     await writer?.abort();
     throw failure;
   }
+  let auth: Record<string, unknown> | undefined;
+  if (held) {
+    // Small message: check and sign in memory, then write it once with the new fields on top.
+    try {
+      let message = concat(held);
+      let prefix = "";
+      if (options.verify) {
+        const outcome = await options.verify(message, envelope);
+        ({ message, prefix } = outcome);
+        auth = outcome.results;
+      }
+      if (options.sign) prefix = await options.sign([encoder.encode(prefix), message], envelope) + prefix;
+      if (prefix) await writer!.write(encoder.encode(prefix));
+      await writer!.write(message);
+    } catch (err) {
+      await writer!.abort();
+      throw toSmtp(err);
+    }
+  }
   try {
     await writer!.commit();
   } catch (err) {
     throw toSmtp(err);
   }
   let size = writer!.bytes;
-  if (options.beforeQueue) {
-    try {
-      const result = await options.beforeQueue({ id, path: options.spool.pathOf(id), size });
+  let sign = options.sign;
+  try {
+    if (options.verify && !held) {
+      // Large message: read back whole (bounded by smtp.max_message_size) for the checks.
+      const outcome = await options.verify(await options.spool.readAll(id), envelope);
+      size = await rewriteStored(options.spool, id, outcome.prefix, outcome.message);
+      auth = outcome.results;
+    }
+    if (options.beforeQueue) {
+      const result = await options.beforeQueue({ id, path: options.spool.pathOf(id), size, auth });
       if (result.metadata) envelope.metadata = result.metadata;
       size = result.size ?? size;
-    } catch (err) {
-      await options.spool.delete(id).catch(() => {});
-      throw toSmtp(err);
+      if (result.skipSigning) sign = undefined;
     }
+    if (sign && !held) {
+      // Signed from the stored file as a stream (header + body hash), then written on top once.
+      const fields = await sign(await options.spool.openStream(id), envelope);
+      if (fields) size = await rewriteStored(options.spool, id, fields);
+    }
+  } catch (err) {
+    await options.spool.delete(id).catch(() => {});
+    throw toSmtp(err);
   }
+  if (auth) envelope.metadata = { ...envelope.metadata, [AUTH_METADATA_KEY]: auth };
   const client: ClientInfo = { ...envelope.client };
   if (envelope.tls?.version !== undefined) client.tls = envelope.tls.version;
   try {
@@ -208,6 +274,17 @@ export async function receiveMessage(
 
 function envelopeAscii(envelope: IntakeEnvelope): boolean {
   return isAscii(envelope.sender) && envelope.recipients.every((r) => isAscii(r.address));
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function toSmtp(err: unknown): SmtpError {

@@ -15,6 +15,7 @@ export type {
   SessionHooks,
 } from "./hooks.ts";
 export type { IntakeEnvelope, QueueHook } from "./intake.ts";
+export { AUTH_METADATA_KEY, type MessageAuth, type VerifyOutcome } from "./message_auth.ts";
 export { createRelayPolicy, type RelayPolicy, splitAddress } from "./policy.ts";
 export { reject, SmtpError } from "./errors.ts";
 export { AuthThrottle, type AuthThrottleSettings, clientKey, failureDelay } from "./auth_throttle.ts";

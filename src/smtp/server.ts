@@ -56,6 +56,7 @@ import type { RecipientCheck } from "./recipient_check.ts";
 import type { SenderDomainLookup } from "./sender_checks.ts";
 import { traceLogger } from "./trace_logger.ts";
 import type { SmtpTrace } from "../observability/mod.ts";
+import type { MessageAuth } from "./message_auth.ts";
 
 /** What a listener needs from the daemon. */
 export interface ListenerDeps {
@@ -78,6 +79,8 @@ export interface ListenerDeps {
   senderDomainLookup?: SenderDomainLookup;
   /** Live SMTP tracing (`empathctl trace smtp`). */
   trace?: SmtpTrace;
+  /** Inbound checks and DKIM signing (`[auth]`, `[dkim]`), current for the running config; see message_auth.ts. */
+  messageAuth?: () => MessageAuth | undefined;
 }
 
 /** A running listener. */
@@ -255,8 +258,25 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
           });
           return cb(refusal);
         }
-        if (hooks?.mailFrom) return answer(hooks.mailFrom(hookSession(session, name), hookAddress(address)), cb);
-        cb();
+        const proceed = () => {
+          if (hooks?.mailFrom) return answer(hooks.mailFrom(hookSession(session, name), hookAddress(address)), cb);
+          cb();
+        };
+        // SPF at MAIL FROM (mx listeners, outside clients), so a configured rejection happens here.
+        const spf = !submission && !policyFor(c).mayRelay(clientOf(session))
+          ? deps.messageAuth?.()?.checkSender
+          : undefined;
+        if (!spf) return proceed();
+        void spf({ ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: address.address })
+          .then((refusal) => {
+            if (!refusal) return proceed();
+            log.info("rejected MAIL FROM <{sender}> from {peer}: {reason}", {
+              sender: address.address,
+              peer: session.remoteAddress,
+              reason: refusal.message,
+            });
+            cb(refusal);
+          });
       });
     },
     onRcptTo(address, session, cb) {
@@ -292,6 +312,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
       const c = cfg();
       const envelope = envelopeOf(session, name, submission);
       envelope.client.trusted = policyFor(c).mayRelay(clientOf(session));
+      const auth = deps.messageAuth?.();
       const plan = hooks?.data?.(hookSession(session, name), {
         sender: envelope.sender,
         recipients: envelope.recipients.map((r) => r.address),
@@ -312,6 +333,9 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
         maxReceivedHeaders: c.smtp.max_received_headers,
         maxHeaderBytes: c.smtp.max_header_size,
         beforeQueue: plan?.beforeQueue,
+        // Outside mail on mx is checked; submitted and relayed mail is signed (see message_auth.ts).
+        verify: !submission && !envelope.client.trusted ? auth?.verify : undefined,
+        sign: (submission || envelope.client.trusted) && !plan?.skipSigning ? auth?.sign : undefined,
       }).then((record) => {
         log.info("queued {id} from=<{from}> size={size} nrcpt={nrcpt} peer={peer}", {
           id: record.id,

@@ -23,6 +23,8 @@ const resolver = (mx: Record<string, string[]>, addresses: Record<string, string
       : Promise.reject(new DnsError(`${d}: no such domain`, "NXDOMAIN", true)),
   addresses: (h) =>
     addresses[h] ? Promise.resolve(addresses[h]!) : Promise.reject(new DnsError(`${h}: no address`, "NODATA", true)),
+  lookup: (n, t) => Promise.reject(new DnsError(`${t} ${n}: none`, "NODATA", true)),
+  records: (n, t) => Promise.reject(new DnsError(`${t} ${n}: none`, "NODATA", true)),
   cacheEntries: () => [],
   clearCache: () => 0,
   refresh: () => Promise.resolve(),

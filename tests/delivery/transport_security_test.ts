@@ -55,6 +55,7 @@ function fakeResolver(txt: Map<string, string>, addresses: Record<string, string
   return {
     mx: nodata,
     addresses: (h) => addresses[h] ? Promise.resolve(addresses[h]!) : nodata(h),
+    records: nodata,
     lookup: (name, type) => {
       const t = txt.get(name);
       if (type !== "TXT" || t === undefined) return nodata(name);

@@ -52,6 +52,7 @@ export function plainContext(
       return meta[m.name] ??= {};
     },
     addHeader() {},
+    skipSigning() {},
     ...extra,
   });
 }
