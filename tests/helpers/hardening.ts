@@ -31,8 +31,11 @@ export async function metricValue(d: TestDaemon, name: string, labels: Record<st
   return sum;
 }
 
-/** What the scripted server answers to one line: a reply, "stall" (say nothing more, keep reading), or "close". */
-export type FakeAnswer = string | "stall" | "close";
+/**
+ * What the scripted server answers to one line: a reply, "stall" (say nothing more, keep reading),
+ * "stall:<reply>" (send the reply, then say nothing more), or "close".
+ */
+export type FakeAnswer = string;
 
 /** A message taken by {@link startFakeSmtp}. */
 export interface FakeMessage {
@@ -102,7 +105,10 @@ export function startFakeSmtp(
           if (input !== "<end-of-data>") commands.push(input);
           const reply = answer(input, id);
           if (reply === "stall") stalled = true;
-          else if (reply === "close") {
+          else if (reply.startsWith("stall:")) {
+            await say(reply.slice(6));
+            stalled = true;
+          } else if (reply === "close") {
             conn.close();
             return;
           } else {
