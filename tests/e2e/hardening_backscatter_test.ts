@@ -316,3 +316,25 @@ Deno.test("a refused known recipient: the DSN to a validated outside sender has 
   );
   assert.equal(await metricValue(f.d, "empath_backscatter_candidates_total"), 1);
 });
+
+Deno.test("the recipients table is re-read when it changes; a broken file keeps the last good table", async () => {
+  await using dnsd = await dns();
+  await using f = await fixture(`table = "$TABLE"`, dnsd.port);
+  const path = /table = "([^"]+)"/.exec(await Deno.readTextFile(f.d.configPath))?.[1];
+  assert.ok(path);
+  using c = await session(f.d);
+  assert.equal((await rcpt(c, "bob@sender.test", "newbie@local.test")).code, 550);
+  // Saved by rename, as editors and `sed -i` do.
+  await Deno.writeTextFile(`${path}.tmp`, `${TABLE}newbie@local.test\n`);
+  await Deno.rename(`${path}.tmp`, path);
+  await eventually(async () => (await rcpt(c, "bob@sender.test", "newbie+x@local.test")).code === 250, "reload");
+  assert.equal((await rcpt(c, "bob@sender.test", "known@local.test")).code, 250);
+  await f.d.waitForLog(/recipients table .* reloaded: 4 entries/);
+  await Deno.writeTextFile(path, `${TABLE}not an address at all\n`);
+  // The file is checked on look-up (at most once a second).
+  await eventually(async () => {
+    assert.equal((await rcpt(c, "bob@sender.test", "newbie@local.test")).code, 250, "the last good table is kept");
+    return f.d.logs.some((l) => /recipients table .* not reloaded, keeping the last good one/.test(l));
+  }, "the reload error");
+  assert.equal((await rcpt(c, "bob@sender.test", "other@local.test")).code, 550);
+});
