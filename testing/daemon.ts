@@ -50,6 +50,11 @@ export interface StartOptions {
   logLevel?: "info" | "debug";
   /** Permission flags beyond {@link START_PERMISSIONS}, e.g. `--allow-ffi` for native modules. */
   permissions?: string[];
+  /**
+   * Leave recipient validation and the sender-domain check at Empath's own defaults (both on) even when
+   * the TOML does not mention them; by default the harness turns both off (see withHardeningDefaults).
+   */
+  hardeningDefaults?: boolean;
 }
 
 const listenerCount = (toml: string) => (toml.match(/\[\[listeners\]\]/g) ?? []).length;
@@ -69,7 +74,10 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   const delivery = extra.includes("[delivery") ? "" : "\n[delivery]\nenabled = false\n";
   // The HTTP listener gets an ephemeral port too (its port is in ports.http).
   const http = extra.includes("[http") ? "" : `\n[http]\naddress = "127.0.0.1:0"\n`;
-  const toml = `data_dir = "${dataDir}"\n${listener}${withHardeningDefaults(extra)}${delivery}${http}\n` +
+  const toml =
+    `data_dir = "${dataDir}"\n${listener}${
+      options.hardeningDefaults ? extra : withHardeningDefaults(extra)
+    }${delivery}${http}\n` +
     `[log]\nformat = "json"\nlevel = "${log}"\n`;
   await Deno.writeTextFile(configPath, toml);
   return await spawn(dir, dataDir, configPath, listenerCount(toml), options.env, options.permissions ?? []);

@@ -34,7 +34,7 @@ export type NodemailerError = Error & {
 
 /** The private fields used, as nodemailer@10.6.0 names them. */
 interface Private {
-  _socket?: { setNoDelay?(v: boolean): void };
+  _socket?: { setNoDelay?(v: boolean): void; destroy?(): void };
   _destroyed?: boolean;
   _supportedExtensions?: string[];
   _maxAllowedSize?: number;
@@ -49,6 +49,15 @@ const priv = (conn: Connection) => conn as unknown as Private;
 /** Turns off Nagle on the connection's socket (commands are small; replies should not wait). */
 export function setNoDelay(conn: Connection): void {
   priv(conn)._socket?.setNoDelay?.(true);
+}
+
+/**
+ * Destroys the connection's socket at once (the TLS socket after STARTTLS). `close()` ends it
+ * gracefully instead and waits up to 5 s for the peer, which a peer stalling the TLS handshake
+ * never answers.
+ */
+export function destroySocket(conn: Connection): void {
+  priv(conn)._socket?.destroy?.();
 }
 
 /** True once nodemailer has destroyed the connection. */

@@ -43,6 +43,7 @@ import { GcHint } from "../util/gc_hint.ts";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import { isAscii } from "../util/address.ts";
 import {
+  destroySocket,
   envelopeRejectedErrors,
   isDestroyed,
   maxAllowedSize,
@@ -215,6 +216,7 @@ export class SmtpSession {
             if (conn.secure) return;
             const err = new Error(`TLS handshake not done within ${t.tlsHandshake} ms`) as NodemailerError;
             err.code = "ETLS";
+            destroySocket(conn); // close() would wait 5 s more for a graceful end from this peer
             fail(err);
           }, t.tlsHandshake);
         });

@@ -16,7 +16,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { randomBytes, scrypt, type ScryptOptions, timingSafeEqual } from "node:crypto";
+import { randomBytes, type ScryptOptions, timingSafeEqual } from "node:crypto";
 
 /** Error codes of {@link UsersFileError}. */
 export type UsersFileErrorCode = "USERS_FILE_INVALID" | "USERS_FILE_UNREADABLE";
@@ -128,12 +128,57 @@ function deriveKey(password: string, salt: Uint8Array, keyBytes: number, options
   return withHashSlot(() => scryptKey(password, salt, keyBytes, options));
 }
 
+/**
+ * A Worker that hashes on its own thread. scrypt's 16 MiB block is allocated by the thread that
+ * runs it; run on the runtime's blocking-task threads, each thread's malloc arena kept its freed
+ * block, so RSS grew with the number of threads that had ever hashed (up to ~300 MB under 32
+ * concurrent AUTHs) although only two hashes ran at once. One Worker per hashing slot keeps the
+ * allocations on at most {@link MAX_CONCURRENT_HASHES} threads. Idle Workers end after a while.
+ */
+interface HashWorker {
+  worker: Worker;
+  idleTimer?: ReturnType<typeof setTimeout>;
+}
+
+const HASH_WORKER_IDLE_MS = 30_000;
+const idleWorkers: HashWorker[] = [];
+let nextRequest = 1;
+
+function takeWorker(): HashWorker {
+  const reused = idleWorkers.pop();
+  if (reused) {
+    clearTimeout(reused.idleTimer);
+    return reused;
+  }
+  return { worker: new Worker(new URL("./scrypt_worker.ts", import.meta.url), { type: "module" }) };
+}
+
+function releaseWorker(w: HashWorker): void {
+  w.idleTimer = setTimeout(() => {
+    const at = idleWorkers.indexOf(w);
+    if (at >= 0) idleWorkers.splice(at, 1);
+    w.worker.terminate();
+  }, HASH_WORKER_IDLE_MS);
+  Deno.unrefTimer(w.idleTimer as unknown as number);
+  idleWorkers.push(w);
+}
+
 function scryptKey(password: string, salt: Uint8Array, keyBytes: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, keyBytes, { ...options, maxmem: MAX_MEM + 1024 * 1024 }, (err, key) => {
-      if (err) reject(err);
-      else resolve(key);
-    });
+  const w = takeWorker();
+  const id = nextRequest++;
+  return new Promise<Buffer>((resolve, reject) => {
+    w.worker.onmessage = (event: MessageEvent<{ id: number; key?: Uint8Array; error?: string }>) => {
+      if (event.data.id !== id) return;
+      releaseWorker(w);
+      if (event.data.error !== undefined || !event.data.key) reject(new Error(event.data.error ?? "no key"));
+      else resolve(Buffer.from(event.data.key));
+    };
+    w.worker.onerror = (event) => {
+      event.preventDefault();
+      w.worker.terminate(); // not reused
+      reject(new Error(`password hashing worker failed: ${event.message}`));
+    };
+    w.worker.postMessage({ id, password, salt, keyBytes, options: { ...options, maxmem: MAX_MEM + 1024 * 1024 } });
   });
 }
 

@@ -1,7 +1,7 @@
 """A scriptable SMTP sink on aiosmtpd for Empath's delivery tests.
 
 Usage: /usr/bin/python3 script_sink.py --host 127.0.0.1 --port 0 --out DIR [--script FILE]
-       [--tls-cert C --tls-key K] [--no-dsn]
+       [--tls-cert C --tls-key K] [--no-dsn] [--no-smtputf8]
 Prints "PORT <n>" once listening. Each accepted message is written to DIR as JSON:
 {"mail_from", "rcpt_tos", "mail_options", "rcpt_options", "data", "tls", "peer"}.
 The script (JSON) sets replies: {"rcpt": {"addr": "451 4.2.0 later"}, "data": ["451 4.3.0 busy", "250 ok"],
@@ -20,6 +20,7 @@ p.add_argument("--script")
 p.add_argument("--tls-cert")
 p.add_argument("--tls-key")
 p.add_argument("--no-dsn", action="store_true")
+p.add_argument("--no-smtputf8", action="store_true")
 args = p.parse_args()
 script = json.load(open(args.script)) if args.script else {}
 data_replies = list(script.get("data", []))
@@ -103,7 +104,7 @@ class DsnController(Controller):
 
 
 controller = DsnController(Handler(), hostname=args.host, port=args.port, tls_context=tls_context,
-                           require_starttls=False, decode_data=False, enable_SMTPUTF8=True)
+                           require_starttls=False, decode_data=False, enable_SMTPUTF8=not args.no_smtputf8)
 if args.port == 0:
     import socket
     s = socket.socket(); s.bind((args.host, 0)); controller.port = s.getsockname()[1]; s.close()

@@ -37,8 +37,15 @@ const SCRIPT = new URL("./script_sink.py", import.meta.url).pathname;
 
 /** Starts a sink on host (default 127.0.0.1) and port (default ephemeral). */
 export async function startScriptSink(
-  options: { host?: string; port?: number; script?: SinkScript; tlsCert?: string; tlsKey?: string; noDsn?: boolean } =
-    {},
+  options: {
+    host?: string;
+    port?: number;
+    script?: SinkScript;
+    tlsCert?: string;
+    tlsKey?: string;
+    noDsn?: boolean;
+    noSmtpUtf8?: boolean;
+  } = {},
 ): Promise<ScriptSink> {
   const dir = await Deno.makeTempDir({ prefix: "empath-sink-" });
   const out = join(dir, "out");
@@ -50,6 +57,7 @@ export async function startScriptSink(
   }
   if (options.tlsCert) args.push("--tls-cert", options.tlsCert, "--tls-key", options.tlsKey!);
   if (options.noDsn) args.push("--no-dsn");
+  if (options.noSmtpUtf8) args.push("--no-smtputf8");
   const proc = await startProcess({ cmd: PY, name: "sink", args, ready: /^PORT \d+/ }).catch(async (err) => {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw err;
