@@ -62,6 +62,7 @@ const OPTIONS = {
   headers: { type: "boolean" },
   body: { type: "boolean" },
   peer: { type: "string" },
+  type: { type: "string" },
 } as const;
 
 const GLOBAL_KEYS = new Set(["socket", "config", "token-file", "json", "timeout", "max-response", "help", "version"]);

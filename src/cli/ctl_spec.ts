@@ -24,6 +24,8 @@ export interface CtlOptions {
   headers?: boolean;
   body?: boolean;
   peer?: string;
+  /** `dns lookup --type`. */
+  type?: string;
   /** Message ids read from stdin when the id argument is "-" (filled in by the CLI). */
   stdinIds?: string[];
 }

@@ -9,12 +9,19 @@ import type { ControlContext, Handler, Handlers, StreamHandler } from "./context
 import { inspectHandlers } from "./inspect_handlers.ts";
 import { queueHandlers } from "./queue_handlers.ts";
 import { routingHandlers } from "./routing_handlers.ts";
+import { securityHandlers } from "./security_handlers.ts";
 import { ControlError } from "./protocol.ts";
 import type { CommandHandler } from "./server.ts";
 import { systemHandlers } from "./system_handlers.ts";
 
 /** Every command's handler. */
-export const HANDLERS: Handlers = { ...systemHandlers, ...queueHandlers, ...routingHandlers, ...inspectHandlers };
+export const HANDLERS: Handlers = {
+  ...systemHandlers,
+  ...queueHandlers,
+  ...routingHandlers,
+  ...inspectHandlers,
+  ...securityHandlers,
+};
 
 type PlainHandler = (args: unknown, ctx: ControlContext) => Promise<unknown>;
 

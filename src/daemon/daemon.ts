@@ -200,7 +200,13 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
     },
   });
-  const transportSecurity = await setupTransportSecurity({ config, resolver, log: logger("delivery") });
+  const transportSecurity = await setupTransportSecurity({
+    config,
+    resolver,
+    log: logger("delivery"),
+    submitter,
+    hostname,
+  });
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
@@ -349,6 +355,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     killSession: (id) => listeners.some((l) => l.kill(id)),
     trace,
     cluster: cluster && { node: cluster.node.id, nodes: cluster.nodes },
+    tlsRpt: transportSecurity.rpt,
   };
   let http: HttpServer | undefined;
   const web = webLogins ? webConsole(config, webLogins, controlContext, audit) : undefined;
@@ -432,7 +439,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await modules.close();
         web?.stop(); // ends live-counter streams, which would hold up the HTTP shutdown
         await http?.close();
-        transportSecurity.close();
+        await transportSecurity.close();
         await store.close();
         await audit.close();
         log.info("shutdown complete");
