@@ -200,13 +200,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
     },
   });
-  const transportSecurity = await setupTransportSecurity({
-    config,
-    resolver,
-    log: logger("delivery"),
-    submitter,
-    hostname,
-  });
+  const sec = { config, resolver, log: logger("delivery"), submitter, hostname };
+  const transportSecurity = await setupTransportSecurity(sec);
   let current = config;
   const listeners: SmtpListener[] = [];
   const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
