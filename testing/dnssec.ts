@@ -167,7 +167,9 @@ export async function startDnssecLab(zones: LabZone[]): Promise<DnssecLab> {
     for (const [name, anchors] of [["validating", true], ["plain", false]] as const) {
       const port = freePort();
       await Deno.writeTextFile(`${dir}/${name}.conf`, unboundConfig(dir, name, port, nsdPort, zones, anchors));
-      procs.push(await startProcess({ cmd: "unbound", name: `unbound-${name}`, args: ["-d", "-c", `${dir}/${name}.conf`] }));
+      procs.push(
+        await startProcess({ cmd: "unbound", name: `unbound-${name}`, args: ["-d", "-c", `${dir}/${name}.conf`] }),
+      );
       await answers(port, zones[0]!.name);
       ports.push(port);
     }
