@@ -66,6 +66,7 @@ const OPTIONS = {
   body: { type: "boolean" },
   peer: { type: "string" },
   selector: { type: "string" },
+  type: { type: "string" },
 } as const;
 
 const GLOBAL_KEYS = new Set(["socket", "config", "token-file", "json", "timeout", "max-response", "help", "version"]);

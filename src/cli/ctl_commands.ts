@@ -18,6 +18,7 @@ import {
   viewText,
 } from "./ctl_text.ts";
 import { at, type CommandSpec, spec, UsageError } from "./ctl_spec.ts";
+import { DNS_LOOKUP, TLS_COMMANDS } from "./ctl_security.ts";
 import { BULK_OPTIONS, bulkArgs, bulkText, INSPECT_COMMANDS, SELECTOR_USAGE } from "./ctl_bulk.ts";
 
 export { type CommandSpec, type CtlOptions, UsageError } from "./ctl_spec.ts";
@@ -209,7 +210,9 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       args: (p) => ({ domain: at(p, 0) }),
       text: (r) => `override for ${r.domain} removed`,
     }),
+    lookup: DNS_LOOKUP,
   },
+  tls: TLS_COMMANDS,
   cluster: {
     nodes: spec("cluster.nodes", {
       usage: "cluster nodes",

@@ -25,6 +25,8 @@ export interface CtlOptions {
   body?: boolean;
   selector?: string;
   peer?: string;
+  /** `dns lookup --type`. */
+  type?: string;
   /** Message ids read from stdin when the id argument is "-" (filled in by the CLI). */
   stdinIds?: string[];
 }

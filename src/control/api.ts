@@ -23,6 +23,7 @@ import type {
   CatResult,
   ClusterNodeRow,
   DestinationRow,
+  DnsLookupResult,
   FreezeResult,
   HistoryResult,
   LogLevelResult,
@@ -35,6 +36,7 @@ import type {
   SessionRow,
   StatusResult,
   Suspension,
+  TlsReportResult,
   TraceEvent,
   UnfreezeResult,
 } from "./api_results.ts";
@@ -87,6 +89,8 @@ export const CONTROL_API = {
   "dns.list-overrides": command<{ overrides: Override[] }>()({ args: ARGS.none, mutates: false }),
   "dns.set-override": command<Override>()({ args: ARGS.setOverride, mutates: true }),
   "dns.remove-override": command<{ domain: string; removed: true }>()({ args: ARGS.domain, mutates: true }),
+  "dns.lookup": command<DnsLookupResult>()({ args: ARGS.dnsLookup, mutates: false }),
+  "tls.report": command<TlsReportResult>()({ args: ARGS.tlsReport, mutates: false }),
 
   "smtp.connections": command<{ sessions: SessionRow[] }>()({ args: ARGS.none, mutates: false }),
   "smtp.kill": command<{ id: string; killed: true }>()({ args: ARGS.sessionId, mutates: true }),

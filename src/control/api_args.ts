@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "../config/mod.ts";
+import type { DnsRecordType } from "../dns/mod.ts";
 import type { MessageStatus } from "../queue/mod.ts";
 import type { Selector } from "./selector.ts";
 
@@ -66,6 +67,17 @@ const domain = text(EXPECT_DOMAIN)
 const optionalDomain = text(EXPECT_DOMAIN).nullable().optional().transform(blankToUndefined).pipe(
   domain.optional(),
 );
+
+const EXPECT_NAME = "expected a DNS name, e.g. example.com or _25._tcp.mx.example.com";
+const dnsName = text(EXPECT_NAME).regex(
+  /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$|^\.$/i,
+  {
+    error: EXPECT_NAME,
+  },
+);
+const DNS_TYPES = ["A", "AAAA", "MX", "TXT", "TLSA", "CNAME", "SOA"] as const satisfies readonly DnsRecordType[];
+const dnsType = z.string({ error: `expected one of ${DNS_TYPES.join(", ")}` }).default("A")
+  .transform((t) => t.toUpperCase()).pipe(z.enum(DNS_TYPES, { error: `expected one of ${DNS_TYPES.join(", ")}` }));
 
 const EXPECT_STATUS = `expected one of ${MESSAGE_STATUSES.join(", ")}`;
 const optionalStatus = text(EXPECT_STATUS).nullable().optional().transform(blankToUndefined).pipe(
@@ -214,4 +226,6 @@ export const ARGS = {
   domain: z.object({ domain }),
   setOverride: z.object({ domain, target }),
   rateLimit: z.object({ domain, rate }),
+  dnsLookup: z.object({ name: dnsName, type: dnsType }),
+  tlsReport: z.object({ domain: optionalDomain }),
 };

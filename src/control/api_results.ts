@@ -4,7 +4,7 @@
  * Fields typed `?` are left out of the JSON when absent.
  * @module
  */
-import type { CacheEntry } from "../delivery/mod.ts";
+import type { CacheEntry, TlsRptSummary } from "../delivery/mod.ts";
 import type { TraceEvent } from "../observability/mod.ts";
 import type { MessageStatus, QueueRecord, RecipientStatus } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
@@ -208,3 +208,32 @@ export interface HistoryResult {
 
 /** One line of an SMTP conversation (`trace.smtp`). */
 export type { TraceEvent };
+
+/** One record of `dns.lookup`, its data in presentation form. */
+export interface DnsLookupRecord {
+  name: string;
+  type: string;
+  ttl: number;
+  value: string;
+}
+
+/** `dns.lookup`: the records with their TTLs and the AD bit, or why there are none (NXDOMAIN, NODATA, TEMPFAIL). */
+export interface DnsLookupResult {
+  name: string;
+  type: string;
+  /** The answer came with AD from the resolver (DNSSEC validated). */
+  ad: boolean;
+  cached: boolean;
+  expiresAt?: number;
+  records: DnsLookupRecord[];
+  error?: string;
+  code?: string;
+}
+
+/** `tls.report`: today's TLS-RPT counters (UTC day), per domain and policy. */
+export interface TlsReportResult {
+  day: string;
+  /** False when `[delivery.tls_rpt] enabled = false`. */
+  enabled: boolean;
+  rows: TlsRptSummary[];
+}

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "../config/mod.ts";
-import type { DeliveryEngine, Resolver } from "../delivery/mod.ts";
+import type { DeliveryEngine, Resolver, TlsRptCounters } from "../delivery/mod.ts";
 import type { SmtpTrace } from "../observability/mod.ts";
 import type { QueueStore } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
@@ -38,6 +38,8 @@ export interface ControlContext {
   trace?: SmtpTrace;
   /** Set on a postgres-backed node: its id and the cluster's nodes. */
   cluster?: { node: string; nodes(): Promise<ClusterNodeRow[]> };
+  /** TLS-RPT counters (`tls.report`); absent when TLS-RPT is off. */
+  tlsRpt?: TlsRptCounters;
 }
 
 /** Answers one command with already parsed arguments. */

@@ -9,6 +9,7 @@ import type { ControlContext, Handler, Handlers, StreamHandler } from "./context
 import { inspectHandlers } from "./inspect_handlers.ts";
 import { queueHandlers } from "./queue_handlers.ts";
 import { routingHandlers } from "./routing_handlers.ts";
+import { securityHandlers } from "./security_handlers.ts";
 import { ControlError } from "./protocol.ts";
 import type { CommandHandler } from "./server.ts";
 import { systemHandlers } from "./system_handlers.ts";
@@ -21,6 +22,7 @@ export const HANDLERS: Handlers = {
   ...routingHandlers,
   ...inspectHandlers,
   ...dkimHandlers,
+  ...securityHandlers,
 };
 
 type PlainHandler = (args: unknown, ctx: ControlContext) => Promise<unknown>;

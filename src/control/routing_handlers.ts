@@ -5,6 +5,7 @@
  */
 import type { GroupHandlers } from "./context.ts";
 import { ControlError } from "./protocol.ts";
+import { dnsLookup } from "./security_handlers.ts";
 
 /** `dns.*` and `delivery.*`. */
 export const routingHandlers: GroupHandlers<"dns" | "delivery"> = {
@@ -14,6 +15,7 @@ export const routingHandlers: GroupHandlers<"dns" | "delivery"> = {
     await ctx.resolver.refresh(domain);
     return { domain, entries: ctx.resolver.cacheEntries().filter((e) => e.name === domain) };
   },
+  "dns.lookup": dnsLookup,
   "dns.list-overrides": (_args, ctx) =>
     Promise.resolve({
       overrides: [...ctx.delivery.overrides()].map(([domain, t]) => ({ domain, host: t.host, port: t.port })),

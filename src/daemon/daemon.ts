@@ -202,7 +202,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
     },
   });
-  const transportSecurity = await setupTransportSecurity({ config, resolver, log: logger("delivery") });
+  const sec = { config, resolver, log: logger("delivery"), submitter, hostname };
+  const transportSecurity = await setupTransportSecurity(sec);
   let current = config;
   const mailAuth = createMailAuth({ config: () => current, hostname, resolver, log: logger("auth"), audit });
   /** Every config change goes through here: the DKIM keys are reloaded with it. */
@@ -358,6 +359,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     killSession: (id) => listeners.some((l) => l.kill(id)),
     trace,
     cluster: cluster && { node: cluster.node.id, nodes: cluster.nodes },
+    tlsRpt: transportSecurity.rpt,
   };
   let http: HttpServer | undefined;
   const web = webLogins ? webConsole(config, webLogins, controlContext, audit) : undefined;
@@ -442,7 +444,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await modules.close();
         web?.stop(); // ends live-counter streams, which would hold up the HTTP shutdown
         await http?.close();
-        transportSecurity.close();
+        await transportSecurity.close();
         await store.close();
         await audit.close();
         log.info("shutdown complete");

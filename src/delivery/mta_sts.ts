@@ -31,7 +31,6 @@
  * @module
  */
 import https from "node:https";
-import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { parsePolicy, validateMx } from "mailauth/lib/mta-sts.js";
 import { matchesAny, parseNetworks } from "../util/cidr.ts";
@@ -128,7 +127,9 @@ function get(ip: string, host: string, options: StsFetchOptions): Promise<string
       path: "/.well-known/mta-sts.txt",
       method: "GET",
       rejectUnauthorized: true,
-      ca: options.ca ? [...tls.rootCertificates, options.ca] : undefined,
+      // Deno adds `ca` to its default roots (as smtp_client relies on too); reading tls.rootCertificates
+      // would need --allow-sys=ca, which the daemon does not have.
+      ca: options.ca ? [options.ca] : undefined,
       agent: false,
     }, (res) => {
       if (res.statusCode !== 200) {

@@ -11,13 +11,15 @@
  * import { createResolver } from "./resolver.ts";
  * import { setupTransportSecurity } from "./security_setup.ts"; // @ts-ignore deno#26900
  *
- * const config = parseConfig("", "config.toml");
+ * const dir = await Deno.makeTempDir();
+ * const config = parseConfig(`data_dir = "${dir}"`, "config.toml");
  * const resolver = createResolver();
  * const sec = await setupTransportSecurity({ config, resolver, log: getLogger(["empath"]) });
  * // createDeliveryEngine({ …, security: sec.security }); sec.dnssecStatus() for /health/ready
  * assert.equal(sec.dnssecStatus().validating, false); // until the background DNSSEC probe answers
- * sec.close();
+ * await sec.close(); // writes the TLS-RPT counters file
  * resolver.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -26,7 +28,9 @@ import type { Config } from "../config/mod.ts";
 import { createDnsResolver, type DnssecStatus, probeDnssec } from "../dns/mod.ts";
 import { createStsCache, type StsCache } from "./mta_sts_cache.ts";
 import type { Resolver } from "./resolver.ts";
+import type { Submitter } from "../queue/mod.ts";
 import { createTlsRptCounters, type TlsRptCounters } from "./tls_rpt.ts";
+import { startTlsRptReporter, type TlsRptReporter } from "./tls_rpt_reporter.ts";
 import type { TransportSecurity } from "./transport_security.ts";
 
 /** The running services. */
@@ -37,17 +41,26 @@ export interface TransportSecuritySetup {
   probed: Promise<void>;
   sts?: StsCache;
   rpt?: TlsRptCounters;
-  close(): void;
+  /** The daily TLS-RPT reporter (counters in `<data_dir>/tls-rpt-counters.json`). */
+  reporter?: TlsRptReporter;
+  /** Stops the refresh and the reporter, and writes the counters file. */
+  close(): Promise<void>;
 }
 
 const readOptional = (path?: string) => path ? Deno.readTextFile(path) : Promise.resolve(undefined);
 
-/** Probes the resolver, loads cached MTA-STS policies and starts their refresh. */
+/**
+ * Probes the resolver, loads cached MTA-STS policies and starts their refresh, loads the
+ * TLS-RPT counters and starts the daily reporter (mailed reports go through `submitter`).
+ */
 export async function setupTransportSecurity(options: {
   config: Config;
   resolver: Resolver;
   log: Logger;
   now?: () => number;
+  submitter?: Submitter;
+  /** The reporting host name (default: the system's). */
+  hostname?: string;
 }): Promise<TransportSecuritySetup> {
   const { config, resolver, log } = options;
   const d = config.delivery;
@@ -88,6 +101,29 @@ export async function setupTransportSecurity(options: {
     log.warning("delivery.mta_sts.allow_private_policy_hosts is on: a TEST-ONLY setting");
   }
   const rpt = d.tls_rpt.enabled ? createTlsRptCounters(options.now) : undefined;
+  const submitter = options.submitter;
+  const reporter = rpt && await startTlsRptReporter({
+    counters: rpt,
+    resolver,
+    file: `${config.data_dir}/tls-rpt-counters.json`,
+    hostname: options.hostname ?? Deno.hostname(),
+    organization: d.tls_rpt.organization,
+    contact: d.tls_rpt.contact,
+    sendWindowMs: d.tls_rpt.send_window,
+    ca: await readOptional(d.tls_rpt.ca_file),
+    log,
+    now: options.now,
+    submit: submitter && (async ({ data, sender, recipient }) =>
+      (await submitter.submit({
+        data,
+        envelope: {
+          sender,
+          recipients: [{ address: recipient, notify: ["NEVER"] }],
+          client: { address: "127.0.0.1", listener: "tls-rpt" },
+          metadata: { tlsRpt: true },
+        },
+      })).id),
+  });
   const ca = await readOptional(d.tls_ca_file);
   return {
     security: { sts, rpt, dnssec: () => status.validating, ca },
@@ -95,9 +131,11 @@ export async function setupTransportSecurity(options: {
     probed: probe,
     sts,
     rpt,
-    close() {
+    reporter,
+    async close() {
       sts?.close();
       probeResolver.close();
+      await reporter?.close();
     },
   };
 }

@@ -78,6 +78,12 @@ export interface TlsRptCounters {
   dropBefore(day: string): void;
   /** Today's date (UTC, YYYY-MM-DD) by the counters' clock. */
   today(): string;
+  /** Every row of every day kept (for persistence and the daily reporter). */
+  all(): TlsRptSummary[];
+  /** Adds rows read back after a restart (before anything is recorded). */
+  restore(rows: TlsRptSummary[]): void;
+  /** Called after every change (record, dropBefore, restore). */
+  onChange?: () => void;
 }
 
 /** UTC YYYY-MM-DD of an epoch-ms time. */
@@ -86,13 +92,16 @@ export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0
 /** Creates in-memory counters with an injectable clock. */
 export function createTlsRptCounters(now: () => number = Date.now): TlsRptCounters {
   const rows = new Map<string, TlsRptSummary>();
-  return {
+  const keyOf = (day: string, domain: string, policy: TlsRptPolicy) =>
+    JSON.stringify([day, domain, policy.type, policy.strings ?? []]);
+  const counters: TlsRptCounters = {
     record(e) {
       const day = utcDay(now());
       const domain = e.domain.toLowerCase();
-      const key = JSON.stringify([day, domain, e.policy.type, e.policy.strings ?? []]);
+      const key = keyOf(day, domain, e.policy);
       let row = rows.get(key);
       if (!row) rows.set(key, row = { day, domain, policy: e.policy, successful: 0, failed: 0, failures: [] });
+      counters.onChange?.();
       if (e.success) {
         row.successful++;
         return;
@@ -121,7 +130,14 @@ export function createTlsRptCounters(now: () => number = Date.now): TlsRptCounte
     },
     dropBefore(day) {
       for (const [key, r] of rows) if (r.day < day) rows.delete(key);
+      counters.onChange?.();
     },
     today: () => utcDay(now()),
+    all: () => [...rows.values()],
+    restore(restored) {
+      for (const r of restored) rows.set(keyOf(r.day, r.domain, r.policy), r);
+      counters.onChange?.();
+    },
   };
+  return counters;
 }
