@@ -367,6 +367,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     }
   }
   submitter.onQueued((record) => delivery.wake(record));
+  await delivery.restoreState(); // freeze, suspensions, overrides, rates and last errors from before a restart
   delivery.start();
 
   let control: ControlServer | undefined;
