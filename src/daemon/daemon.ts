@@ -23,6 +23,7 @@ import { logger } from "../observability/log.ts";
 import { reloadConfig, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
 import { checkRecipientsFile, checkRoles, readControlToken } from "./startup_checks.ts";
+import { storedAuthThrottle } from "./auth_lockouts.ts";
 import {
   type AuditLog,
   createAuditLog,
@@ -64,7 +65,6 @@ import {
 } from "../queue/mod.ts";
 import { openSpool, type Spool } from "../spool/mod.ts";
 import {
-  AuthThrottle,
   createSmtpListener,
   loadTlsFiles,
   loadUsers,
@@ -178,7 +178,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   });
   let current = config;
   const listeners: SmtpListener[] = [];
-  const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
+  const authThrottle = await storedAuthThrottle(store, logger("smtp")); // per client address, all listeners
   const recipientCheck = recipientChecks(() => current, hostname, logger("smtp"), metrics);
   const senderLookup = senderDomainLookup(resolver);
   // Modules plug into every listener's session hooks; without modules the SMTP path does no module work.
