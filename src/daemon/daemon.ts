@@ -20,7 +20,7 @@
 import { join, resolve } from "node:path";
 import type { Config, LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
-import { reloadConfig, watchConfig } from "./reload.ts";
+import { reloadConfig, type ReloadResult, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
 import { checkRecipientsFile, checkRoles, readControlToken } from "./startup_checks.ts";
 import { storedAuthThrottle } from "./auth_lockouts.ts";
@@ -224,11 +224,10 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
 
   let stopping: Promise<void> | undefined;
   let lastReload: ReloadReport | undefined;
-  const recordReload = (r: { ok: boolean; error?: string; changed: string[]; needsRestart: string[] }) =>
-    lastReload = { at: Date.now(), ...r };
-  stopWatchers.push(
-    watchConfig(configPath, () => current, (next) => current = next, logger("config"), recordReload),
-  );
+  const recordReload = (r: ReloadResult) => lastReload = { at: Date.now(), ...r };
+  const reloadOptions = { path: configPath, started: config, current: () => current, log: logger("config") };
+  const apply = (next: Config) => void (current = next);
+  stopWatchers.push(watchConfig({ ...reloadOptions, apply, onResult: recordReload }));
   // The DSN service queues reports through the submitter; its "queued" event hands them to delivery.
   const dsn = createDsnService({
     config: () => current,
@@ -329,8 +328,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     delivery,
     resolver,
     sessions: () => listeners.flatMap((l) => l.sessions()),
-    reload: async () =>
-      recordReload(await reloadConfig(configPath, () => current, (next) => current = next, logger("config"))),
+    reload: async () => recordReload(await reloadConfig({ ...reloadOptions, apply })),
     lastReload: () => lastReload,
     logLevel,
     setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
