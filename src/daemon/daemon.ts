@@ -346,15 +346,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       queue: () => store.probe(),
       listeners: () => stopping ? Promise.reject(new Error("shutting down")) : Promise.resolve(),
       dns: () => {
-        // Any answer (even NXDOMAIN) proves the resolver works; cached for 10 s.
-        if (!dnsOk || Date.now() - dnsOk.at > 10_000) {
-          dnsOk = {
-            at: Date.now(),
-            ok: resolver.mx("health-check.invalid").then(() => {}, (err) => {
-              if (!(err as { permanent?: boolean }).permanent) throw err;
-            }),
-          };
-        }
+        // Asks the configured resolver itself (not the cache); any answer proves it works. Cached for 5 s.
+        if (!dnsOk || Date.now() - dnsOk.at > 5_000) dnsOk = { at: Date.now(), ok: resolver.probe() };
         return dnsOk.ok;
       },
     }, () => web?.app);

@@ -67,6 +67,11 @@ export interface Resolver {
   clearCache(): number;
   refresh(domain: string): Promise<void>;
   readonly size: number;
+  /**
+   * Asks the resolver itself (never the cache) for the root's NS records; any answer, even
+   * "no records", proves it works. Fails with a TEMPFAIL DnsError when it does not answer.
+   */
+  probe(): Promise<void>;
   close(): void;
 }
 
@@ -129,6 +134,17 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
   const normalize = (name: string) => name.toLowerCase().replace(/\.$/, "");
 
   return {
+    async probe() {
+      const server = options.nameServer
+        ? `${options.nameServer.ipAddr}:${options.nameServer.port}`
+        : "the system resolver";
+      try {
+        await Deno.resolveDns(".", "NS", { nameServer: options.nameServer, signal: AbortSignal.timeout(timeoutMs) });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return;
+        throw new DnsError(`DNS resolver ${server} did not answer: ${(err as Error).message}`, "TEMPFAIL", false);
+      }
+    },
     async mx(domain) {
       const records = await query<{ exchange: string; preference: number }[]>(normalize(domain), "MX");
       return records.map((r) => ({ exchange: normalize(r.exchange), preference: r.preference }));
