@@ -22,7 +22,7 @@ import type { Config, LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, type ReloadResult, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
-import { checkRecipientsFile, checkRoles, readControlToken } from "./startup_checks.ts";
+import { checkRecipientsFile, checkRoles, readControlToken, warnShortHostname } from "./startup_checks.ts";
 import { storedAuthThrottle } from "./auth_lockouts.ts";
 import {
   type AuditLog,
@@ -102,6 +102,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   checkRoles(config, configPath);
   const log = logger("daemon");
   const hostname = config.smtp.hostname ?? Deno.hostname();
+  warnShortHostname(hostname, config.smtp.hostname !== undefined, log);
   const dataDir = resolve(config.data_dir);
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();

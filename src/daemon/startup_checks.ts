@@ -89,3 +89,21 @@ export async function checkStartup(loaded: LoadedConfig): Promise<void> {
     }
   }
 }
+
+/**
+ * Warns (as Postfix does) when the name Empath gives itself is not fully qualified: it is
+ * used in the greeting, HELO, `Received:`, `MAILER-DAEMON@…` and DSNs' `Reporting-MTA`.
+ */
+export function warnShortHostname(
+  hostname: string,
+  configured: boolean,
+  log: { warning(message: string, props: Record<string, unknown>): void },
+): boolean {
+  if (hostname.includes(".") && !hostname.endsWith(".")) return false;
+  log.warning(
+    "the host name {hostname} ({source}) is not fully qualified; HELO, Received:, MAILER-DAEMON@{hostname} and " +
+      'Reporting-MTA use it. Set smtp.hostname = "mx.example.com" in the config',
+    { hostname, source: configured ? "smtp.hostname" : "from the system, smtp.hostname is not set" },
+  );
+  return true;
+}
