@@ -22,7 +22,13 @@ import type { Config, LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, type ReloadResult, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
-import { checkRecipientsFile, checkRoles, readControlToken, warnShortHostname } from "./startup_checks.ts";
+import {
+  checkRecipientsFile,
+  checkRoles,
+  explainListenError,
+  readControlToken,
+  warnShortHostname,
+} from "./startup_checks.ts";
 import { storedAuthThrottle } from "./auth_lockouts.ts";
 import {
   type AuditLog,
@@ -212,8 +218,10 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
   const addresses: { name: string; role: string; host: string; port: number }[] = [];
   try {
-    for (const listener of listeners) {
-      const addr = await listener.listen();
+    for (const [i, listener] of listeners.entries()) {
+      const addr = await listener.listen().catch((err) => {
+        throw explainListenError(err, `listeners[${i}].address`, config.listeners[i]!.address);
+      });
       addresses.push({ name: listener.name, role: listener.role, ...addr });
       log.info("listening on {host}:{port} ({role})", { ...addr, role: listener.role, name: listener.name });
     }
@@ -351,7 +359,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         if (!dnsOk || Date.now() - dnsOk.at > 5_000) dnsOk = { at: Date.now(), ok: resolver.probe() };
         return dnsOk.ok;
       },
-    }, () => web?.app);
+    }, () => web?.app).catch((err) => {
+      throw explainListenError(err, "http.address", config.http.address);
+    });
     log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
     if (web) {
       web.start(http.port);
