@@ -302,6 +302,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
           });
         }
         const domain = attempt.recipients[0]?.split("@").pop()?.toLowerCase() ?? "unknown";
+        for (const r of attempt.result) {
+          metrics.deliveryOutcomes.inc({ domain: metrics.domainLabel(domain), result: r.outcome });
+        }
         metrics.deliveryDuration.observe({ domain: metrics.domainLabel(domain) }, attempt.durationMs / 1000);
       },
     }),

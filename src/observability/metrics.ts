@@ -30,6 +30,8 @@ export interface Metrics {
   /** Failed SMTP AUTH: `credentials` (535) or `locked_out` (454, too many failures from the address). */
   authFailures: client.Counter<"reason">;
   deliveryAttempts: client.Counter<"result">;
+  /** Recipient outcomes per destination domain (bounded label): deferral and bounce rates per domain. */
+  deliveryOutcomes: client.Counter<"domain" | "result">;
   deliveryDuration: client.Histogram<"domain">;
   dnsLookupDuration: client.Histogram<"type" | "result">;
   auditDropped: client.Counter<string>;
@@ -116,6 +118,12 @@ export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
       name: "empath_delivery_attempts_total",
       help: "Delivery outcomes per recipient attempt",
       labelNames: ["result"],
+      registers: [registry],
+    }),
+    deliveryOutcomes: new client.Counter({
+      name: "empath_delivery_outcomes_total",
+      help: "Recipient delivery outcomes (delivered, deferred, failed) per destination domain",
+      labelNames: ["domain", "result"],
       registers: [registry],
     }),
     deliveryDuration: new client.Histogram({
