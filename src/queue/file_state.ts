@@ -28,7 +28,10 @@ function fileName(key: string): string {
 }
 
 /** Opens (creates) the state directory. `closed` makes calls after the store's close fail. */
-export async function openStateDir(dir: string, options: { fsync: boolean; closed: () => boolean }): Promise<StateOps> {
+export async function openStateDir(
+  dir: string,
+  options: { fsync: boolean; closed: () => boolean },
+): Promise<StateOps & { flush(): Promise<void> }> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const dirSync = new DirSync(dir);
   let seq = 0;
@@ -47,31 +50,58 @@ export async function openStateDir(dir: string, options: { fsync: boolean; close
     }
   }
 
+  // Writes of one key run in call order, so the last put (or delete) is the one that stays.
+  const chains = new Map<string, Promise<void>>();
+  function serialized(key: string, fn: () => Promise<void>): Promise<void> {
+    if (options.closed()) return Promise.reject(new QueueStoreError("queue store is closed", "QUEUE_CLOSED"));
+    const next = (chains.get(key) ?? Promise.resolve()).catch(() => {}).then(fn);
+    chains.set(key, next);
+    const cleanup = () => {
+      if (chains.get(key) === next) chains.delete(key);
+    };
+    next.then(cleanup, cleanup);
+    return next;
+  }
+
+  async function write(key: string, value: StateValue, expiresAt?: number): Promise<void> {
+    const stored: Stored = expiresAt === undefined ? { key, value } : { key, value, expiresAt };
+    const tmp = join(dir, `.${seq++}.tmp`);
+    try {
+      await Deno.writeTextFile(tmp, JSON.stringify(stored), { mode: 0o600 });
+      if (options.fsync) {
+        using file = await Deno.open(tmp, { read: true });
+        await file.syncData();
+      }
+      await Deno.rename(tmp, join(dir, fileName(key)));
+      if (options.fsync) await dirSync.sync();
+    } catch (err) {
+      await Deno.remove(tmp).catch(() => {});
+      throw new QueueStoreError(`cannot write state ${key}: ${(err as Error).message}`, "QUEUE_IO", { cause: err });
+    }
+  }
+
+  async function remove(key: string): Promise<void> {
+    try {
+      await Deno.remove(join(dir, fileName(key)));
+      if (options.fsync) await dirSync.sync();
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) {
+        throw new QueueStoreError(`cannot delete state ${key}: ${(err as Error).message}`, "QUEUE_IO");
+      }
+    }
+  }
+
   return {
     async getState(key) {
       check();
+      await chains.get(key)?.catch(() => {}); // read what was written
       const s = await read(fileName(key));
       return s && live(s, Date.now()) ? s.value : null;
     },
-    async putState(key, value, expiresAt) {
-      check();
-      const stored: Stored = expiresAt === undefined ? { key, value } : { key, value, expiresAt };
-      const tmp = join(dir, `.${seq++}.tmp`);
-      try {
-        await Deno.writeTextFile(tmp, JSON.stringify(stored), { mode: 0o600 });
-        if (options.fsync) {
-          using file = await Deno.open(tmp, { read: true });
-          await file.syncData();
-        }
-        await Deno.rename(tmp, join(dir, fileName(key)));
-        if (options.fsync) await dirSync.sync();
-      } catch (err) {
-        await Deno.remove(tmp).catch(() => {});
-        throw new QueueStoreError(`cannot write state ${key}: ${(err as Error).message}`, "QUEUE_IO", { cause: err });
-      }
-    },
+    putState: (key, value, expiresAt) => serialized(key, () => write(key, value, expiresAt)),
     async listState(prefix) {
       check();
+      await Promise.allSettled([...chains.values()]);
       const now = Date.now();
       const out: StateEntry[] = [];
       for await (const entry of Deno.readDir(dir)) {
@@ -86,16 +116,8 @@ export async function openStateDir(dir: string, options: { fsync: boolean; close
       }
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     },
-    async deleteState(key) {
-      check();
-      try {
-        await Deno.remove(join(dir, fileName(key)));
-        if (options.fsync) await dirSync.sync();
-      } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) {
-          throw new QueueStoreError(`cannot delete state ${key}: ${(err as Error).message}`, "QUEUE_IO");
-        }
-      }
-    },
+    deleteState: (key) => serialized(key, () => remove(key)),
+    /** Waits for the writes under way (the store's close). */
+    flush: async () => void await Promise.allSettled([...chains.values()]),
   };
 }

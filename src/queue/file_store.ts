@@ -43,7 +43,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
   const chains = new Map<string, Promise<void>>();
 
   const pathOf = (id: string) => join(dir, `${id}.json`);
-  const state = await openStateDir(join(dir, "state"), { fsync, closed: () => closed });
+  const { flush: flushState, ...state } = await openStateDir(join(dir, "state"), { fsync, closed: () => closed });
 
   for await (const entry of Deno.readDir(dir)) {
     if (entry.name.includes(".tmp")) {
@@ -151,7 +151,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     },
     async close() {
       closed = true;
-      await Promise.allSettled([...chains.values()]);
+      await Promise.allSettled([...chains.values(), flushState()]);
     },
   };
 }

@@ -18,7 +18,11 @@ for (
       const before = await storedAuthThrottle(store, log);
       for (let i = 1; i <= 3; i++) before.fail("192.0.2.9", i, settings);
       assert.ok(before.admit("192.0.2.9", settings), "locked out");
-      await new Promise((r) => setTimeout(r, 50)); // the writes are not awaited by fail()
+      // fail() does not wait for the write: wait until the store holds all three failures.
+      const stored = async () => (await store.listState("auth-lockout/"))[0]?.value;
+      for (let i = 0; i < 200 && !(Array.isArray(await stored()) && (await stored() as number[]).length === 3); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
       await store.close();
       store = await open(dir);
       const after = await storedAuthThrottle(store, log);

@@ -244,6 +244,9 @@ export function queueStoreContract(name: string, open: (dir: string) => Promise<
         key: "mx/a.example",
         value: { host: "10.0.0.1", port: 2525 },
       }]);
+      await Promise.all([1, 2, 3, 4, 5].map((n) => store.putState("burst", [n]))); // not awaited one by one
+      assert.deepEqual(await store.getState("burst"), [5], "the last put stays");
+      await store.deleteState("burst");
       await store.putState("freeze", false); // replaces
       assert.equal(await store.getState("freeze"), false);
       await store.deleteState("freeze");
