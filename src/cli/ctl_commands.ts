@@ -46,9 +46,9 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       summary: "re-read config.toml and apply what can change at runtime",
       args: noArgs,
       text: (r) =>
-        `config reloaded: changed ${r.changed.join(", ") || "nothing"}; needs a restart: ${
-          r.needsRestart.join(", ") || "nothing"
-        }`,
+        `config reloaded: changed ${r.changed.join(", ") || "nothing"}; in effect since start: ${
+          r.applied?.join(", ") || "nothing"
+        }; needs a restart: ${r.needsRestart.join(", ") || "nothing"}`,
     }),
     "log-level": spec("system.log-level", {
       usage: "system log-level LEVEL",

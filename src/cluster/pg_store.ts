@@ -17,6 +17,8 @@ import {
   type QueueStats,
   type QueueStore,
   QueueStoreError,
+  type StateEntry,
+  type StateValue,
 } from "../queue/mod.ts";
 import { type BodySource, createCommitBatcher, type NewMessage } from "./commit_batch.ts";
 
@@ -102,8 +104,50 @@ export function createPgStore(sql: Sql, options: PgStoreOptions): PgQueueStore {
 
   const records = (rows: { record: QueueRecord }[]) => rows.map((r) => r.record);
 
+  /** Writes of one state key run in call order (the pool would otherwise reorder them: last put must win). */
+  const stateWrites = new Map<string, Promise<void>>();
+  const inOrder = (key: string, write: () => Promise<void>): Promise<void> => {
+    const next = (stateWrites.get(key) ?? Promise.resolve()).then(write, write);
+    const tail = next.catch(() => {});
+    stateWrites.set(key, tail);
+    void tail.then(() => stateWrites.get(key) === tail && stateWrites.delete(key));
+    return next;
+  };
+
   return {
     backend: "postgres",
+    getState: (key) =>
+      guard("state read failed", async () => {
+        const [row] = await sql<{ value: StateValue }[]>`
+          SELECT value FROM empath_state WHERE key = ${key} AND (expires_at IS NULL OR expires_at > ${Date.now()})`;
+        return row?.value ?? null;
+      }),
+    putState: (key, value, expiresAt) =>
+      inOrder(key, () =>
+        guard("state write failed", async () => {
+          await sql`
+          INSERT INTO empath_state (key, value, expires_at) VALUES (${key}, ${sql.json(value)}, ${expiresAt ?? null})
+          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`;
+        })),
+    listState: (prefix) =>
+      guard("state read failed", async () => {
+        const rows = await sql<{ key: string; value: StateValue; expires_at: string | null }[]>`
+          SELECT key, value, expires_at FROM empath_state
+          WHERE starts_with(key, ${prefix}) AND (expires_at IS NULL OR expires_at > ${Date.now()})
+          ORDER BY key`;
+        return rows.map((r): StateEntry =>
+          r.expires_at === null ? { key: r.key, value: r.value } : {
+            key: r.key,
+            value: r.value,
+            expiresAt: Number(r.expires_at),
+          }
+        );
+      }),
+    deleteState: (key) =>
+      inOrder(
+        key,
+        () => guard("state delete failed", async () => void await sql`DELETE FROM empath_state WHERE key = ${key}`),
+      ),
     put: (record) =>
       guard("queue write failed", async () => {
         const body = options.takeBody?.(record.id);

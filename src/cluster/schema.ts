@@ -62,6 +62,14 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (domain, node)
   );
   `,
+  `
+  -- QueueStore.getState/putState/listState/deleteState: durable operator state (expiry in epoch ms).
+  CREATE TABLE empath_state (
+    key text PRIMARY KEY,
+    value jsonb NOT NULL,
+    expires_at bigint
+  );
+  `,
 ];
 
 /** The schema version this Empath writes. */

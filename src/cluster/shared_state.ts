@@ -117,6 +117,20 @@ export function shareOperatorState(sql: Sql, engine: DeliveryEngine, log: Logger
 
   const shared: DeliveryEngine = Object.create(engine, {
     limits: { value: limits },
+    // The operator's entry points (control handlers): applied here, persisted, and shared with every node.
+    suspend: {
+      value: async (domain: string, until: number) => {
+        await engine.suspend(domain, until);
+        void write("suspend", domain, until > 0 ? { until } : null);
+      },
+    },
+    setRate: {
+      value: async (domain: string, rate: number) => {
+        await engine.setRate(domain, rate);
+        if (rate > 0) appliedRates.add(domain);
+        void write("rate", domain, rate > 0 ? { rate } : null);
+      },
+    },
     setFrozen: {
       value: (frozen: boolean) => {
         engine.setFrozen(frozen);

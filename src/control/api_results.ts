@@ -17,7 +17,11 @@ export interface ReloadReport {
   at: number;
   ok: boolean;
   error?: string;
+  /** Sections this reload changed in the running config (empty when the file watcher applied them first). */
   changed: string[];
+  /** Sections that differ from the config at start and are in effect now. */
+  applied?: string[];
+  /** Settings that differ from the config at start and wait for a restart. */
   needsRestart: string[];
 }
 

@@ -62,7 +62,7 @@ export const queueHandlers: GroupHandlers<"queue"> = {
   "queue.freeze": async (target, ctx) => {
     if ("everything" in target) {
       // Every queued message is held (persisted), and so is what arrives until unfreeze.
-      ctx.delivery.setFrozen(true);
+      await ctx.delivery.setFrozen(true);
       return { scope: "all", frozen: await ctx.delivery.freeze({ all: true }) };
     }
     const n = await ctx.delivery.freeze(target);
@@ -71,24 +71,26 @@ export const queueHandlers: GroupHandlers<"queue"> = {
   },
   "queue.unfreeze": async (target, ctx) => {
     if ("everything" in target) {
-      ctx.delivery.setFrozen(false);
-      return { scope: "all", unfrozen: await ctx.delivery.unfreeze({ all: true }) };
+      // Mail that arrived during the global freeze waits as queued, not frozen: it is released too.
+      const held = ctx.delivery.frozen ? (await ctx.store.due(Date.now(), 1_000_000)).length : 0;
+      await ctx.delivery.setFrozen(false);
+      return { scope: "all", unfrozen: held + await ctx.delivery.unfreeze({ all: true }) };
     }
     const n = await ctx.delivery.unfreeze(target);
     if ("id" in target && n === 0) throw new ControlError(`message ${target.id} is not frozen`, "NOT_FOUND");
     return { scope: "id" in target ? "message" : "domain", unfrozen: n };
   },
-  "queue.suspend": ({ domain, for: ms }, ctx) => {
+  "queue.suspend": async ({ domain, for: ms }, ctx) => {
     const until = Date.now() + ms;
-    ctx.delivery.limits.suspend(domain, until);
-    return Promise.resolve({ domain, until });
+    await ctx.delivery.suspend(domain, until);
+    return { domain, until };
   },
-  "queue.resume": ({ domain }, ctx) => {
+  "queue.resume": async ({ domain }, ctx) => {
     const was = ctx.delivery.limits.suspensions().some((s) => s.domain === domain);
-    if (!was) return Promise.reject(new ControlError(`delivery to ${domain} is not suspended`, "NOT_FOUND"));
-    ctx.delivery.limits.suspend(domain, 0);
+    if (!was) throw new ControlError(`delivery to ${domain} is not suspended`, "NOT_FOUND");
+    await ctx.delivery.suspend(domain, 0); // releases the mail the suspension held
     ctx.delivery.wake();
-    return Promise.resolve({ domain, resumed: true });
+    return { domain, resumed: true };
   },
   "queue.suspended": (_args, ctx) => Promise.resolve({ suspensions: ctx.delivery.limits.suspensions() }),
   "queue.summary": async (_args, ctx) => ({ destinations: destinationRows(ctx, await ctx.store.stats(), Date.now()) }),

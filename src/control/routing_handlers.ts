@@ -20,20 +20,21 @@ export const routingHandlers: GroupHandlers<"dns" | "delivery"> = {
     Promise.resolve({
       overrides: [...ctx.delivery.overrides()].map(([domain, t]) => ({ domain, host: t.host, port: t.port })),
     }),
-  "dns.set-override": ({ domain, target }, ctx) => {
-    ctx.delivery.setOverride(domain, target);
-    return Promise.resolve({ domain, host: target.host, port: target.port });
+  "dns.set-override": async ({ domain, target }, ctx) => {
+    await ctx.delivery.setOverride(domain, target);
+    return { domain, host: target.host, port: target.port };
   },
-  "dns.remove-override": ({ domain }, ctx) => {
-    if (!ctx.delivery.removeOverride(domain)) {
-      return Promise.reject(
-        new ControlError(`no runtime override for ${domain} (overrides from config.toml change there)`, "NOT_FOUND"),
+  "dns.remove-override": async ({ domain }, ctx) => {
+    if (!(await ctx.delivery.removeOverride(domain))) {
+      throw new ControlError(
+        `no runtime override for ${domain} (overrides from config.toml change there)`,
+        "NOT_FOUND",
       );
     }
-    return Promise.resolve({ domain, removed: true });
+    return { domain, removed: true };
   },
-  "delivery.rate-limit": ({ domain, rate }, ctx) => {
-    ctx.delivery.limits.setRate(domain, rate);
-    return Promise.resolve({ domain, rate: rate > 0 ? rate : null });
+  "delivery.rate-limit": async ({ domain, rate }, ctx) => {
+    await ctx.delivery.setRate(domain, rate); // stored; mail held by the old rate becomes due now
+    return { domain, rate: rate > 0 ? rate : null };
   },
 };

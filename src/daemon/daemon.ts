@@ -20,9 +20,16 @@
 import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
-import { reloadConfig, watchConfig } from "./reload.ts";
+import { reloadConfig, type ReloadResult, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
-import { checkRecipientsFile, checkRoles, readControlToken } from "./startup_checks.ts";
+import {
+  checkRecipientsFile,
+  checkRoles,
+  explainListenError,
+  readControlToken,
+  warnShortHostname,
+} from "./startup_checks.ts";
+import { storedAuthThrottle } from "./auth_lockouts.ts";
 import { registerGauges } from "./gauges.ts";
 import { checkDkimKeys, createMailAuth } from "./mail_auth.ts";
 import {
@@ -74,7 +81,6 @@ import { openSpool, type Spool } from "../spool/mod.ts";
 import { openPgQueue } from "../cluster/mod.ts";
 import { joinCluster } from "./cluster.ts";
 import {
-  AuthThrottle,
   createSmtpListener,
   loadTlsFiles,
   loadUsers,
@@ -112,6 +118,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   checkRoles(config, configPath);
   const log = logger("daemon");
   const hostname = config.smtp.hostname ?? Deno.hostname();
+  warnShortHostname(hostname, config.smtp.hostname !== undefined, log);
   const dataDir = resolve(config.data_dir);
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
@@ -212,7 +219,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     mailAuth.reload(next);
   };
   const listeners: SmtpListener[] = [];
-  const authThrottle = new AuthThrottle(); // AUTH failures per client address, across all listeners
+  const authThrottle = await storedAuthThrottle(store, logger("smtp")); // per client address, all listeners
   const recipientCheck = recipientChecks(() => current, hostname, logger("smtp"), metrics);
   const senderLookup = senderDomainLookup(resolver);
   // Modules plug into every listener's session hooks; without modules the SMTP path does no module work.
@@ -246,8 +253,10 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
   const addresses: { name: string; role: string; host: string; port: number }[] = [];
   try {
-    for (const listener of listeners) {
-      const addr = await listener.listen();
+    for (const [i, listener] of listeners.entries()) {
+      const addr = await listener.listen().catch((err) => {
+        throw explainListenError(err, `listeners[${i}].address`, config.listeners[i]!.address);
+      });
       addresses.push({ name: listener.name, role: listener.role, ...addr });
       log.info("listening on {host}:{port} ({role})", { ...addr, role: listener.role, name: listener.name });
     }
@@ -260,11 +269,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
 
   let stopping: Promise<void> | undefined;
   let lastReload: ReloadReport | undefined;
-  const recordReload = (r: { ok: boolean; error?: string; changed: string[]; needsRestart: string[] }) =>
-    lastReload = { at: Date.now(), ...r };
-  stopWatchers.push(
-    watchConfig(configPath, () => current, applyConfig, logger("config"), recordReload),
-  );
+  const recordReload = (r: ReloadResult) => lastReload = { at: Date.now(), ...r };
+  const reloadOptions = { path: configPath, started: config, current: () => current, log: logger("config") };
+  stopWatchers.push(watchConfig({ ...reloadOptions, apply: applyConfig, onResult: recordReload }));
   // The DSN service queues reports through the submitter; its "queued" event hands them to delivery.
   const dsn = createDsnService({
     config: () => current,
@@ -333,6 +340,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
           });
         }
         const domain = attempt.recipients[0]?.split("@").pop()?.toLowerCase() ?? "unknown";
+        for (const r of attempt.result) {
+          metrics.deliveryOutcomes.inc({ domain: metrics.domainLabel(domain), result: r.outcome });
+        }
         metrics.deliveryDuration.observe({ domain: metrics.domainLabel(domain) }, attempt.durationMs / 1000);
       },
     }),
@@ -350,7 +360,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     delivery: cluster?.engine ?? delivery,
     resolver,
     sessions: () => listeners.flatMap((l) => l.sessions()),
-    reload: async () => recordReload(await reloadConfig(configPath, () => current, applyConfig, logger("config"))),
+    reload: async () => recordReload(await reloadConfig({ ...reloadOptions, apply: applyConfig })),
     lastReload: () => lastReload,
     logLevel,
     setLogLevel: (level) => setLogLevel(level as Parameters<typeof setLogLevel>[0]),
@@ -374,15 +384,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         ...(cluster ? { postgres: cluster.ready } : {}),
         listeners: () => stopping ? Promise.reject(new Error("shutting down")) : Promise.resolve(),
         dns: () => {
-          // Any answer (even NXDOMAIN) proves the resolver works; cached for 10 s.
-          if (!dnsOk || Date.now() - dnsOk.at > 10_000) {
-            dnsOk = {
-              at: Date.now(),
-              ok: resolver.mx("health-check.invalid").then(() => {}, (err) => {
-                if (!(err as { permanent?: boolean }).permanent) throw err;
-              }),
-            };
-          }
+          // Asks the configured resolver itself (not the cache); any answer proves it works. Cached for 5 s.
+          if (!dnsOk || Date.now() - dnsOk.at > 5_000) dnsOk = { at: Date.now(), ok: resolver.probe() };
           return dnsOk.ok;
         },
       },
@@ -391,7 +394,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         const dnssec = transportSecurity.dnssecStatus();
         return { dane: dnssec.validating ? "in effect" : `not in effect: ${dnssec.detail}` };
       },
-    );
+    ).catch((err) => {
+      throw explainListenError(err, "http.address", config.http.address);
+    });
     log.info("listening on {host}:{port} (http)", { host: http.host, port: http.port, role: "http", name: "http" });
     if (web) {
       web.start(http.port);
@@ -399,6 +404,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     }
   }
   submitter.onQueued((record) => delivery.wake(record));
+  await delivery.restoreState(); // freeze, suspensions, overrides, rates and last errors from before a restart
   delivery.start();
 
   let control: ControlServer | undefined;

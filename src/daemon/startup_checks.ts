@@ -93,3 +93,39 @@ export async function checkStartup(loaded: LoadedConfig): Promise<void> {
     }
   }
 }
+
+/**
+ * Warns (as Postfix does) when the name Empath gives itself is not fully qualified: it is
+ * used in the greeting, HELO, `Received:`, `MAILER-DAEMON@…` and DSNs' `Reporting-MTA`.
+ */
+export function warnShortHostname(
+  hostname: string,
+  configured: boolean,
+  log: { warning(message: string, props: Record<string, unknown>): void },
+): boolean {
+  if (hostname.includes(".") && !hostname.endsWith(".")) return false;
+  log.warning(
+    "the host name {hostname} ({source}) is not fully qualified; HELO, Received:, MAILER-DAEMON@{hostname} and " +
+      'Reporting-MTA use it. Set smtp.hostname = "mx.example.com" in the config',
+    { hostname, source: configured ? "smtp.hostname" : "from the system, smtp.hostname is not set" },
+  );
+  return true;
+}
+
+/** A listener's address is taken by another process. */
+export class AddressInUseError extends Error {
+  readonly code = "ADDRESS_IN_USE";
+  constructor(readonly key: string, readonly address: string, options?: ErrorOptions) {
+    super(`${key} = "${address}": the address is already in use (another process listens there)`, options);
+    this.name = "AddressInUseError";
+  }
+}
+
+/** Names the config key and address when binding failed because the address is in use; other errors pass. */
+export function explainListenError(err: unknown, key: string, address: { host: string; port: number }): unknown {
+  // Deno.listen throws AddrInUse; node:net (smtp-server) an error with code EADDRINUSE.
+  const inUse = err instanceof Deno.errors.AddrInUse || (err as { code?: unknown })?.code === "EADDRINUSE";
+  if (!inUse) return err;
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return new AddressInUseError(key, `${host}:${address.port}`, { cause: err });
+}

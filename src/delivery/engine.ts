@@ -59,6 +59,7 @@ import { createLifecycle, type DeliveryEvents } from "./lifecycle.ts";
 import { DestinationLimits } from "./limits.ts";
 import { createOperator, type MessageFilter } from "./operator.ts";
 import { ORPHAN_SWEEP_MS, sweepOrphans } from "./orphan_sweep.ts";
+import { createOperatorState } from "./operator_state.ts";
 import { createOverrides } from "./overrides.ts";
 import type { Resolver } from "./resolver.ts";
 import { matchDomainPolicy } from "./router.ts";
@@ -72,6 +73,9 @@ import type { TransportSelector } from "./transport.ts";
 import { createTransportSelector } from "./transport_select.ts";
 
 export type { DeliveryEvents };
+
+/** How often the last error per destination is written to the store (and at stop). */
+const LAST_ERROR_FLUSH_MS = 15_000;
 
 /** What the engine needs. */
 export interface DeliveryDeps {
@@ -117,15 +121,19 @@ export interface DeliveryEngine {
   lastReplies(): Map<string, { reply: string; at: number }>;
   /** Removes a message (state and data). False when it does not exist. */
   deleteMessage(id: string): Promise<boolean>;
-  /** Holds delivery to a domain until `until` (epoch ms); 0 lifts the hold. */
-  suspend(domain: string, until: number): void;
+  /** Holds delivery to a domain until `until` (epoch ms, stored); 0 lifts the hold and releases held mail. */
+  suspend(domain: string, until: number): Promise<void>;
+  /** Sets (0 removes) a runtime rate limit, stored; mail held by the old rate becomes due now. */
+  setRate(domain: string, rate: number): Promise<void>;
+  /** Loads the stored operator state (freeze, suspensions, overrides, rates, last errors); call before start. */
+  restoreState(): Promise<void>;
   /** Removes spool data without queue state (runs every 10 minutes; callable for tests/operators). */
   sweepOrphans(now?: number): Promise<number>;
-  /** Global freeze: nothing is delivered until unfrozen. */
+  /** Global freeze: nothing is delivered until unfrozen (stored, so it outlives a restart). */
   readonly frozen: boolean;
-  setFrozen(frozen: boolean): void;
-  setOverride(domain: string, target: { host: string; port: number }): void;
-  removeOverride(domain: string): boolean;
+  setFrozen(frozen: boolean): Promise<void>;
+  setOverride(domain: string, target: { host: string; port: number }): Promise<void>;
+  removeOverride(domain: string): Promise<boolean>;
   overrides(): Map<string, { host: string; port: number }>;
 }
 
@@ -172,6 +180,19 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     run: (record, fresh) => runner.deliverMessage(record, fresh),
   });
   const operator = createOperator({ store, spool, log, lifecycle, scheduler, limits, clock });
+  const state = createOperatorState({
+    store,
+    log,
+    clock,
+    limits,
+    overrides,
+    scheduler,
+    operator,
+    lastReplies: () => runner.lastReplies(),
+  });
+  const flushReplies = () =>
+    state.flushReplies().catch((err) => log.warning("cannot store last errors: {error}", { error: String(err) }));
+  let replyFlusher: ReturnType<typeof setInterval> | undefined;
   const sweep = (now = clock.now()) =>
     sweepOrphans({ spool, store, log, inFlight: (id) => scheduler.running(id) !== undefined }, now);
 
@@ -181,25 +202,32 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     get frozen() {
       return scheduler.frozen;
     },
-    setFrozen: (value) => scheduler.setFrozen(value),
+    setFrozen: state.setFrozen,
+    suspend: state.suspend,
+    setRate: state.setRate,
+    restoreState: state.restore,
     start() {
       if (sweeper !== undefined) return;
       scheduler.start();
       sweeper = setInterval(() => void sweep().catch(() => {}), ORPHAN_SWEEP_MS);
       Deno.unrefTimer(sweeper as unknown as number);
+      replyFlusher = setInterval(() => void flushReplies(), LAST_ERROR_FLUSH_MS);
+      Deno.unrefTimer(replyFlusher as unknown as number);
     },
     wake: (record) => scheduler.wake(record),
     async stop(graceMs) {
       clearInterval(sweeper);
+      clearInterval(replyFlusher);
       await scheduler.stop(graceMs);
+      await flushReplies();
       await Promise.all([smtp.close?.(), lmtp.close?.(), http.close?.()]);
       deps.resolver.close();
     },
     inFlight: () => scheduler.inFlight(),
-    lastReplies: () => runner.lastReplies(),
+    lastReplies: state.lastReplies,
     sweepOrphans: sweep,
-    setOverride: overrides.set,
-    removeOverride: overrides.remove,
+    setOverride: state.setOverride,
+    removeOverride: state.removeOverride,
     overrides: overrides.all,
   };
 }

@@ -94,6 +94,16 @@ export class DestinationLimits {
     return this.#overrides.get(domain) ?? this.policyFor(domain).rate;
   }
 
+  /** The effective rate (messages/second) for a domain: a runtime override, else the policy's; undefined = unlimited. */
+  rateFor(domain: string): number | undefined {
+    return this.#rate(domain);
+  }
+
+  /** Runtime rate overrides set by {@link setRate}. */
+  rateOverrides(): Map<string, number> {
+    return new Map(this.#overrides);
+  }
+
   /** Sets a runtime rate limit (messages/second) for a domain; 0 removes the override. */
   setRate(domain: string, rate: number) {
     if (rate > 0) this.#overrides.set(domain, rate);

@@ -75,6 +75,12 @@ export interface Operator {
   deleteMessage(id: string): Promise<boolean>;
   /** Holds delivery to a domain until `until` (epoch ms); 0 lifts the hold and rescans. */
   suspend(domain: string, until: number): void;
+  /**
+   * Makes a domain's waiting mail due now when its next attempt lies after now but at or
+   * before `heldUntil`: what a suspension or rate limit held (the hold's end became the next
+   * attempt). Mail whose retry backoff ends later keeps its time. Returns how many.
+   */
+  releaseHeld(domain: string, heldUntil: number): Promise<number>;
 }
 
 /** Records written at once by retry/freeze/unfreeze of many messages. */
@@ -168,6 +174,16 @@ export function createOperator(options: OperatorOptions): Operator {
       await store.delete(id);
       await spool.delete(id);
       return true;
+    },
+    async releaseHeld(domain, heldUntil) {
+      const now = clock.now();
+      const changed = (await select({ domain })).filter((r) =>
+        waiting(r) && r.nextAttemptAt > now && r.nextAttemptAt <= heldUntil
+      );
+      for (const record of changed) record.nextAttemptAt = now;
+      await putAll(changed, scanNow);
+      scanNow();
+      return changed.length;
     },
     suspend(domain, until) {
       options.limits.suspend(domain, until);

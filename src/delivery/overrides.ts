@@ -1,6 +1,6 @@
 /**
  * Next-hop overrides per domain: `mx_override` from `[delivery.domains]` plus the
- * ones an operator sets at runtime (which win, and are lost on restart).
+ * ones an operator sets at runtime (which win; the engine stores them, see operator_state.ts).
  *
  * @example
  * ```ts

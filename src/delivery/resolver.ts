@@ -27,6 +27,7 @@ import {
   type DnsRecordType,
   type DnsResolver,
   normalizeName,
+  queryDns,
 } from "../dns/mod.ts";
 
 export { DnsError };
@@ -99,6 +100,11 @@ export interface Resolver {
   clearCache(): number;
   refresh(domain: string): Promise<void>;
   readonly size: number;
+  /**
+   * Asks the resolver itself (never the cache) for the root's NS records; any answer, even
+   * "no records", proves it works. Fails with a TEMPFAIL DnsError when it does not answer.
+   */
+  probe(): Promise<void>;
   close(): void;
 }
 
@@ -123,6 +129,20 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
   };
 
   return {
+    async probe() {
+      const server = options.nameServer
+        ? `${options.nameServer.ipAddr}:${options.nameServer.port}`
+        : "the system resolver";
+      try {
+        // Straight to the server, past the cache: any answer (NXDOMAIN included) proves it works.
+        await queryDns({ name: ".", type: "SOA" }, {
+          server: options.nameServer ? { host: options.nameServer.ipAddr, port: options.nameServer.port } : undefined,
+          timeoutMs: options.timeoutMs ?? 5000,
+        });
+      } catch (err) {
+        throw new DnsError(`DNS resolver ${server} did not answer: ${(err as Error).message}`, "TEMPFAIL", false);
+      }
+    },
     mx,
     async addresses(host) {
       const name = normalizeName(host);

@@ -17,6 +17,7 @@
  * @module
  */
 import client from "prom-client";
+import { registerProcessMetrics } from "./process_metrics.ts";
 
 /** All of Empath's metrics. */
 export interface Metrics {
@@ -29,6 +30,8 @@ export interface Metrics {
   /** Failed SMTP AUTH: `credentials` (535) or `locked_out` (454, too many failures from the address). */
   authFailures: client.Counter<"reason">;
   deliveryAttempts: client.Counter<"result">;
+  /** Recipient outcomes per destination domain (bounded label): deferral and bounce rates per domain. */
+  deliveryOutcomes: client.Counter<"domain" | "result">;
   deliveryDuration: client.Histogram<"domain">;
   dnsLookupDuration: client.Histogram<"type" | "result">;
   auditDropped: client.Counter<string>;
@@ -53,19 +56,13 @@ export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
   const maxDomains = options.maxDomains ?? 20;
   const domains = new Set<string>();
   try {
-    // Process metrics (CPU, RSS, heap, event-loop lag…) as empath_process_*.
+    // Process metrics (CPU, heap, event-loop lag…) as empath_process_* and empath_nodejs_*.
     client.collectDefaultMetrics({ register: registry, prefix: "empath_" });
   } catch {
-    // If the runtime lacks what prom-client needs, keep at least the RSS.
-    new client.Gauge({
-      name: "empath_process_resident_memory_bytes",
-      help: "Resident set size of the daemon",
-      registers: [registry],
-      collect() {
-        this.set(Deno.memoryUsage().rss);
-      },
-    });
+    // The runtime lacks something prom-client needs: the /proc based ones below still work.
   }
+  // prom-client's memory and descriptor gauges read 0 under Deno: these read /proc instead.
+  registerProcessMetrics(registry, "empath_");
   const metrics: Metrics = {
     registry,
     smtpConnections: new client.Counter({
@@ -121,6 +118,12 @@ export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
       name: "empath_delivery_attempts_total",
       help: "Delivery outcomes per recipient attempt",
       labelNames: ["result"],
+      registers: [registry],
+    }),
+    deliveryOutcomes: new client.Counter({
+      name: "empath_delivery_outcomes_total",
+      help: "Recipient delivery outcomes (delivered, deferred, failed) per destination domain",
+      labelNames: ["domain", "result"],
       registers: [registry],
     }),
     deliveryDuration: new client.Histogram({

@@ -1,7 +1,8 @@
 /**
  * QueueStore on plain files: `<dir>/<id>.json`, written to a temp file, fsync'd,
  * renamed over the old one and the directory fsync'd (grouped). The due order is
- * kept by the in-memory {@link QueueIndex}, rebuilt from the files on open.
+ * kept by the in-memory {@link QueueIndex}, rebuilt from the files on open. Operator
+ * state ({@link QueueStore.putState}) is one small file per key under `<dir>/state/`.
  *
  * @example
  * ```ts
@@ -25,6 +26,7 @@ import { DirSync } from "../spool/dir_sync.ts";
 import { isUlid } from "../spool/ulid.ts";
 import { isScheduled, QueueIndex } from "./index_cache.ts";
 import { createLeaseTable } from "./leases.ts";
+import { openStateDir } from "./file_state.ts";
 import { matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
 import type { QueueFilter, QueueRecord } from "./types.ts";
 
@@ -41,6 +43,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
   const chains = new Map<string, Promise<void>>();
 
   const pathOf = (id: string) => join(dir, `${id}.json`);
+  const { flush: flushState, ...state } = await openStateDir(join(dir, "state"), { fsync, closed: () => closed });
 
   for await (const entry of Deno.readDir(dir)) {
     if (entry.name.includes(".tmp")) {
@@ -86,6 +89,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
 
   return {
     backend: "file",
+    ...state,
     put(record) {
       const copy = structuredClone(record);
       return serialized(record.id, async () => {
@@ -147,7 +151,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     },
     async close() {
       closed = true;
-      await Promise.allSettled([...chains.values()]);
+      await Promise.allSettled([...chains.values(), flushState()]);
     },
   };
 }

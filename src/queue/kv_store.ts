@@ -6,6 +6,7 @@
  *   with `["part", id, i]` → string chunks.
  * - `["due", nextAttemptAt, id]` → `true` for scheduled (queued/deferred) records, so due
  *   messages are read in time order by a range scan, never a full scan.
+ * - `["state", key]` → `{ value, expiresAt? }`: operator state ({@link QueueStore.putState}).
  *
  * Concurrent puts are group-committed: while one atomic commit is in flight, new puts
  * collect and go out together in the next one (bounded by KV's per-commit limits).
@@ -29,7 +30,7 @@
  */
 import { isScheduled, QueueIndex } from "./index_cache.ts";
 import { createLeaseTable } from "./leases.ts";
-import { matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
+import { matchesFilter, type QueueStore, QueueStoreError, type StateEntry, type StateValue } from "./store.ts";
 import type { QueueFilter, QueueRecord } from "./types.ts";
 
 const CHUNK = 60_000;
@@ -48,6 +49,9 @@ interface Pending {
 }
 
 type Stored = { json: string } | { parts: number };
+type StoredState = { value: StateValue; expiresAt?: number };
+const live = (s: StoredState | null, now: number): s is StoredState =>
+  s !== null && (s.expiresAt === undefined || s.expiresAt > now);
 
 /** The fields the index reads, copied (cheaper than a deep clone of the whole record). */
 function indexView(r: QueueRecord): QueueRecord {
@@ -221,8 +225,43 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     return out;
   }
 
+  function open(): void {
+    if (closed) throw new QueueStoreError("queue store is closed", "QUEUE_CLOSED");
+  }
+
   return {
     backend: "kv",
+    async getState(key) {
+      open();
+      const entry = await kv.get<StoredState>(["state", key]);
+      return live(entry.value, Date.now()) ? entry.value.value : null;
+    },
+    async putState(key, value, expiresAt) {
+      open();
+      const stored: StoredState = expiresAt === undefined ? { value } : { value, expiresAt };
+      // KV's own expiry only cleans up (it is lazy); reads check expiresAt themselves.
+      const expireIn = expiresAt === undefined ? undefined : Math.max(1, expiresAt - Date.now()) + 60_000;
+      await kv.set(["state", key], stored, expireIn === undefined ? undefined : { expireIn });
+    },
+    async listState(prefix) {
+      open();
+      const now = Date.now();
+      const out: StateEntry[] = [];
+      for await (const entry of kv.list<StoredState>({ prefix: ["state"] })) {
+        const key = entry.key[1] as string;
+        if (!key.startsWith(prefix) || !live(entry.value, now)) continue;
+        out.push({
+          key,
+          value: entry.value.value,
+          ...(entry.value.expiresAt ? { expiresAt: entry.value.expiresAt } : {}),
+        });
+      }
+      return out;
+    },
+    async deleteState(key) {
+      open();
+      await kv.delete(["state", key]);
+    },
     put: (record) => enqueue({ kind: "put", id: record.id, record: indexView(record), json: JSON.stringify(record) }),
     delete: (id) => enqueue({ kind: "delete", id }),
     get,

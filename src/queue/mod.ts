@@ -14,7 +14,15 @@ export type {
   RecipientStatus,
 } from "./types.ts";
 export { SCHEDULED_STATUSES } from "./types.ts";
-export { type ClaimOptions, emptyCounts, matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
+export {
+  type ClaimOptions,
+  emptyCounts,
+  matchesFilter,
+  type QueueStore,
+  QueueStoreError,
+  type StateEntry,
+  type StateValue,
+} from "./store.ts";
 export type { QueueStats } from "./index_cache.ts";
 export { openKvStore } from "./kv_store.ts";
 export { openFileStore } from "./file_store.ts";

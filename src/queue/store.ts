@@ -18,6 +18,17 @@ export interface ClaimOptions {
   leaseMs: number;
 }
 
+/** A JSON value kept under a key by {@link QueueStore.putState}. */
+export type StateValue = string | number | boolean | null | StateValue[] | { [key: string]: StateValue };
+
+/** One entry of {@link QueueStore.listState}. */
+export interface StateEntry {
+  key: string;
+  value: StateValue;
+  /** Epoch ms after which the entry is gone; absent = kept until deleted. */
+  expiresAt?: number;
+}
+
 /**
  * Persistent queue state. All writes are durable when their promise resolves.
  *
@@ -52,6 +63,19 @@ export interface QueueStore {
   counts(): Promise<Record<MessageStatus, number>>;
   /** Counts by status and domain and the oldest message, from memory (fast at 100k messages). */
   stats(): Promise<QueueStats>;
+  /**
+   * Small durable operator state (global freeze, suspensions, runtime overrides, lockouts) as
+   * JSON values under string keys, outside the message records. An entry with `expiresAt`
+   * (epoch ms) is gone once `Date.now() >= expiresAt`: reads skip it, the store may drop it.
+   * SQL shape: `state(key text primary key, value json, expires_at bigint null)`.
+   */
+  getState(key: string): Promise<StateValue | null>;
+  /** Creates or replaces `key` (durable when the promise resolves). */
+  putState(key: string, value: StateValue, expiresAt?: number): Promise<void>;
+  /** Live entries whose key starts with `prefix`, in key order. */
+  listState(prefix: string): Promise<StateEntry[]>;
+  /** Removes `key`; a missing key is not an error. */
+  deleteState(key: string): Promise<void>;
   /** Fails when the store cannot be used (health check). */
   probe(): Promise<void>;
   close(): Promise<void>;

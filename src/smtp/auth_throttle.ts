@@ -11,7 +11,9 @@
  *   with 454 4.7.0 — even with the right password — until old failures age out.
  *
  * The per-address table lives in memory and is bounded ({@link MAX_TRACKED_CLIENTS});
- * when it is full the address whose last failure is oldest is forgotten first.
+ * when it is full the address whose last failure is oldest is forgotten first. The
+ * daemon keeps a copy in the queue store (`onFailure`, {@link AuthThrottle.restore}) so a
+ * restart does not lift a lockout.
  *
  * @example
  * ```ts
@@ -82,10 +84,25 @@ export class AuthThrottle {
   readonly #inFlight = new Map<string, number>();
   readonly #maxClients: number;
   readonly #now: () => number;
+  readonly #onFailure?: (key: string, times: readonly number[], settings: AuthThrottleSettings) => void;
 
-  constructor(options: { maxClients?: number; now?: () => number } = {}) {
+  /** `onFailure` sees a client's recent failure times after each recorded failure (to store them). */
+  constructor(
+    options: {
+      maxClients?: number;
+      now?: () => number;
+      onFailure?: (key: string, times: readonly number[], settings: AuthThrottleSettings) => void;
+    } = {},
+  ) {
     this.#maxClients = options.maxClients ?? MAX_TRACKED_CLIENTS;
     this.#now = options.now ?? Date.now;
+    this.#onFailure = options.onFailure;
+  }
+
+  /** Loads a client's failure times (by {@link clientKey}) kept from before a restart. */
+  restore(key: string, times: readonly number[]): void {
+    if (times.length === 0 || this.#failures.size >= this.#maxClients) return;
+    this.#failures.set(key, [...times].sort((a, b) => a - b));
   }
 
   /** Client addresses (or IPv6 /64s) currently remembered. */
@@ -146,6 +163,7 @@ export class AuthThrottle {
         this.#failures.delete(this.#failures.keys().next().value!);
       }
       this.#failures.set(key, times);
+      this.#onFailure?.(key, times, settings);
     }
     return {
       delayMs: failureDelay(sessionFailures, settings),

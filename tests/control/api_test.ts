@@ -120,10 +120,12 @@ function fakeContext(): ControlContext {
         suspensions: (now = Date.now()) =>
           [...suspended].filter(([, until]) => until > now).map(([domain, until]) => ({ domain, until })),
       },
+      suspend: (domain: string, until: number) => Promise.resolve(void suspended.set(domain, until)),
       wake: () => {},
       overrides: () => new Map(overrides),
-      setOverride: (domain: string, target: { host: string; port: number }) => void overrides.set(domain, target),
-      removeOverride: (domain: string) => overrides.delete(domain),
+      setOverride: (domain: string, target: { host: string; port: number }) =>
+        Promise.resolve(void overrides.set(domain, target)),
+      removeOverride: (domain: string) => Promise.resolve(overrides.delete(domain)),
     },
   };
   return fake as unknown as ControlContext;

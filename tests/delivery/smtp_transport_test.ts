@@ -28,6 +28,7 @@ const resolver = (mx: Record<string, string[]>, addresses: Record<string, string
   cacheEntries: () => [],
   clearCache: () => 0,
   refresh: () => Promise.resolve(),
+  probe: () => Promise.resolve(),
   size: 0,
   close: () => {},
 });

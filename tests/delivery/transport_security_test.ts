@@ -56,6 +56,7 @@ function fakeResolver(txt: Map<string, string>, addresses: Record<string, string
     mx: nodata,
     addresses: (h) => addresses[h] ? Promise.resolve(addresses[h]!) : nodata(h),
     records: nodata,
+    probe: () => Promise.resolve(),
     lookup: (name, type) => {
       const t = txt.get(name);
       if (type !== "TXT" || t === undefined) return nodata(name);

@@ -66,6 +66,7 @@ const txtResolver = (txt: Record<string, string>): Resolver => ({
   mx: () => Promise.reject(new Error("unused")),
   addresses: () => Promise.reject(new Error("unused")),
   records: () => Promise.reject(new Error("unused")),
+  probe: () => Promise.resolve(),
   lookup: (name) => {
     const value = txt[name];
     if (!value) return Promise.reject(Object.assign(new Error("NXDOMAIN"), { permanent: true }));

@@ -223,11 +223,50 @@ export function queueStoreContract(name: string, open: (dir: string) => Promise<
       assert.equal((await store.claim({ now: now + 60_000, limit: 1, owner: "c", leaseMs: 1000 }))[0]?.id, rec.id);
     }));
 
+  Deno.test(`${name}: operator state survives reopening; expired entries are gone`, () =>
+    withStore(async (store, reopen) => {
+      const now = Date.now();
+      await store.putState("freeze", true);
+      await store.putState("suspend/example.com", { until: now + 60_000 }, now + 60_000);
+      await store.putState("suspend/expired.example", { until: now - 1 }, now - 1);
+      await store.putState("mx/a.example", { host: "10.0.0.1", port: 2525 });
+      await store.putState("odd/../key with spaces.é", 1);
+      store = await reopen();
+      assert.equal(await store.getState("freeze"), true);
+      assert.deepEqual(await store.getState("suspend/example.com"), { until: now + 60_000 });
+      assert.equal(await store.getState("suspend/expired.example"), null, "expired");
+      assert.equal(await store.getState("missing"), null);
+      assert.equal(await store.getState("odd/../key with spaces.é"), 1);
+      assert.deepEqual(await store.listState("suspend/"), [
+        { key: "suspend/example.com", value: { until: now + 60_000 }, expiresAt: now + 60_000 },
+      ]);
+      assert.deepEqual(await store.listState("mx/"), [{
+        key: "mx/a.example",
+        value: { host: "10.0.0.1", port: 2525 },
+      }]);
+      await Promise.all([1, 2, 3, 4, 5].map((n) => store.putState("burst", [n]))); // not awaited one by one
+      assert.deepEqual(await store.getState("burst"), [5], "the last put stays");
+      await store.deleteState("burst");
+      await store.putState("freeze", false); // replaces
+      assert.equal(await store.getState("freeze"), false);
+      await store.deleteState("freeze");
+      await store.deleteState("never-set");
+      assert.equal(await store.getState("freeze"), null);
+      assert.deepEqual((await store.listState("")).map((e) => e.key), [
+        "mx/a.example",
+        "odd/../key with spaces.é",
+        "suspend/example.com",
+      ]);
+      assert.equal((await store.counts()).queued, 0, "state is not a message");
+      assert.deepEqual(await Array.fromAsync(store.list()), []);
+    }));
+
   Deno.test(`${name}: writes after close are refused with a typed error`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "empath-queue-" });
     const store = await open(dir);
     await store.close();
     await assert.rejects(() => store.put(sampleRecord()), { name: "QueueStoreError", code: "QUEUE_CLOSED" });
+    await assert.rejects(() => store.putState("k", 1), { name: "QueueStoreError", code: "QUEUE_CLOSED" });
     await Deno.remove(dir, { recursive: true });
   });
 }
