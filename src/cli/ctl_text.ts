@@ -102,7 +102,7 @@ export function clusterNodesText(nodes: ClusterNodeRow[]): string {
     ["NODE", "STATE", "LEASES", "IN FLIGHT", "LAST HEARTBEAT", "VERSION"],
     nodes.map((n) => [
       n.node,
-      n.alive ? "alive" : n.stoppedAt ? "stopped" : "silent",
+      n.alive ? "alive" : n.stoppedAt ? "stopped" : "dead",
       n.leases,
       Number(n.info.inFlight ?? 0),
       iso(n.heartbeatAt),

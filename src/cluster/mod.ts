@@ -16,5 +16,5 @@ export {
   OPERATOR_CHANNEL,
   startClusterNode,
 } from "./node.ts";
-export { createSharedGate } from "./shared_gate.ts";
+export { connectionShare, createSharedGate } from "./shared_gate.ts";
 export { type SharedOperatorState, shareOperatorState } from "./shared_state.ts";

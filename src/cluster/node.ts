@@ -2,7 +2,9 @@
  * One node's presence in the cluster: a heartbeat row in `empath_nodes` (with what it
  * is doing), LISTEN on the queue channel (a commit or a released lease elsewhere wakes
  * this node's scheduler, so idle nodes need not poll hard) and on the operator channel,
- * and the count of live nodes that the shared limits divide by.
+ * and the count of live nodes that the shared limits divide by. Rows of nodes silent for
+ * `forgetMs` (gone for good: a replaced machine, a container that will not come back)
+ * are deleted by whichever node beats next; until then `cluster nodes` shows them dead.
  * @module
  */
 import type { Logger } from "@logtape/logtape";
@@ -35,6 +37,8 @@ export interface ClusterNodeOptions {
   hostname: string;
   version: string;
   heartbeatMs: number;
+  /** Delete rows of nodes whose last heartbeat is older than this, ms (default 24 h). */
+  forgetMs?: number;
   log: Logger;
   /** Due work may be waiting (a commit or a released lease on some node). */
   wake: () => void;
@@ -60,6 +64,7 @@ export interface ClusterNode {
 export async function startClusterNode(options: ClusterNodeOptions): Promise<ClusterNode> {
   const { sql, id, log } = options;
   const staleMs = options.heartbeatMs * 3;
+  const forgetMs = Math.max(options.forgetMs ?? 86_400_000, staleMs);
   let live = 1;
   let error: string | undefined;
   let stopped = false;
@@ -74,6 +79,10 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Clu
       SELECT count(*)::int AS n FROM empath_nodes
       WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => ${staleMs / 1000})`;
     live = Math.max(1, row?.n ?? 1);
+    const gone = await sql<{ node: string }[]>`
+      DELETE FROM empath_nodes WHERE node <> ${id} AND heartbeat_at < now() - make_interval(secs => ${forgetMs / 1000})
+      RETURNING node`;
+    for (const g of gone) log.info("forgot node {node}: no heartbeat for {s} s", { node: g.node, s: forgetMs / 1000 });
   }
   const tick = async () => {
     try {

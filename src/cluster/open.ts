@@ -13,7 +13,7 @@
  */
 import type { Sql } from "postgres";
 import { openSpool } from "../spool/mod.ts";
-import { connectPostgres } from "./db.ts";
+import { type ConnectOptions, connectPostgres } from "./db.ts";
 import { createPgSpool, type PgSpool } from "./pg_spool.ts";
 import { createPgStore, type PgQueueStore } from "./pg_store.ts";
 
@@ -27,6 +27,10 @@ export interface PgQueueOptions {
   owner?: string;
   /** Lease of a message this node just accepted (default 5 minutes, the scheduler's). */
   leaseMs?: number;
+  /** Keep retrying an unreachable server at open this long, ms (default 0). */
+  connectWaitMs?: number;
+  /** Told before each retry of an unreachable server at open. */
+  onConnectRetry?: ConnectOptions["onRetry"];
 }
 
 /** The open backend. */
@@ -48,7 +52,12 @@ export function defaultNodeId(): string {
 
 /** Connects, migrates, and builds store and spool. Nothing staged survives a restart: it was never acknowledged. */
 export async function openPgQueue(options: PgQueueOptions): Promise<PgQueue> {
-  const sql = await connectPostgres({ url: options.url, poolSize: options.poolSize });
+  const sql = await connectPostgres({
+    url: options.url,
+    poolSize: options.poolSize,
+    waitMs: options.connectWaitMs,
+    onRetry: options.onConnectRetry,
+  });
   await Deno.remove(options.stagingDir, { recursive: true }).catch(() => {});
   const staging = await openSpool(options.stagingDir, { fsync: false });
   const spool = createPgSpool(sql, staging);

@@ -5,7 +5,14 @@
  *   (the bucket goes negative): the answer says when that token is due, and the node waits
  *   until then. No token is handed out twice, so the cluster's rate holds whatever the
  *   number of nodes. At most one request per domain is in flight per node.
- * - connection limits are divided among the live nodes (each gets ⌈max / nodes⌉, at least 1).
+ * - connection limits are divided among the live nodes: each gets ⌊max / nodes⌋, at least
+ *   1, so the nodes together never open more than `max` connections to a domain while
+ *   there are at most `max` live nodes (with more nodes than `max`, each still gets one).
+ *   The split is static, not counted in the database: a connection slot is taken on the
+ *   delivery hot path (synchronously, no round trip), a SIGKILLed node leaves no slots
+ *   behind to expire, and the bound holds without the database. Its price: a node with no
+ *   mail for a domain leaves its share unused, and for one heartbeat after a node joins,
+ *   the others still divide by the old count (docs/SCALING.md).
  * @module
  */
 import type { Logger } from "@logtape/logtape";
@@ -17,6 +24,11 @@ interface DomainTokens {
   held: boolean;
   readyAt: number;
   pending: boolean;
+}
+
+/** One node's share of a domain's connection limit `max` among `nodes` live nodes. */
+export function connectionShare(max: number, nodes: number): number {
+  return Math.max(1, Math.floor(max / Math.max(1, nodes)));
 }
 
 /** Creates the gate; `liveNodes` is the heartbeat's count. */
@@ -44,7 +56,7 @@ export function createSharedGate(sql: Sql, liveNodes: () => number, log: Logger)
   }
 
   return {
-    connectionShare: (_domain, max) => Math.max(1, Math.ceil(max / liveNodes())),
+    connectionShare: (_domain, max) => connectionShare(max, liveNodes()),
     takeToken(domain, rate, now): AcquireVerdict {
       let state = domains.get(domain);
       if (!state) domains.set(domain, state = { held: false, readyAt: 0, pending: false });

@@ -147,6 +147,10 @@ const queue = z.strictObject({
   lease: duration.default(300_000),
   /** backend "postgres": how often a node heartbeats (a node silent for 3 beats counts as gone). */
   heartbeat: duration.default(5_000),
+  /** backend "postgres": at start, keep retrying an unreachable server this long before giving up ("0s": at once). */
+  connect_wait: duration.default(60_000),
+  /** backend "postgres": a node silent this long is removed from `empath_nodes` (shown as dead until then). */
+  node_forget: duration.default(86_400_000),
 });
 
 const log = z.strictObject({

@@ -31,7 +31,7 @@ export interface ClusterMembership {
 export async function joinCluster(
   pg: PgQueue,
   delivery: DeliveryEngine,
-  options: { hostname: string; heartbeatMs: number },
+  options: { hostname: string; heartbeat: number; node_forget: number },
 ): Promise<ClusterMembership> {
   const log = logger("cluster");
   const state = shareOperatorState(pg.sql, delivery, log);
@@ -40,7 +40,8 @@ export async function joinCluster(
     id: pg.owner,
     hostname: options.hostname,
     version: VERSION,
-    heartbeatMs: options.heartbeatMs,
+    heartbeatMs: options.heartbeat,
+    forgetMs: options.node_forget,
     log,
     wake: () => delivery.wake(),
     operatorChanged: () => void state.sync(),

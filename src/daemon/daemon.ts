@@ -149,6 +149,9 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       poolSize: config.queue.pool_size,
       stagingDir: join(dataDir, "staging"),
       leaseMs: config.queue.lease,
+      connectWaitMs: config.queue.connect_wait,
+      onConnectRetry: (r) =>
+        log.warning("PostgreSQL unreachable at start: {error}; retry {attempt} in {retryInMs} ms", r),
     }).catch((err) => {
       throw new ConfigError(`cannot open queue.backend = "postgres": ${(err as Error).message}`, configPath);
     })
@@ -348,7 +351,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     }),
   });
   registerGauges(metrics, { store, spool, resolver, pool, delivery });
-  const cluster = pg && await joinCluster(pg, delivery, { hostname, heartbeatMs: config.queue.heartbeat });
+  const cluster = pg && await joinCluster(pg, delivery, { hostname, ...config.queue });
   const controlContext: ControlContext = {
     version: VERSION,
     startedAt,
