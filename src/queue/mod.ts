@@ -8,13 +8,22 @@ export type {
   ClientInfo,
   MessageStatus,
   NotifyValue,
+  Priority,
   QueueFilter,
   QueueRecord,
   RecipientState,
   RecipientStatus,
 } from "./types.ts";
-export { SCHEDULED_STATUSES } from "./types.ts";
-export { type ClaimOptions, emptyCounts, matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
+export { PRIORITIES, SCHEDULED_STATUSES } from "./types.ts";
+export {
+  type ClaimOptions,
+  type DeliveryMark,
+  emptyCounts,
+  matchesFilter,
+  type OutboxEntry,
+  type QueueStore,
+  QueueStoreError,
+} from "./store.ts";
 export type { QueueStats } from "./index_cache.ts";
 export { openKvStore } from "./kv_store.ts";
 export { openFileStore } from "./file_store.ts";
