@@ -53,6 +53,7 @@ const OPTIONS = {
   watch: { type: "boolean", short: "w" },
   interval: { type: "string" },
   count: { type: "string" },
+  priority: { type: "string" },
 } as const;
 
 const GLOBAL_KEYS = new Set(["socket", "config", "token-file", "json", "timeout", "max-response", "help", "version"]);

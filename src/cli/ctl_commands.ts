@@ -29,6 +29,7 @@ export interface CtlOptions {
   watch?: boolean;
   interval?: string;
   count?: string;
+  priority?: string;
 }
 
 /** A usage error: exit code 2. */
@@ -142,16 +143,25 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
   },
   queue: {
     list: spec("queue.list", {
-      usage: "queue list [--status S] [--domain D] [--limit N]",
+      usage: "queue list [--status S] [--domain D] [--priority LEVEL] [--limit N]",
       summary: "messages in the queue, oldest first",
-      options: ["status", "domain", "limit"],
+      options: ["status", "domain", "priority", "limit"],
       // A limit that is not a number goes out as null (JSON has no NaN) and the daemon refuses it.
       args: (_p, o) => ({
         status: o.status,
         domain: o.domain,
+        priority: o.priority,
         limit: o.limit === undefined ? undefined : Number(o.limit),
       }),
       text: messageRows,
+    }),
+    "set-priority": spec("queue.set-priority", {
+      usage: "queue set-priority ID LEVEL | --domain D LEVEL",
+      summary: "set the delivery priority (critical, high, normal, low) of waiting messages",
+      options: ["domain"],
+      positionals: ["id?", "level"],
+      args: (p, o) => ({ ...idOrSelection("reprioritize")(p.slice(0, -1), o), priority: at(p, p.length - 1) }),
+      text: (r) => `${r.changed} message(s) reprioritized`,
     }),
     view: spec("queue.view", {
       usage: "queue view ID",

@@ -12,6 +12,11 @@ const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
 });
 
+/** Delivery priority of a message (see README "Priority"). */
+const priority = z.enum(["critical", "high", "normal", "low"], {
+  error: 'expected "critical", "high", "normal" or "low"',
+});
+
 const listener = z.strictObject({
   name: z.string().min(1).optional(),
   address: hostPort,
@@ -21,6 +26,8 @@ const listener = z.strictObject({
   /** Per-listener certificate, overriding [tls]. */
   tls_cert: z.string().optional(),
   tls_key: z.string().optional(),
+  /** Delivery priority of mail received here (a user's or a module's level overrides it). */
+  priority: priority.optional(),
 });
 
 const timeouts = z.strictObject({
@@ -133,6 +140,12 @@ const queue = z.strictObject({
   backend: z.enum(["kv", "file"], { error: 'expected "kv" (Deno KV) or "file"' }).default("kv"),
   /** Path or remote URL for Deno KV; default <data_dir>/queue.kv. */
   kv_path: z.string().optional(),
+  /** Delivery priority per authenticated user (overrides the listener's; a module's overrides it). */
+  priority_users: z.record(z.string(), priority).default({}),
+  /** Delivered recipients remembered (so no retry sends again): at most this many, ... */
+  dedup_max: count.default(200_000),
+  /** ... and for at most this long. */
+  dedup_max_age: duration.default(7 * 86_400_000),
 });
 
 const log = z.strictObject({

@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "../config/mod.ts";
-import type { MessageStatus } from "../queue/mod.ts";
+import { type MessageStatus, PRIORITIES } from "../queue/mod.ts";
 
 /** Every message status, in lifecycle order. */
 export const MESSAGE_STATUSES = [
@@ -60,6 +60,12 @@ const optionalDomain = text(EXPECT_DOMAIN).nullable().optional().transform(blank
 const EXPECT_STATUS = `expected one of ${MESSAGE_STATUSES.join(", ")}`;
 const optionalStatus = text(EXPECT_STATUS).nullable().optional().transform(blankToUndefined).pipe(
   z.enum(MESSAGE_STATUSES, { error: EXPECT_STATUS }).optional(),
+);
+
+const EXPECT_PRIORITY = `expected one of ${PRIORITIES.join(", ")}`;
+const priority = text(EXPECT_PRIORITY).pipe(z.enum(PRIORITIES as ["critical"], { error: EXPECT_PRIORITY }));
+const optionalPriority = text(EXPECT_PRIORITY).nullable().optional().transform(blankToUndefined).pipe(
+  priority.optional(),
 );
 
 const EXPECT_LEVEL = `expected one of ${LOG_LEVELS.join(", ")}`;
@@ -125,7 +131,7 @@ const freezeTarget = selectionFields.transform((a): FreezeTarget =>
 export const ARGS = {
   none: z.object({}),
   logLevel: z.object({ level: logLevel }),
-  list: z.object({ status: optionalStatus, domain: optionalDomain, limit }),
+  list: z.object({ status: optionalStatus, domain: optionalDomain, priority: optionalPriority, limit }),
   id: z.object({ id: messageId }),
   retry: selection("retry"),
   bounce: selection("bounce"),
@@ -135,4 +141,5 @@ export const ARGS = {
   domain: z.object({ domain }),
   setOverride: z.object({ domain, target }),
   rateLimit: z.object({ domain, rate }),
+  setPriority: z.object({ priority }).and(selection("reprioritize")),
 };

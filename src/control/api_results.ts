@@ -5,7 +5,7 @@
  * @module
  */
 import type { CacheEntry } from "../delivery/mod.ts";
-import type { MessageStatus, QueueRecord } from "../queue/mod.ts";
+import type { MessageStatus, Priority, QueueRecord } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
 
 /** A DNS cache entry (`dns.list-cache`, `dns.refresh`). */
@@ -83,6 +83,7 @@ export interface MessageRow {
   nextAttemptAt: number;
   attempts: number;
   lastReply?: string;
+  priority: Priority;
 }
 
 /** `queue.list`. */

@@ -13,9 +13,9 @@ const notWaiting = (id: string, verb: string) =>
 
 /** `queue.*`. */
 export const queueHandlers: GroupHandlers<"queue"> = {
-  "queue.list": async ({ status, domain, limit }, ctx) => {
+  "queue.list": async ({ status, domain, priority, limit }, ctx) => {
     const rows = [];
-    for await (const r of ctx.store.list({ status, domain, limit: limit + 1 })) rows.push(messageRow(r));
+    for await (const r of ctx.store.list({ status, domain, priority, limit: limit + 1 })) rows.push(messageRow(r));
     return { messages: rows.slice(0, limit), truncated: rows.length > limit };
   },
   "queue.view": async ({ id }, ctx) => {
@@ -58,6 +58,11 @@ export const queueHandlers: GroupHandlers<"queue"> = {
     const n = await ctx.delivery.unfreeze(target);
     if ("id" in target && n === 0) throw new ControlError(`message ${target.id} is not frozen`, "NOT_FOUND");
     return { scope: "id" in target ? "message" : "domain", unfrozen: n };
+  },
+  "queue.set-priority": async ({ priority, ...selection }, ctx) => {
+    const n = await ctx.delivery.setPriority(selection, priority);
+    if ("id" in selection && n === 0) throw notWaiting(selection.id, "reprioritized");
+    return { changed: n };
   },
   "queue.suspend": ({ domain, for: ms }, ctx) => {
     const until = Date.now() + ms;

@@ -26,6 +26,7 @@ export function messageRow(r: QueueRecord): MessageRow {
     nextAttemptAt: r.nextAttemptAt,
     attempts: Math.max(0, ...r.recipients.map((x) => x.attempts)),
     lastReply: pending.find((x) => x.lastReply)?.lastReply,
+    priority: r.priority ?? "normal",
   };
 }
 

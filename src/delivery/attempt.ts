@@ -50,6 +50,7 @@ import { retryDelay } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { DestinationLimits } from "./limits.ts";
+import { PriorityGate } from "./priority_gate.ts";
 import { applyOutcomes, expire, pendingRecipients, type RecipientOutcome, settle } from "./outcome.ts";
 import type { OutboundMessage, TransportSelector } from "./transport.ts";
 
@@ -101,6 +102,7 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const stopping = options.stopping ?? (() => false);
   const lastReplies = new Map<string, { reply: string; at: number }>();
+  const gate = new PriorityGate();
 
   async function deliverMessage(snapshot: QueueRecord, fresh = false): Promise<void> {
     const record = fresh ? snapshot : await store.get(snapshot.id);
@@ -157,14 +159,23 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
   async function deliverDestination(record: QueueRecord, domain: string, rcpts: string[]): Promise<DestinationResult> {
     const t0 = clock.now();
     const waitUntil = t0 + MAX_BUSY_WAIT_MS;
-    while (true) {
-      const verdict = limits.tryAcquire(domain, clock.now());
-      if (verdict.ok) break;
-      if (verdict.reason !== "busy" && verdict.reason !== "rate" || verdict.retryAt > waitUntil) {
-        return { kind: "later", retryAt: verdict.retryAt, reason: verdict.reason };
+    const level = record.priority ?? "normal";
+    gate.enter(domain, level);
+    try {
+      while (true) {
+        // Outranked by a waiter of a higher level for this destination: it takes the next slot.
+        const verdict = gate.outranked(domain, level)
+          ? { ok: false as const, reason: "busy" as const, retryAt: clock.now() + 20 }
+          : limits.tryAcquire(domain, clock.now());
+        if (verdict.ok) break;
+        if (verdict.reason !== "busy" && verdict.reason !== "rate" || verdict.retryAt > waitUntil) {
+          return { kind: "later", retryAt: verdict.retryAt, reason: verdict.reason };
+        }
+        await sleep(Math.max(5, verdict.retryAt - clock.now()));
+        if (stopping()) return { kind: "later", retryAt: clock.now(), reason: "stopping" };
       }
-      await sleep(Math.max(5, verdict.retryAt - clock.now()));
-      if (stopping()) return { kind: "later", retryAt: clock.now(), reason: "stopping" };
+    } finally {
+      gate.leave(domain, level);
     }
     let connectionFailed = false;
     let lastError = "";

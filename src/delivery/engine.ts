@@ -49,7 +49,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
-import type { QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Priority, QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { createAttemptRunner } from "./attempt.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -107,6 +107,8 @@ export interface DeliveryEngine {
   lastReplies(): Map<string, { reply: string; at: number }>;
   /** Removes a message (state and data). False when it does not exist. */
   deleteMessage(id: string): Promise<boolean>;
+  /** Sets the priority of waiting or frozen messages; returns how many. */
+  setPriority(filter: MessageFilter, priority: Priority): Promise<number>;
   /** Holds delivery to a domain until `until` (epoch ms); 0 lifts the hold. */
   suspend(domain: string, until: number): void;
   /** Removes spool data without queue state (runs every 10 minutes; callable for tests/operators). */

@@ -41,3 +41,4 @@ export {
   type Submitter,
   type SubmitterOptions,
 } from "./submit.ts";
+export { modulePriority, PRIORITY_KEY, priorityOf } from "./priority.ts";
