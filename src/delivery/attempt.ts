@@ -5,6 +5,11 @@
  * circuit breaker). Per-recipient outcomes are recorded; deferred recipients get
  * the backoff delay, and a message whose recipients are all final is finished.
  *
+ * No double delivery: recipients the next hop accepted are marked in the store
+ * (`markDelivered`, group-committed) the moment the transport returns, before anything
+ * else is written; an attempt first drops recipients already marked (after a crash, a
+ * retry, or an operator re-queue of the same message), reporting them as `deduplicated`.
+ *
  * All times come from the injected {@link Clock}, so tests advance time instead of
  * waiting.
  *
@@ -54,13 +59,16 @@ import { PriorityGate } from "./priority_gate.ts";
 import { applyOutcomes, expire, pendingRecipients, type RecipientOutcome, settle } from "./outcome.ts";
 import type { OutboundMessage, TransportSelector } from "./transport.ts";
 
+/** The reply recorded for a recipient skipped because it was delivered before. */
+export const DEDUP_REPLY = "250 2.0.0 Already delivered to this recipient (not sent again)";
+
 /** How long a delivery waits in place for a busy or rate-limited destination before rescheduling. */
 const MAX_BUSY_WAIT_MS = 1000;
 
 /** What the attempt runner needs. */
 export interface AttemptOptions {
   config: () => Config;
-  store: Pick<QueueStore, "get" | "put">;
+  store: Pick<QueueStore, "get" | "put"> & Partial<Pick<QueueStore, "markDelivered" | "deliveredOf">>;
   spool: Pick<Spool, "readStream">;
   log: Logger;
   limits: DestinationLimits;
@@ -118,6 +126,13 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
         age: Math.round((now - record.receivedAt) / 1000),
       });
       return await lifecycle.finish(record);
+    }
+    const marked = new Set(await store.deliveredOf?.(record.id) ?? []);
+    const already = pendingRecipients(record).filter((r) => marked.has(r.address)).map((r) => r.address);
+    if (already.length > 0) {
+      applyOutcomes(record, already.map((address) => ({ address, outcome: "delivered" as const, reply: DEDUP_REPLY })));
+      log.info("{id}: {n} recipient(s) already delivered, not sent again", { id: record.id, n: already.length });
+      await lifecycle.deduplicated(record, already);
     }
     const groups = new Map<string, string[]>();
     for (const r of pendingRecipients(record)) {
@@ -195,6 +210,7 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
         domain,
         message: outbound(record, rcpts),
       });
+      await mark(record.id, result.recipients);
       connectionFailed = result.connectionFailed ?? false;
       lastError = result.error ?? "";
       const attempt: AttemptRecord = {
@@ -229,6 +245,16 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
     } finally {
       limits.release(domain, { connectionFailed, error: lastError }, clock.now());
     }
+  }
+
+  /** Remembers the accepted recipients at once (a failure is logged: the record update follows). */
+  async function mark(id: string, outcomes: RecipientOutcome[]) {
+    const at = clock.now();
+    const marks = outcomes.filter((o) => o.outcome === "delivered").map((o) => ({ id, recipient: o.address, at }));
+    if (marks.length === 0 || !store.markDelivered) return;
+    await store.markDelivered(marks).catch((err) => {
+      log.warning("{id}: could not remember the delivered recipients: {error}", { id, error: (err as Error).message });
+    });
   }
 
   function outbound(record: QueueRecord, rcpts: string[]): OutboundMessage {

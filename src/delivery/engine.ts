@@ -175,7 +175,17 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     start() {
       if (sweeper !== undefined) return;
       scheduler.start();
-      sweeper = setInterval(() => void sweep().catch(() => {}), ORPHAN_SWEEP_MS);
+      const prune = () => {
+        const q = cfg().queue;
+        store.pruneDelivered(clock.now() - q.dedup_max_age, q.dedup_max).catch((err) => {
+          log.warning("pruning delivery marks failed: {error}", { error: (err as Error).message });
+        });
+      };
+      prune();
+      sweeper = setInterval(() => {
+        void sweep().catch(() => {});
+        prune();
+      }, ORPHAN_SWEEP_MS);
       Deno.unrefTimer(sweeper as unknown as number);
     },
     wake: (record) => scheduler.wake(record),
