@@ -281,6 +281,25 @@ const control = z.strictObject({
   timeout: duration.default(30_000),
 });
 
+/** Delivery-event types a webhook can subscribe to. */
+export const EVENT_TYPES = ["delivered", "deferred", "bounced", "expired", "dsn-sent", "received"] as const;
+
+/** `[[events.webhooks]]`: delivery events pushed (batched, signed) to a URL; see README "Delivery-event webhooks". */
+const eventWebhook = z.strictObject({
+  /** Names the subscription in metrics and in the outbox (default: the URL). */
+  name: z.string().min(1).optional(),
+  url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
+  /** Signs each request the Standard Webhooks way (as the http transport). */
+  secret: z.string().min(1).optional(),
+  events: z.array(z.enum(EVENT_TYPES, { error: `expected one of ${EVENT_TYPES.join(", ")}` }))
+    .default(["delivered", "deferred", "bounced", "expired", "dsn-sent"]),
+  /** Events per request. */
+  batch_size: count.default(100),
+  timeout: duration.default(10_000),
+  /** Longest wait between retries of a failing subscriber (backoff doubles from 1s). */
+  max_backoff: duration.default(300_000),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   data_dir: z.string().default("./var"),
@@ -302,6 +321,7 @@ export const configSchema = z.strictObject({
   http: http.prefault({}),
   audit: audit.prefault({}),
   control: control.prefault({}),
+  events: z.strictObject({ webhooks: z.array(eventWebhook).default([]) }).prefault({}),
   /** `[[modules]]`: plugins over the SMTP and delivery lifecycle, run in this order (see README "Modules"). */
   modules: modulesConfig,
 });
@@ -314,3 +334,7 @@ export type ListenerConfig = Config["listeners"][number];
 export type DeliveryConfig = Config["delivery"];
 /** One `[delivery.domains."…"]` table. */
 export type DomainPolicyConfig = DeliveryConfig["domains"][string];
+/** One `[[events.webhooks]]` subscription. */
+export type EventWebhookConfig = Config["events"]["webhooks"][number];
+/** A delivery-event type. */
+export type EventType = (typeof EVENT_TYPES)[number];

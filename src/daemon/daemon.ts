@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, watchConfig } from "./reload.ts";
+import { createDaemonEvents } from "./events.ts";
 import { checkRecipientsTable, recipientChecks, senderDomainLookup } from "./recipients.ts";
 import {
   type AuditLog,
@@ -45,6 +46,7 @@ import { createConnectionPool, createDeliveryEngine, createResolver, type Delive
 import {
   createSubmitter,
   openQueueStore,
+  priorityOf,
   type QueueStore,
   recoverQueue,
   type RecoveryReport,
@@ -168,6 +170,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const submitter = createSubmitter({
     store,
     spool,
+    priorityOf: (envelope) => priorityOf(current, envelope),
     onListenerError: (err, record) =>
       log.error("a queued listener failed for {id}: {error}", { id: record.id, error: String(err) }),
   });
@@ -184,6 +187,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     log: logger("audit"),
     onDrop: (n) => metrics.auditDropped.inc(n),
   });
+  const webhooks = createDaemonEvents({ config: () => current, store, log: logger("events"), metrics });
+  submitter.onQueued(webhooks.queued);
   const totals: Totals = { received: 0, delivered: 0, deferred: 0, failed: 0 };
   submitter.onQueued((record) => {
     if (record.isDsn) return; // generated here, not received
@@ -278,7 +283,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     resolver,
     pool,
     ownAddresses: () => addresses,
-    events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
+    events: chainDeliveryEvents(moduleDeliveryEvents(modules), webhooks.events, {
       finished: dsn.finished,
       deferred: dsn.deferred,
       failedWithoutAttempt: (record, recipients, reason) => {
@@ -366,6 +371,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   }
   submitter.onQueued((record) => delivery.wake(record));
   delivery.start();
+  webhooks.start();
 
   let control: ControlServer | undefined;
   if (config.control.enabled) {
@@ -422,6 +428,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         await control?.close();
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
+        await webhooks.stop();
         await modules.close();
         await http?.close();
         await store.close();

@@ -32,3 +32,12 @@ export { chooseTransport, createTransportSelector, type TransportChoice } from "
 export { isOwnListener, type ListenerAddress } from "./loop_check.ts";
 export type { MessageFilter } from "./operator.ts";
 export { createDeliveryEngine, type DeliveryDeps, type DeliveryEngine, type DeliveryEvents } from "./engine.ts";
+export {
+  createEventRecorder,
+  type DeliveryEventDoc,
+  type EventRecorder,
+  type EventRecorderOptions,
+} from "./event_recorder.ts";
+export { createEventSender, type EventSender, type EventSenderOptions } from "./event_sender.ts";
+export { createPriorityPicker, PRIORITY_WEIGHTS } from "./scheduler.ts";
+export { DEDUP_REPLY } from "./attempt.ts";

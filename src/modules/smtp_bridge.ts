@@ -20,7 +20,7 @@ import type { Logger } from "@logtape/logtape";
 import type { SmtpError } from "../smtp/errors.ts";
 import type { HookSession, SessionHooks } from "../smtp/hooks.ts";
 import type { Spool } from "../spool/mod.ts";
-import { PRIORITIES, PRIORITY_KEY, type Priority } from "../queue/mod.ts";
+import { PRIORITIES, type Priority, PRIORITY_KEY } from "../queue/mod.ts";
 import { formatHeader } from "./headers.ts";
 import type { ContextFor, LoadedModule, ModuleHost } from "./host.ts";
 import { openMessage } from "./message.ts";

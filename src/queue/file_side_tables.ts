@@ -143,12 +143,14 @@ export async function openFileSideTables(dir: string, fsync: boolean): Promise<F
       return out;
     },
     async outboxRemove(ids) {
-      await Promise.all(ids.filter((id) => outbox.has(id)).map(async (id) => {
-        await Deno.remove(join(outboxDir, `${id}.json`)).catch((err) => {
-          if (!(err instanceof Deno.errors.NotFound)) throw io(`cannot remove outbox entry ${id}`, err);
-        });
-        outbox.remove(id);
-      }));
+      await Promise.all(
+        ids.filter((id) => outbox.has(id)).map(async (id) => {
+          await Deno.remove(join(outboxDir, `${id}.json`)).catch((err) => {
+            if (!(err instanceof Deno.errors.NotFound)) throw io(`cannot remove outbox entry ${id}`, err);
+          });
+          outbox.remove(id);
+        }),
+      );
       if (fsync && ids.length > 0) await outboxSync.sync();
     },
     outboxStats: () => Promise.resolve(outbox.stats()),

@@ -44,8 +44,6 @@ export function priorityOf(
   const { user, listener } = envelope.client;
   const byUser = user === undefined ? undefined : config.queue.priority_users[user];
   if (byUser) return byUser;
-  const l = config.listeners.find((x) =>
-    (x.name ?? `${x.role}@${x.address.host}:${x.address.port}`) === listener
-  );
+  const l = config.listeners.find((x) => (x.name ?? `${x.role}@${x.address.host}:${x.address.port}`) === listener);
   return l?.priority ?? "normal";
 }

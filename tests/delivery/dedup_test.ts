@@ -9,7 +9,15 @@ import { createAttemptRunner, DEDUP_REPLY } from "../../src/delivery/attempt.ts"
 import { createLifecycle } from "../../src/delivery/lifecycle.ts";
 import { DestinationLimits } from "../../src/delivery/mod.ts";
 import { openKvStore } from "../../src/queue/mod.ts";
-import { log, memorySpool, queuedRecord, recordedEvents, replyByLocalPart, scriptedTransport, testConfig } from "./fakes.ts";
+import {
+  log,
+  memorySpool,
+  queuedRecord,
+  recordedEvents,
+  replyByLocalPart,
+  scriptedTransport,
+  testConfig,
+} from "./fakes.ts";
 
 Deno.test("a retry after a lost record update does not send to recipients already accepted", async () => {
   const dir = await Deno.makeTempDir({ prefix: "empath-dedup-" });
