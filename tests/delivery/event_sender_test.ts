@@ -20,10 +20,10 @@ Deno.test("events go to the subscriptions that want them, in batches, and stay u
   );
   const posts: { url: string; n: number }[] = [];
   let status = 500;
-  const fakeFetch = (async (url: string | URL | Request, init?: RequestInit) => {
+  const fakeFetch = ((url: string | URL | Request, init?: RequestInit) => {
     const body = JSON.parse(new TextDecoder().decode(init?.body as Uint8Array)) as { events: unknown[] };
     posts.push({ url: String(url), n: body.events.length });
-    return new Response(null, { status: String(url).endsWith("/b") ? 200 : status });
+    return Promise.resolve(new Response(null, { status: String(url).endsWith("/b") ? 200 : status }));
   }) as typeof fetch;
   const recorder = createEventRecorder({ config: () => config, store });
   const sender = createEventSender({ config: () => config, store, log, fetch: fakeFetch, pollMs: 20 });
