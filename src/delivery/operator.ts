@@ -175,7 +175,8 @@ export function createOperator(options: OperatorOptions): Operator {
         if (priority === "normal") delete record.priority;
         else record.priority = priority;
       }
-      await putAll(changed, scanNow);
+      await putAll(changed); // the next due scan claims by the new level
+
       return changed.length;
     },
     suspend(domain, until) {
