@@ -1,45 +1,32 @@
 /**
- * The file backend's side tables: delivery marks in an append-only JSON-lines
- * file (`delivered.log`, appends group-committed: everything appended while one
- * fsync runs goes out with the next one; pruning rewrites the file and renames it
- * into place) and the event outbox as one fsync'd file per event (`outbox/<id>.json`).
+ * The file backend's side tables: delivery marks in `delivered.log` (marks_log.ts)
+ * and the event outbox as one fsync'd file per event (`outbox/<id>.json`).
  * @module
  */
 import { join } from "node:path";
 import { DirSync } from "../spool/dir_sync.ts";
-import { DeliveredIndex, OutboxIndex } from "./side_tables.ts";
-import { type DeliveryMark, type OutboxEntry, type QueueStore, QueueStoreError } from "./store.ts";
+import { openMarksLog } from "./marks_log.ts";
+import { OutboxIndex } from "./side_tables.ts";
+import { type OutboxEntry, type QueueStore, QueueStoreError } from "./store.ts";
 
-/** The side-table operations of {@link QueueStore}, on files. */
-export type FileSideTables = Pick<
-  QueueStore,
-  "markDelivered" | "deliveredOf" | "pruneDelivered" | "outboxAdd" | "outboxPeek" | "outboxRemove" | "outboxStats"
->;
+/** The side-table operations of {@link QueueStore}, on files, and closing them. */
+export type FileSideTables =
+  & Pick<
+    QueueStore,
+    "markDelivered" | "deliveredOf" | "pruneDelivered" | "outboxAdd" | "outboxPeek" | "outboxRemove" | "outboxStats"
+  >
+  & { closeSideTables(): void };
 
 const io = (what: string, err: unknown) =>
   new QueueStoreError(`${what}: ${(err as Error).message}`, "QUEUE_IO", { cause: err });
 
 /** Opens (and loads) the side tables under `dir`. */
 export async function openFileSideTables(dir: string, fsync: boolean): Promise<FileSideTables> {
-  const logPath = join(dir, "delivered.log");
   const outboxDir = join(dir, "outbox");
   await Deno.mkdir(outboxDir, { recursive: true, mode: 0o700 });
   const outboxSync = new DirSync(outboxDir);
-  const marks = new DeliveredIndex();
   const outbox = new OutboxIndex();
 
-  try {
-    for (const line of (await Deno.readTextFile(logPath)).split("\n")) {
-      if (!line) continue;
-      try {
-        const m = JSON.parse(line) as DeliveryMark & { drop?: true };
-        if (m.drop) marks.remove(m);
-        else marks.add(m);
-      } catch { /* a torn last line from a crash mid-append: that mark was never acknowledged */ }
-    }
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw io("cannot read delivered.log", err);
-  }
   for await (const entry of Deno.readDir(outboxDir)) {
     if (!entry.name.endsWith(".json")) {
       await Deno.remove(join(outboxDir, entry.name)).catch(() => {});
@@ -52,67 +39,12 @@ export async function openFileSideTables(dir: string, fsync: boolean): Promise<F
     }
   }
 
-  // Group-committed appends: lines wait while a write+fsync runs, then go out together.
-  let pending: { text: string; done: PromiseWithResolvers<void> }[] = [];
-  let writing: Promise<void> | null = null;
-  let rewriting: Promise<void> = Promise.resolve();
-  async function drain() {
-    while (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      try {
-        await rewriting;
-        const file = await Deno.open(logPath, { append: true, create: true, mode: 0o600 });
-        try {
-          await file.write(new TextEncoder().encode(batch.map((b) => b.text).join("")));
-          if (fsync) await file.syncData();
-        } finally {
-          file.close();
-        }
-        for (const b of batch) b.done.resolve();
-      } catch (err) {
-        for (const b of batch) b.done.reject(io("cannot append to delivered.log", err));
-      }
-    }
-    writing = null;
-  }
-  function append(text: string): Promise<void> {
-    const done = Promise.withResolvers<void>();
-    pending.push({ text, done });
-    writing ??= drain();
-    return done.promise;
-  }
-
-  let seq = 0;
+  const marks = await openMarksLog(join(dir, "delivered.log"), fsync);
   return {
-    async markDelivered(list) {
-      if (list.length === 0) return;
-      await append(list.map((m) => JSON.stringify({ id: m.id, recipient: m.recipient, at: m.at }) + "\n").join(""));
-      for (const m of list) marks.add(m);
-    },
-    deliveredOf: (id) => Promise.resolve(marks.of(id)),
-    async pruneDelivered(before, keep) {
-      const victims = marks.victims(before, keep);
-      if (victims.length === 0) return 0;
-      for (const m of victims) marks.remove(m);
-      // Rewrite what is left (appends wait for the rename), so the log never grows without bound.
-      const run = rewriting.then(async () => {
-        await writing;
-        const tmp = `${logPath}.tmp${seq++}`;
-        const kept = marks.victims(Infinity, 0).map((m) => JSON.stringify(m) + "\n").join("");
-        await Deno.writeTextFile(tmp, kept, { mode: 0o600 });
-        if (fsync) {
-          const f = await Deno.open(tmp, { read: true, write: true });
-          await f.syncData().finally(() => f.close());
-        }
-        await Deno.rename(tmp, logPath);
-      });
-      rewriting = run.catch(() => {});
-      await run.catch((err) => {
-        throw io("cannot rewrite delivered.log", err);
-      });
-      return victims.length;
-    },
+    markDelivered: marks.markDelivered,
+    deliveredOf: marks.deliveredOf,
+    pruneDelivered: marks.pruneDelivered,
+    closeSideTables: () => marks.close(),
     async outboxAdd(entries) {
       await Promise.all(entries.map(async (e) => {
         const path = join(outboxDir, `${e.id}.json`);

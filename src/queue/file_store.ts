@@ -153,6 +153,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     async close() {
       closed = true;
       await Promise.allSettled([...chains.values()]);
+      sideTables.closeSideTables();
     },
   };
 }

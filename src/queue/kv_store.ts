@@ -7,7 +7,9 @@
  * - `["due", nextAttemptAt, id]` → `true` for scheduled (queued/deferred) records, so due
  *   messages are read in time order by a range scan, never a full scan.
  *
- * - `["dlv", id, recipient]` → epoch ms: delivery marks (see {@link QueueStore.markDelivered}).
+ * - `["dlv", id, recipient]` → epoch ms: delivery marks (see {@link QueueStore.markDelivered}) on a
+ *   remote KV; on a local path they go to `<path>.delivered.log` instead (marks_log.ts: one write(2)
+ *   at once, so a mark survives the death of the process microseconds after it is made).
  * - `["outbox", eventId]` → `{ target, at, body }`: the delivery-event outbox.
  *
  * Concurrent puts (and marks and outbox writes) are group-committed: while one atomic commit is in flight, new puts
@@ -32,6 +34,7 @@
  */
 import { isScheduled, QueueIndex } from "./index_cache.ts";
 import { createLeaseTable } from "./leases.ts";
+import { openMarksLog } from "./marks_log.ts";
 import { DeliveredIndex, OutboxIndex } from "./side_tables.ts";
 import { type DeliveryMark, matchesFilter, type OutboxEntry, type QueueStore, QueueStoreError } from "./store.ts";
 import type { Priority, QueueFilter, QueueRecord } from "./types.ts";
@@ -77,6 +80,8 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   }
   const index = new QueueIndex();
   const leases = createLeaseTable();
+  const local = path !== ":memory:" && !/^https?:\/\//.test(path);
+  const marksLog = local ? await openMarksLog(`${path}.delivered.log`, true) : undefined;
   const marks = new DeliveredIndex();
   const outbox = new OutboxIndex();
   let closed = false;
@@ -305,12 +310,13 @@ export async function openKvStore(path: string): Promise<QueueStore> {
       await kv.get(["probe"]);
     },
     markDelivered: (list: DeliveryMark[]) =>
-      side(list.length, 200, (i) => 100 + list[i]!.recipient.length, (op, i) => {
+      marksLog?.markDelivered(list) ?? side(list.length, 200, (i) => 100 + list[i]!.recipient.length, (op, i) => {
         const m = list[i]!;
         op.set(["dlv", m.id, m.recipient], m.at);
       }, (i) => marks.add(list[i]!)),
-    deliveredOf: (id) => Promise.resolve(marks.of(id)),
+    deliveredOf: (id) => marksLog?.deliveredOf(id) ?? Promise.resolve(marks.of(id)),
     async pruneDelivered(before, keep) {
+      if (marksLog) return await marksLog.pruneDelivered(before, keep);
       const victims = marks.victims(before, keep);
       await side(victims.length, 500, () => 64, (op, i) => {
         const m = victims[i]!;
@@ -340,6 +346,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
       closed = true;
       if (flushing) await flushing;
       kv.close();
+      marksLog?.close();
     },
   };
 }
