@@ -95,8 +95,17 @@ export interface AttemptRunner {
    * unless `fresh` (the record intake handed over a moment ago is exactly what was stored).
    */
   deliverMessage(snapshot: QueueRecord, fresh?: boolean): Promise<void>;
-  /** One attempt for one destination (no record bookkeeping; {@link deliverMessage} does that). */
-  deliverDestination(record: QueueRecord, domain: string, rcpts: string[]): Promise<DestinationResult>;
+  /**
+   * One attempt for one destination (no record bookkeeping; {@link deliverMessage} does that).
+   * Delivered recipients are marked in the store; with `marking`, the mark's completion is pushed
+   * there instead of awaited.
+   */
+  deliverDestination(
+    record: QueueRecord,
+    domain: string,
+    rcpts: string[],
+    marking?: Promise<void>[],
+  ): Promise<DestinationResult>;
   /** Last error reply seen per destination domain. */
   lastReplies(): Map<string, { reply: string; at: number }>;
 }
@@ -139,7 +148,11 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
       const domain = domainOf(r.address);
       groups.set(domain, [...(groups.get(domain) ?? []), r.address]);
     }
-    const results = await Promise.all([...groups].map(([domain, rcpts]) => deliverDestination(record, domain, rcpts)));
+    const marking: Promise<void>[] = [];
+    const results = await Promise.all(
+      [...groups].map(([domain, rcpts]) => deliverDestination(record, domain, rcpts, marking)),
+    );
+    await Promise.all(marking); // marks are on disk before the record says anything
     let next = Infinity;
     let attempted = false;
     for (const result of results) {
@@ -171,7 +184,12 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
     await store.put(record);
   }
 
-  async function deliverDestination(record: QueueRecord, domain: string, rcpts: string[]): Promise<DestinationResult> {
+  async function deliverDestination(
+    record: QueueRecord,
+    domain: string,
+    rcpts: string[],
+    marking?: Promise<void>[],
+  ): Promise<DestinationResult> {
     const t0 = clock.now();
     const waitUntil = t0 + MAX_BUSY_WAIT_MS;
     const level = record.priority ?? "normal";
@@ -210,7 +228,10 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
         domain,
         message: outbound(record, rcpts),
       });
-      await mark(record.id, result.recipients);
+      // Written at once (a local store's write(2) survives a crash from here on), synced meanwhile.
+      const marked = mark(record.id, result.recipients);
+      if (marking) marking.push(marked);
+      else await marked;
       connectionFailed = result.connectionFailed ?? false;
       lastError = result.error ?? "";
       const attempt: AttemptRecord = {
