@@ -155,14 +155,6 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       }),
       text: messageRows,
     }),
-    "set-priority": spec("queue.set-priority", {
-      usage: "queue set-priority ID LEVEL | --domain D LEVEL",
-      summary: "set the delivery priority (critical, high, normal, low) of waiting messages",
-      options: ["domain"],
-      positionals: ["id?", "level"],
-      args: (p, o) => ({ ...idOrSelection("reprioritize")(p.slice(0, -1), o), priority: at(p, p.length - 1) }),
-      text: (r) => `${r.changed} message(s) reprioritized`,
-    }),
     view: spec("queue.view", {
       usage: "queue view ID",
       summary: "envelope, headers, per-recipient status and every attempt of one message",
@@ -254,6 +246,14 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       options: ["watch", "interval", "count"],
       args: noArgs,
       text: (r) => statsText(r),
+    }),
+    "set-priority": spec("queue.set-priority", {
+      usage: "queue set-priority ID LEVEL | --domain D LEVEL",
+      summary: "set the delivery priority (critical, high, normal, low) of waiting messages",
+      options: ["domain"],
+      positionals: ["id?", "level"],
+      args: (p, o) => ({ ...idOrSelection("reprioritize")(p.slice(0, -1), o), priority: at(p, p.length - 1) }),
+      text: (r) => `${r.changed} message(s) reprioritized`,
     }),
   },
   dns: {
