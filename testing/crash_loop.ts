@@ -52,6 +52,13 @@ export interface CrashLoopResult {
   lost: string[];
   /** Extra copies the sink got (sum over ids of count - 1). */
   duplicates: number;
+  /**
+   * Of those, copies whose first one reached the sink after a SIGKILL and before the restart:
+   * our final dot was out, the reply could not be read (RFC 5321 6.1 allows this duplicate).
+   */
+  duplicatesAfterDot: number;
+  /** For the other duplicates: ms from the sink taking the first copy to the next kill. */
+  duplicateGapsMs: number[];
   /** Ids delivered that never got a 250 (queued as the daemon died, before the reply). */
   deliveredUnacknowledged: number;
   /** Milliseconds from the end of the load to an empty queue. */
@@ -123,6 +130,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const body = line.repeat(Math.max(1, Math.round(options.bodyBytes / line.length)));
   let d: TestDaemon | undefined;
   const restartMs: number[] = [];
+  const kills: { at: number; restarted: number }[] = [];
   const recoveries: Record<string, number>[] = [];
   const noteRecovery = async (daemon: TestDaemon) => {
     const rec = JSON.parse(await daemon.waitForLog(/queue recovered/));
@@ -154,6 +162,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       say(`kill ${k + 1}/${options.kills}: ${state.accepted.size} accepted so far`);
       d = await restartDaemon(d);
       restartMs.push(Date.now() - killedAt);
+      kills.push({ at: killedAt, restarted: Date.now() });
       state.port = d.port;
       await noteRecovery(d);
     }
@@ -166,6 +175,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
 
     const wanted = new Set(state.accepted.keys());
     const delivered = new Map<string, number>();
+    const firstAt = new Map<string, number>();
     let finalQueueTotal = -1;
     let finalSpool: string[] = [];
     const deadline = loadEnd + options.drainTimeoutMs;
@@ -173,6 +183,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       delivered.clear();
       for (const m of await sink.messages()) {
         if (m.test_id) delivered.set(m.test_id, (delivered.get(m.test_id) ?? 0) + 1);
+        if (m.test_id && !(m.at * 1000 >= (firstAt.get(m.test_id) ?? Infinity))) firstAt.set(m.test_id, m.at * 1000);
       }
       const missing = [...wanted].filter((id) => !delivered.has(id)).length;
       if (missing === 0) {
@@ -191,9 +202,16 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     const exitCode = await d.stop();
     const lost = [...wanted].filter((id) => !delivered.has(id));
     let duplicates = 0;
+    let duplicatesAfterDot = 0;
+    const duplicateGapsMs: number[] = [];
     let deliveredUnacknowledged = 0;
     for (const [id, n] of delivered) {
       duplicates += n - 1;
+      if (n > 1) {
+        const at = firstAt.get(id) ?? 0;
+        if (kills.some((k) => at >= k.at && at < k.restarted)) duplicatesAfterDot += n - 1;
+        else duplicateGapsMs.push(Math.round(Math.min(...kills.map((k) => k.at - at).filter((g) => g >= 0))));
+      }
       if (!wanted.has(id)) deliveredUnacknowledged++;
     }
     return {
@@ -206,6 +224,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       delivered,
       lost,
       duplicates,
+      duplicatesAfterDot,
+      duplicateGapsMs,
       deliveredUnacknowledged,
       drainMs,
       loadMs,
@@ -235,7 +255,9 @@ export function describeCrashLoop(r: CrashLoopResult): string {
     `seed ${r.seed}, kills ${r.kills}, load ${(r.loadMs / 1000).toFixed(1)} s`,
     `sent ${r.sent}, accepted (250) ${r.accepted.size}, refused ${r.refused}, in doubt (no reply) ${r.inDoubt}`,
     `delivered ${[...r.accepted.keys()].filter((id) => r.delivered.has(id)).length} of the accepted, ` +
-    `lost ${r.lost.length}, duplicates ${r.duplicates}, delivered without a 250 ${r.deliveredUnacknowledged}`,
+    `lost ${r.lost.length}, duplicates ${r.duplicates} (${r.duplicatesAfterDot} after our final dot, RFC 5321 6.1; ` +
+    `${r.duplicates - r.duplicatesAfterDot} others, first copy ${JSON.stringify(r.duplicateGapsMs.slice(0, 20))} ms ` +
+    `before a kill), delivered without a 250 ${r.deliveredUnacknowledged}`,
     `drain after the load ${(r.drainMs / 1000).toFixed(1)} s; restart (SIGKILL to listening) median ${median} ms`,
     `recovery: ${orphans} orphans removed, ${requeued} requeued over ${r.recoveries.length} starts`,
     `final: queue ${r.finalQueueTotal} (list ${r.finalQueueList}), spool ${r.finalSpool.length}, ` +

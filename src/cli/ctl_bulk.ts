@@ -88,7 +88,8 @@ export const INSPECT_COMMANDS = {
       positionals: ["id"],
       args: (p, o) => {
         if (o.headers && o.body) throw new UsageError("give --headers or --body, not both");
-        return { id: at(p, 0), part: o.headers ? "headers" : o.body ? "body" : "all" };
+        const part: "headers" | "body" | "all" = o.headers ? "headers" : o.body ? "body" : "all";
+        return { id: at(p, 0), part };
       },
       text: (r) => decode(r.base64).replace(/\r?\n$/, ""),
     }),

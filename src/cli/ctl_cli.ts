@@ -67,6 +67,7 @@ const OPTIONS = {
   peer: { type: "string" },
   selector: { type: "string" },
   type: { type: "string" },
+  priority: { type: "string" },
 } as const;
 
 const GLOBAL_KEYS = new Set(["socket", "config", "token-file", "json", "timeout", "max-response", "help", "version"]);

@@ -17,7 +17,7 @@ import {
   suspensionsText,
   viewText,
 } from "./ctl_text.ts";
-import { at, type CommandSpec, spec, UsageError } from "./ctl_spec.ts";
+import { at, type CommandSpec, type CtlOptions, spec, UsageError } from "./ctl_spec.ts";
 import { DNS_LOOKUP, TLS_COMMANDS } from "./ctl_security.ts";
 import { BULK_OPTIONS, bulkArgs, bulkText, INSPECT_COMMANDS, SELECTOR_USAGE } from "./ctl_bulk.ts";
 
@@ -25,6 +25,15 @@ export { type CommandSpec, type CtlOptions, UsageError } from "./ctl_spec.ts";
 import { dkimCheckText } from "./ctl_dkim_text.ts";
 
 const noArgs = () => ({});
+
+/** An id, or --domain / --all (not both), for commands on waiting messages. */
+const idOrSelection = (verb: string) => (pos: string[], o: CtlOptions) => {
+  if (pos[0] && (o.all || o.domain)) throw new UsageError(`give a message id or --domain/--all, not both`);
+  if (!pos[0] && !o.all && !o.domain) {
+    throw new UsageError(`say which messages to ${verb}: ID, --domain DOMAIN or --all`);
+  }
+  return { id: pos[0], domain: o.domain, all: o.all || undefined };
+};
 
 /** The command table: group → command → spec. */
 export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
@@ -60,15 +69,16 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
   },
   queue: {
     list: spec("queue.list", {
-      usage: "queue list [--status S] [--domain D] [--from GLOB] [--to GLOB] [--limit N]",
+      usage: "queue list [--status S] [--domain D] [--priority LEVEL] [--from GLOB] [--to GLOB] [--limit N]",
       summary: "messages in the queue, oldest first (--json: with every recipient and its state)",
-      options: ["status", "domain", "from", "to", "limit"],
+      options: ["status", "domain", "priority", "from", "to", "limit"],
       // A limit that is not a number goes out as null (JSON has no NaN) and the daemon refuses it.
       args: (_p, o) => ({
         status: o.status,
         domain: o.domain,
         from: o.from,
         to: o.to,
+        priority: o.priority,
         limit: o.limit === undefined ? undefined : Number(o.limit),
       }),
       text: messageRows,
@@ -165,6 +175,14 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
       options: ["watch", "interval", "count"],
       args: noArgs,
       text: (r) => statsText(r),
+    }),
+    "set-priority": spec("queue.set-priority", {
+      usage: "queue set-priority ID LEVEL | --domain D LEVEL",
+      summary: "set the delivery priority (critical, high, normal, low) of waiting messages",
+      options: ["domain"],
+      positionals: ["id?", "level"],
+      args: (p, o) => ({ ...idOrSelection("reprioritize")(p.slice(0, -1), o), priority: at(p, p.length - 1) }),
+      text: (r) => `${r.changed} message(s) reprioritized`,
     }),
   },
   dns: {

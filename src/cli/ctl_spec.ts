@@ -27,6 +27,7 @@ export interface CtlOptions {
   peer?: string;
   /** `dns lookup --type`. */
   type?: string;
+  priority?: string;
   /** Message ids read from stdin when the id argument is "-" (filled in by the CLI). */
   stdinIds?: string[];
 }

@@ -12,6 +12,8 @@ import {
   type ClaimOptions,
   emptyCounts,
   type MessageStatus,
+  type OutboxEntry,
+  type Priority,
   type QueueFilter,
   type QueueRecord,
   type QueueStats,
@@ -80,12 +82,14 @@ export function createPgStore(sql: Sql, options: PgStoreOptions): PgQueueStore {
     const { all, waiting } = domainsOf(record);
     await q`
       INSERT INTO empath_messages
-        (id, status, next_attempt_at, received_at, domains, waiting_domains, record, lease_owner, lease_until)
+        (id, status, next_attempt_at, received_at, domains, waiting_domains, record, lease_owner, lease_until,
+         priority)
       VALUES (${record.id}, ${record.status}, ${record.nextAttemptAt}, ${record.receivedAt}, ${all}, ${waiting},
-              ${q.json(JSON.parse(JSON.stringify(record)))}, ${lease?.owner ?? null}, ${lease?.until ?? null})
+              ${q.json(JSON.parse(JSON.stringify(record)))}, ${lease?.owner ?? null}, ${lease?.until ?? null},
+              ${record.priority ?? "normal"})
       ON CONFLICT (id) DO UPDATE SET status = excluded.status, next_attempt_at = excluded.next_attempt_at,
         received_at = excluded.received_at, domains = excluded.domains,
-        waiting_domains = excluded.waiting_domains, record = excluded.record`;
+        waiting_domains = excluded.waiting_domains, record = excluded.record, priority = excluded.priority`;
   }
 
   async function writeNew(tx: TransactionSql, message: NewMessage) {
@@ -163,14 +167,15 @@ export function createPgStore(sql: Sql, options: PgStoreOptions): PgQueueStore {
       }),
     delete: (id) =>
       guard("queue delete failed", async () => void await sql`DELETE FROM empath_messages WHERE id = ${id}`),
-    due: (now, limit) =>
+    due: (now, limit, priority) =>
       guard("queue read failed", async () =>
         records(
           await sql<{ record: QueueRecord }[]>`
           SELECT record FROM empath_messages WHERE status IN ('queued', 'deferred') AND next_attempt_at <= ${now}
+            ${priority ? sql`AND priority = ${priority}` : sql``}
           ORDER BY next_attempt_at, id LIMIT ${limit}`,
         )),
-    claim: ({ now, limit, owner, leaseMs }: ClaimOptions) =>
+    claim: ({ now, limit, owner, leaseMs, priority }: ClaimOptions) =>
       guard("queue claim failed", async () => {
         if (limit <= 0) return [];
         const rows = await sql<{ record: QueueRecord }[]>`
@@ -178,6 +183,7 @@ export function createPgStore(sql: Sql, options: PgStoreOptions): PgQueueStore {
             SELECT id FROM empath_messages
             WHERE status IN ('queued', 'deferred') AND next_attempt_at <= ${now}
               AND (lease_until IS NULL OR lease_until <= ${now})
+              ${priority ? sql`AND priority = ${priority}` : sql``}
             ORDER BY next_attempt_at, id LIMIT ${limit}
             FOR UPDATE SKIP LOCKED)
           UPDATE empath_messages m SET lease_owner = ${owner}, lease_until = ${now + leaseMs}
@@ -212,9 +218,11 @@ export function createPgStore(sql: Sql, options: PgStoreOptions): PgQueueStore {
       const limit = filter.limit ?? null;
       const status = filter.status ?? null;
       const domain = filter.domain?.toLowerCase() ?? null;
+      const priority = filter.priority ?? null;
       const cursor = sql<{ record: QueueRecord }[]>`
         SELECT record FROM empath_messages
         WHERE (${status}::text IS NULL OR status = ${status}) AND (${domain}::text IS NULL OR ${domain} = ANY(domains))
+          AND (${priority}::text IS NULL OR priority = ${priority})
         ORDER BY id LIMIT ${limit}`.cursor(200);
       try {
         for await (const rows of cursor) yield* records(rows);
@@ -244,7 +252,56 @@ export function createPgStore(sql: Sql, options: PgStoreOptions): PgQueueStore {
           SELECT d AS domain, count(*)::int AS n, min(received_at) AS at
           FROM empath_messages, unnest(waiting_domains) AS d GROUP BY d`
         ) domains[r.domain] = { messages: r.n, oldestReceivedAt: r.at };
-        return { counts, oldestReceivedAt: oldest?.at ?? null, domains };
+        const priorities: QueueStats["priorities"] = { critical: 0, high: 0, normal: 0, low: 0 };
+        for (
+          const r of await sql<{ priority: Priority; n: number }[]>`
+          SELECT priority, count(*)::int AS n FROM empath_messages GROUP BY priority`
+        ) priorities[r.priority] = r.n;
+        return { counts, oldestReceivedAt: oldest?.at ?? null, domains, priorities };
+      }),
+    markDelivered: (marks) =>
+      guard("delivery mark write failed", async () => {
+        if (marks.length === 0) return;
+        await sql`
+          INSERT INTO empath_delivered ${sql(marks.map((m) => ({ id: m.id, recipient: m.recipient, at: m.at })))}
+          ON CONFLICT (id, recipient) DO NOTHING`;
+      }),
+    deliveredOf: (id) =>
+      guard(
+        "delivery mark read failed",
+        async () =>
+          (await sql<{ recipient: string }[]>`SELECT recipient FROM empath_delivered WHERE id = ${id}`)
+            .map((r) => r.recipient),
+      ),
+    pruneDelivered: (before, keep) =>
+      guard("delivery mark prune failed", async () => {
+        const old = await sql`DELETE FROM empath_delivered WHERE at < ${before}`;
+        const extra = await sql`
+          DELETE FROM empath_delivered WHERE (id, recipient) IN (
+            SELECT id, recipient FROM empath_delivered ORDER BY at DESC, id DESC OFFSET ${keep})`;
+        return old.count + extra.count;
+      }),
+    outboxAdd: (entries) =>
+      guard("outbox write failed", async () => {
+        if (entries.length === 0) return;
+        await sql`INSERT INTO empath_outbox ${
+          sql(entries.map((e) => ({ id: e.id, target: e.target, at: e.at, body: e.body })))
+        } ON CONFLICT (id) DO NOTHING`;
+      }),
+    outboxPeek: (target, limit) =>
+      guard("outbox read failed", async () =>
+        (await sql<{ id: string; target: string; at: string; body: string }[]>`
+          SELECT id, target, at, body FROM empath_outbox WHERE target = ${target} ORDER BY id LIMIT ${limit}`)
+          .map((r): OutboxEntry => ({ id: r.id, target: r.target, at: Number(r.at), body: r.body }))),
+    outboxRemove: (ids) =>
+      guard("outbox delete failed", async () => {
+        if (ids.length > 0) await sql`DELETE FROM empath_outbox WHERE id = ANY(${ids})`;
+      }),
+    outboxStats: () =>
+      guard("outbox read failed", async () => {
+        const [row] = await sql<{ depth: number; oldest: string | null }[]>`
+          SELECT count(*)::int AS depth, min(at) AS oldest FROM empath_outbox`;
+        return { depth: row?.depth ?? 0, oldestAt: row?.oldest == null ? null : Number(row.oldest) };
       }),
     probe: () => guard("queue probe failed", async () => void await sql`SELECT 1`),
     async close() {

@@ -70,6 +70,27 @@ export const MIGRATIONS: readonly string[] = [
     expires_at bigint
   );
   `,
+  `
+  -- Priority levels (claimed level by level), delivery marks (no double delivery), the event outbox.
+  ALTER TABLE empath_messages ADD COLUMN priority text NOT NULL DEFAULT 'normal';
+  DROP INDEX empath_messages_due;
+  CREATE INDEX empath_messages_due ON empath_messages (priority, next_attempt_at, id)
+    WHERE status IN ('queued', 'deferred');
+  CREATE TABLE empath_delivered (
+    id text NOT NULL,
+    recipient text NOT NULL,
+    at bigint NOT NULL,
+    PRIMARY KEY (id, recipient)
+  );
+  CREATE INDEX empath_delivered_at ON empath_delivered (at);
+  CREATE TABLE empath_outbox (
+    id text PRIMARY KEY,
+    target text NOT NULL,
+    at bigint NOT NULL,
+    body text NOT NULL
+  );
+  CREATE INDEX empath_outbox_target ON empath_outbox (target, id);
+  `,
 ];
 
 /** The schema version this Empath writes. */

@@ -7,6 +7,9 @@ export {
   configSchema,
   type DeliveryConfig,
   type DomainPolicyConfig,
+  EVENT_TYPES,
+  type EventType,
+  type EventWebhookConfig,
   type ListenerConfig,
 } from "./schema.ts";
 export {

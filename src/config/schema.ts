@@ -15,6 +15,11 @@ const role = z.enum(["mx", "submission", "smtps"], {
   error: 'expected "mx" (port 25 style), "submission" (587, AUTH+STARTTLS) or "smtps" (465, implicit TLS)',
 });
 
+/** Delivery priority of a message (see README "Priority"). */
+const priority = z.enum(["critical", "high", "normal", "low"], {
+  error: 'expected "critical", "high", "normal" or "low"',
+});
+
 const listener = z.strictObject({
   name: z.string().min(1).optional(),
   address: hostPort,
@@ -24,6 +29,8 @@ const listener = z.strictObject({
   /** Per-listener certificate, overriding [tls]. */
   tls_cert: z.string().optional(),
   tls_key: z.string().optional(),
+  /** Delivery priority of mail received here (a user's or a module's level overrides it). */
+  priority: priority.optional(),
 });
 
 const timeouts = z.strictObject({
@@ -151,6 +158,12 @@ const queue = z.strictObject({
   connect_wait: duration.default(60_000),
   /** backend "postgres": a node silent this long is removed from `empath_nodes` (shown as dead until then). */
   node_forget: duration.default(86_400_000),
+  /** Delivery priority per authenticated user (overrides the listener's; a module's overrides it). */
+  priority_users: z.record(z.string(), priority).default({}),
+  /** Delivered recipients remembered (so no retry sends again): at most this many, ... */
+  dedup_max: count.default(200_000),
+  /** ... and for at most this long. */
+  dedup_max_age: duration.default(7 * 86_400_000),
 });
 
 const log = z.strictObject({
@@ -298,6 +311,25 @@ const control = z.strictObject({
   timeout: duration.default(30_000),
 });
 
+/** Delivery-event types a webhook can subscribe to. */
+export const EVENT_TYPES = ["delivered", "deferred", "bounced", "expired", "dsn-sent", "received"] as const;
+
+/** `[[events.webhooks]]`: delivery events pushed (batched, signed) to a URL; see README "Delivery-event webhooks". */
+const eventWebhook = z.strictObject({
+  /** Names the subscription in metrics and in the outbox (default: the URL). */
+  name: z.string().min(1).optional(),
+  url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
+  /** Signs each request the Standard Webhooks way (as the http transport). */
+  secret: z.string().min(1).optional(),
+  events: z.array(z.enum(EVENT_TYPES, { error: `expected one of ${EVENT_TYPES.join(", ")}` }))
+    .default(["delivered", "deferred", "bounced", "expired", "dsn-sent"]),
+  /** Events per request. */
+  batch_size: count.default(100),
+  timeout: duration.default(10_000),
+  /** Longest wait between retries of a failing subscriber (backoff doubles from 1s). */
+  max_backoff: duration.default(300_000),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   data_dir: z.string().default("./var"),
@@ -323,6 +355,7 @@ export const configSchema = z.strictObject({
   control: control.prefault({}),
   /** `[web]`: the operator console (see README "Web console"). */
   web: webConfig,
+  events: z.strictObject({ webhooks: z.array(eventWebhook).default([]) }).prefault({}),
   /** `[[modules]]`: plugins over the SMTP and delivery lifecycle, run in this order (see README "Modules"). */
   modules: modulesConfig,
 });
@@ -335,3 +368,7 @@ export type ListenerConfig = Config["listeners"][number];
 export type DeliveryConfig = Config["delivery"];
 /** One `[delivery.domains."…"]` table. */
 export type DomainPolicyConfig = DeliveryConfig["domains"][string];
+/** One `[[events.webhooks]]` subscription. */
+export type EventWebhookConfig = Config["events"]["webhooks"][number];
+/** A delivery-event type. */
+export type EventType = (typeof EVENT_TYPES)[number];

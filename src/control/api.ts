@@ -82,6 +82,7 @@ export const CONTROL_API = {
   "queue.summary": command<{ destinations: DestinationRow[] }>()({ args: ARGS.none, mutates: false }),
   "queue.process-now": command<{ scheduled: number }>()({ args: ARGS.none, mutates: true }),
   "queue.stats": command<QueueStatsResult>()({ args: ARGS.none, mutates: false }),
+  "queue.set-priority": command<{ changed: number }>()({ args: ARGS.setPriority, mutates: true }),
 
   "dns.list-cache": command<{ entries: CacheEntry[] }>()({ args: ARGS.none, mutates: false }),
   "dns.clear-cache": command<{ cleared: number }>()({ args: ARGS.none, mutates: true }),

@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { parseDuration } from "../config/mod.ts";
 import type { DnsRecordType } from "../dns/mod.ts";
-import type { MessageStatus } from "../queue/mod.ts";
+import { type MessageStatus, PRIORITIES } from "../queue/mod.ts";
 import type { Selector } from "./selector.ts";
 
 /** Every message status, in lifecycle order. */
@@ -84,6 +84,12 @@ const optionalStatus = text(EXPECT_STATUS).nullable().optional().transform(blank
   z.enum(MESSAGE_STATUSES, { error: EXPECT_STATUS }).optional(),
 );
 
+const EXPECT_PRIORITY = `expected one of ${PRIORITIES.join(", ")}`;
+const priority = text(EXPECT_PRIORITY).pipe(z.enum(PRIORITIES as ["critical"], { error: EXPECT_PRIORITY }));
+const optionalPriority = text(EXPECT_PRIORITY).nullable().optional().transform(blankToUndefined).pipe(
+  priority.optional(),
+);
+
 const EXPECT_LEVEL = `expected one of ${LOG_LEVELS.join(", ")}`;
 const logLevel = text(EXPECT_LEVEL).pipe(z.enum(LOG_LEVELS, { error: EXPECT_LEVEL }));
 
@@ -129,7 +135,16 @@ function toSelection(a: z.output<typeof selectionFields>): Selection | undefined
   return undefined;
 }
 
-/** An id, or a domain; no id and no domain and no domain means everything. */
+/** `{id}`, `{all, domain?}` or `{domain}`; none of them is refused, naming the verb. */
+const selection = (verb: string) =>
+  selectionFields.transform((a, ctx): Selection => {
+    const s = toSelection(a);
+    if (s) return s;
+    ctx.addIssue({ code: "custom", message: `say which messages to ${verb}: a message id, --domain DOMAIN or --all` });
+    return z.NEVER;
+  });
+
+/** An id, or a domain; no id and no domain means everything. */
 const freezeTarget = selectionFields.transform((a): FreezeTarget =>
   a.id === undefined && !a.domain ? { everything: true } : toSelection(a) ?? { everything: true }
 );
@@ -207,7 +222,14 @@ const catPart = z.enum(["all", "headers", "body"], { error: 'expected "all", "he
 export const ARGS = {
   none: z.object({}),
   logLevel: z.object({ level: logLevel }),
-  list: z.object({ status: optionalStatus, domain: optionalDomain, from: optionalGlob, to: optionalGlob, limit }),
+  list: z.object({
+    status: optionalStatus,
+    domain: optionalDomain,
+    priority: optionalPriority,
+    from: optionalGlob,
+    to: optionalGlob,
+    limit,
+  }),
   id: z.object({ id: messageId }),
   retry: actionTarget("retry", "selection"),
   bounce: z.object({ reason }).and(actionTarget("bounce", "selection")).transform(
@@ -228,4 +250,5 @@ export const ARGS = {
   rateLimit: z.object({ domain, rate }),
   dnsLookup: z.object({ name: dnsName, type: dnsType }),
   tlsReport: z.object({ domain: optionalDomain }),
+  setPriority: z.object({ priority }).and(selection("reprioritize")),
 };

@@ -6,7 +6,7 @@
  */
 import type { CacheEntry, TlsRptSummary } from "../delivery/mod.ts";
 import type { TraceEvent } from "../observability/mod.ts";
-import type { MessageStatus, QueueRecord, RecipientStatus } from "../queue/mod.ts";
+import type { MessageStatus, Priority, QueueRecord, RecipientStatus } from "../queue/mod.ts";
 import type { SessionInfo } from "../smtp/mod.ts";
 
 /** A DNS cache entry (`dns.list-cache`, `dns.refresh`). */
@@ -115,6 +115,7 @@ export interface MessageRow {
   lastReply?: string;
   /** Every recipient with its state (shown with --json). */
   recipientStates: RecipientRow[];
+  priority: Priority;
 }
 
 /** `queue.list`. */

@@ -16,10 +16,10 @@ const notWaiting = (id: string, verb: string) =>
 
 /** `queue.*`. */
 export const queueHandlers: GroupHandlers<"queue"> = {
-  "queue.list": async ({ status, domain, from, to, limit }, ctx) => {
+  "queue.list": async ({ status, domain, priority, from, to, limit }, ctx) => {
     const rows = [];
     const matches = recordMatcher({ from, to }, Date.now());
-    for await (const r of ctx.store.list({ status, domain })) {
+    for await (const r of ctx.store.list({ status, domain, priority })) {
       if (!matches(r)) continue;
       rows.push(messageRow(r));
       if (rows.length > limit) break;
@@ -79,6 +79,11 @@ export const queueHandlers: GroupHandlers<"queue"> = {
     const n = await ctx.delivery.unfreeze(target);
     if ("id" in target && n === 0) throw new ControlError(`message ${target.id} is not frozen`, "NOT_FOUND");
     return { scope: "id" in target ? "message" : "domain", unfrozen: n };
+  },
+  "queue.set-priority": async ({ priority, ...selection }, ctx) => {
+    const n = await ctx.delivery.setPriority(selection, priority);
+    if ("id" in selection && n === 0) throw notWaiting(selection.id, "reprioritized");
+    return { changed: n };
   },
   "queue.suspend": async ({ domain, for: ms }, ctx) => {
     const until = Date.now() + ms;

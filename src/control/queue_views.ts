@@ -32,6 +32,7 @@ export function messageRow(r: QueueRecord): MessageRow {
       attempts: x.attempts,
       lastReply: x.lastReply,
     })),
+    priority: r.priority ?? "normal",
   };
 }
 

@@ -32,6 +32,7 @@ import {
 import { storedAuthThrottle } from "./auth_lockouts.ts";
 import { registerGauges } from "./gauges.ts";
 import { checkDkimKeys, createMailAuth } from "./mail_auth.ts";
+import { createDaemonEvents } from "./events.ts";
 import {
   type AuditLog,
   createAuditLog,
@@ -72,6 +73,7 @@ import {
 import {
   createSubmitter,
   openQueueStore,
+  priorityOf,
   type QueueStore,
   recoverQueue,
   type RecoveryReport,
@@ -174,6 +176,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   const submitter = createSubmitter({
     store,
     spool,
+    priorityOf: (envelope) => priorityOf(current, envelope),
     onListenerError: (err, record) =>
       log.error("a queued listener failed for {id}: {error}", { id: record.id, error: String(err) }),
   });
@@ -191,6 +194,8 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     log: logger("audit"),
     onDrop: (n) => metrics.auditDropped.inc(n),
   });
+  const webhooks = createDaemonEvents({ config: () => current, store, log: logger("events"), metrics });
+  submitter.onQueued(webhooks.queued);
   const totals: Totals = { received: 0, delivered: 0, deferred: 0, failed: 0 };
   submitter.onQueued((record) => {
     if (record.isDsn) return; // generated here, not received
@@ -303,7 +308,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     trace,
     owner: pg?.owner,
     leaseMs: config.queue.lease,
-    events: chainDeliveryEvents(moduleDeliveryEvents(modules), {
+    events: chainDeliveryEvents(moduleDeliveryEvents(modules), webhooks.events, {
       finished: dsn.finished,
       deferred: dsn.deferred,
       failedWithoutAttempt: (record, recipients, reason) => {
@@ -409,6 +414,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   submitter.onQueued((record) => delivery.wake(record));
   await delivery.restoreState(); // freeze, suspensions, overrides, rates and last errors from before a restart
   delivery.start();
+  webhooks.start();
 
   let control: ControlServer | undefined;
   if (config.control.enabled) {
@@ -450,6 +456,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
         mailAuth.close();
         await delivery.stop(Math.min(graceMs, current.delivery.grace_period));
         await cluster?.stop();
+        await webhooks.stop();
         await modules.close();
         web?.stop(); // ends live-counter streams, which would hold up the HTTP shutdown
         await http?.close();

@@ -5,6 +5,11 @@
  * circuit breaker). Per-recipient outcomes are recorded; deferred recipients get
  * the backoff delay, and a message whose recipients are all final is finished.
  *
+ * No double delivery: recipients the next hop accepted are marked in the store
+ * (`markDelivered`, group-committed) the moment the transport returns, before anything
+ * else is written; an attempt first drops recipients already marked (after a crash, a
+ * retry, or an operator re-queue of the same message), reporting them as `deduplicated`.
+ *
  * All times come from the injected {@link Clock}, so tests advance time instead of
  * waiting.
  *
@@ -50,9 +55,13 @@ import { retryDelay } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { DestinationLimits } from "./limits.ts";
+import { PriorityGate } from "./priority_gate.ts";
 import { applyOutcomes, expire, pendingRecipients, type RecipientOutcome, settle } from "./outcome.ts";
 import type { OutboundMessage, TransportSelector } from "./transport.ts";
 import { REQUIRETLS_KEY, TLS_OPTIONAL_KEY } from "../util/requiretls.ts";
+
+/** The reply recorded for a recipient skipped because it was delivered before. */
+export const DEDUP_REPLY = "250 2.0.0 Already delivered to this recipient (not sent again)";
 
 /** How long a delivery waits in place for a busy or rate-limited destination before rescheduling. */
 const MAX_BUSY_WAIT_MS = 1000;
@@ -60,7 +69,7 @@ const MAX_BUSY_WAIT_MS = 1000;
 /** What the attempt runner needs. */
 export interface AttemptOptions {
   config: () => Config;
-  store: Pick<QueueStore, "get" | "put">;
+  store: Pick<QueueStore, "get" | "put"> & Partial<Pick<QueueStore, "markDelivered" | "deliveredOf">>;
   spool: Pick<Spool, "readStream">;
   log: Logger;
   limits: DestinationLimits;
@@ -87,8 +96,17 @@ export interface AttemptRunner {
    * unless `fresh` (the record intake handed over a moment ago is exactly what was stored).
    */
   deliverMessage(snapshot: QueueRecord, fresh?: boolean): Promise<void>;
-  /** One attempt for one destination (no record bookkeeping; {@link deliverMessage} does that). */
-  deliverDestination(record: QueueRecord, domain: string, rcpts: string[]): Promise<DestinationResult>;
+  /**
+   * One attempt for one destination (no record bookkeeping; {@link deliverMessage} does that).
+   * Delivered recipients are marked in the store; with `marking`, the mark's completion is pushed
+   * there instead of awaited.
+   */
+  deliverDestination(
+    record: QueueRecord,
+    domain: string,
+    rcpts: string[],
+    marking?: Promise<void>[],
+  ): Promise<DestinationResult>;
   /** Last error reply seen per destination domain. */
   lastReplies(): Map<string, { reply: string; at: number }>;
 }
@@ -102,6 +120,7 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const stopping = options.stopping ?? (() => false);
   const lastReplies = new Map<string, { reply: string; at: number }>();
+  const gate = new PriorityGate();
 
   async function deliverMessage(snapshot: QueueRecord, fresh = false): Promise<void> {
     const record = fresh ? snapshot : await store.get(snapshot.id);
@@ -118,12 +137,23 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
       });
       return await lifecycle.finish(record);
     }
+    const marked = new Set(await store.deliveredOf?.(record.id) ?? []);
+    const already = pendingRecipients(record).filter((r) => marked.has(r.address)).map((r) => r.address);
+    if (already.length > 0) {
+      applyOutcomes(record, already.map((address) => ({ address, outcome: "delivered" as const, reply: DEDUP_REPLY })));
+      log.info("{id}: {n} recipient(s) already delivered, not sent again", { id: record.id, n: already.length });
+      await lifecycle.deduplicated(record, already);
+    }
     const groups = new Map<string, string[]>();
     for (const r of pendingRecipients(record)) {
       const domain = domainOf(r.address);
       groups.set(domain, [...(groups.get(domain) ?? []), r.address]);
     }
-    const results = await Promise.all([...groups].map(([domain, rcpts]) => deliverDestination(record, domain, rcpts)));
+    const marking: Promise<void>[] = [];
+    const results = await Promise.all(
+      [...groups].map(([domain, rcpts]) => deliverDestination(record, domain, rcpts, marking)),
+    );
+    await Promise.all(marking); // marks are on disk before the record says anything
     let next = Infinity;
     let attempted = false;
     for (const result of results) {
@@ -155,17 +185,31 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
     await store.put(record);
   }
 
-  async function deliverDestination(record: QueueRecord, domain: string, rcpts: string[]): Promise<DestinationResult> {
+  async function deliverDestination(
+    record: QueueRecord,
+    domain: string,
+    rcpts: string[],
+    marking?: Promise<void>[],
+  ): Promise<DestinationResult> {
     const t0 = clock.now();
     const waitUntil = t0 + MAX_BUSY_WAIT_MS;
-    while (true) {
-      const verdict = limits.tryAcquire(domain, clock.now());
-      if (verdict.ok) break;
-      if (verdict.reason !== "busy" && verdict.reason !== "rate" || verdict.retryAt > waitUntil) {
-        return { kind: "later", retryAt: verdict.retryAt, reason: verdict.reason };
+    const level = record.priority ?? "normal";
+    gate.enter(domain, level);
+    try {
+      while (true) {
+        // Outranked by a waiter of a higher level for this destination: it takes the next slot.
+        const verdict = gate.outranked(domain, level)
+          ? { ok: false as const, reason: "busy" as const, retryAt: clock.now() + 20 }
+          : limits.tryAcquire(domain, clock.now());
+        if (verdict.ok) break;
+        if (verdict.reason !== "busy" && verdict.reason !== "rate" || verdict.retryAt > waitUntil) {
+          return { kind: "later", retryAt: verdict.retryAt, reason: verdict.reason };
+        }
+        await sleep(Math.max(5, verdict.retryAt - clock.now()));
+        if (stopping()) return { kind: "later", retryAt: clock.now(), reason: "stopping" };
       }
-      await sleep(Math.max(5, verdict.retryAt - clock.now()));
-      if (stopping()) return { kind: "later", retryAt: clock.now(), reason: "stopping" };
+    } finally {
+      gate.leave(domain, level);
     }
     let connectionFailed = false;
     let lastError = "";
@@ -185,6 +229,10 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
         domain,
         message: outbound(record, rcpts),
       });
+      // Written at once (a local store's write(2) survives a crash from here on), synced meanwhile.
+      const marked = mark(record.id, result.recipients);
+      if (marking) marking.push(marked);
+      else await marked;
       connectionFailed = result.connectionFailed ?? false;
       lastError = result.error ?? "";
       const attempt: AttemptRecord = {
@@ -219,6 +267,16 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
     } finally {
       limits.release(domain, { connectionFailed, error: lastError }, clock.now());
     }
+  }
+
+  /** Remembers the accepted recipients at once (a failure is logged: the record update follows). */
+  async function mark(id: string, outcomes: RecipientOutcome[]) {
+    const at = clock.now();
+    const marks = outcomes.filter((o) => o.outcome === "delivered").map((o) => ({ id, recipient: o.address, at }));
+    if (marks.length === 0 || !store.markDelivered) return;
+    await store.markDelivered(marks).catch((err) => {
+      log.warning("{id}: could not remember the delivered recipients: {error}", { id, error: (err as Error).message });
+    });
   }
 
   function outbound(record: QueueRecord, rcpts: string[]): OutboundMessage {

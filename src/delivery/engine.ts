@@ -49,7 +49,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
-import type { QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Priority, QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import type { SmtpTrace } from "../observability/mod.ts";
 import { createAttemptRunner } from "./attempt.ts";
@@ -127,6 +127,8 @@ export interface DeliveryEngine {
   setRate(domain: string, rate: number): Promise<void>;
   /** Loads the stored operator state (freeze, suspensions, overrides, rates, last errors); call before start. */
   restoreState(): Promise<void>;
+  /** Sets the priority of waiting or frozen messages; returns how many. */
+  setPriority(filter: MessageFilter, priority: Priority): Promise<number>;
   /** Removes spool data without queue state (runs every 10 minutes; callable for tests/operators). */
   sweepOrphans(now?: number): Promise<number>;
   /** Global freeze: nothing is delivered until unfrozen (stored, so it outlives a restart). */
@@ -209,7 +211,17 @@ export function createDeliveryEngine(deps: DeliveryDeps): DeliveryEngine {
     start() {
       if (sweeper !== undefined) return;
       scheduler.start();
-      sweeper = setInterval(() => void sweep().catch(() => {}), ORPHAN_SWEEP_MS);
+      const prune = () => {
+        const q = cfg().queue;
+        store.pruneDelivered(clock.now() - q.dedup_max_age, q.dedup_max).catch((err) => {
+          log.warning("pruning delivery marks failed: {error}", { error: (err as Error).message });
+        });
+      };
+      prune();
+      sweeper = setInterval(() => {
+        void sweep().catch(() => {});
+        prune();
+      }, ORPHAN_SWEEP_MS);
       Deno.unrefTimer(sweeper as unknown as number);
       replyFlusher = setInterval(() => void flushReplies(), LAST_ERROR_FLUSH_MS);
       Deno.unrefTimer(replyFlusher as unknown as number);

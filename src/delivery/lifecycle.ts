@@ -34,6 +34,8 @@ export interface DeliveryEvents {
   finished?(record: QueueRecord): void | Promise<void>;
   /** Called when a message waits for a retry, before it is stored (may update it). */
   deferred?(record: QueueRecord): void | Promise<void>;
+  /** Recipients skipped because they were delivered before (a retry after a crash or a re-queue). */
+  deduplicated?(record: QueueRecord, recipients: string[]): void | Promise<void>;
   /** Recipients failed without an attempt: queue lifetime expired, or bounced by the operator. */
   failedWithoutAttempt?(record: QueueRecord, recipients: string[], reason: string): void | Promise<void>;
 }
@@ -51,6 +53,7 @@ export interface Lifecycle {
   attempt(record: QueueRecord, attempt: AttemptRecord): Promise<void>;
   deferred(record: QueueRecord): Promise<void>;
   failedWithoutAttempt(record: QueueRecord, recipients: string[], reason: string): Promise<void>;
+  deduplicated(record: QueueRecord, recipients: string[]): Promise<void>;
   /** All recipients final: emits `finished`, then drops state first and data second. */
   finish(record: QueueRecord): Promise<void>;
 }
@@ -70,6 +73,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   return {
     attempt: (record, attempt) => guarded(record.id, () => events?.attempt?.(record, attempt)),
     deferred: (record) => guarded(record.id, () => events?.deferred?.(record)),
+    deduplicated: (record, recipients) => guarded(record.id, () => events?.deduplicated?.(record, recipients)),
     failedWithoutAttempt: (record, recipients, reason) =>
       guarded(record.id, () => events?.failedWithoutAttempt?.(record, recipients, reason)),
     async finish(record) {

@@ -47,3 +47,12 @@ export { createTlsRptCounters, type TlsRptCounters, type TlsRptSummary } from ".
 export { createStsCache, type StsCache } from "./mta_sts_cache.ts";
 export { fetchStsPolicy, isNonPublicAddress, type StsPolicy } from "./mta_sts.ts";
 export { checkDane, usableTlsa } from "./dane.ts";
+export {
+  createEventRecorder,
+  type DeliveryEventDoc,
+  type EventRecorder,
+  type EventRecorderOptions,
+} from "./event_recorder.ts";
+export { createEventSender, type EventSender, type EventSenderOptions } from "./event_sender.ts";
+export { createPriorityPicker, PRIORITY_WEIGHTS } from "./scheduler.ts";
+export { DEDUP_REPLY } from "./attempt.ts";

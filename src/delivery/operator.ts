@@ -37,7 +37,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
-import type { QueueRecord, QueueStore } from "../queue/mod.ts";
+import type { Priority, QueueRecord, QueueStore } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Lifecycle } from "./lifecycle.ts";
@@ -73,6 +73,8 @@ export interface Operator {
   bounce(filter: MessageFilter, reason?: string): Promise<number>;
   /** Removes a message (state and data). False when it does not exist. */
   deleteMessage(id: string): Promise<boolean>;
+  /** Sets the priority of waiting or frozen messages (`queue set-priority`). */
+  setPriority(filter: MessageFilter, priority: Priority): Promise<number>;
   /** Holds delivery to a domain until `until` (epoch ms); 0 lifts the hold and rescans. */
   suspend(domain: string, until: number): void;
   /**
@@ -183,6 +185,16 @@ export function createOperator(options: OperatorOptions): Operator {
       for (const record of changed) record.nextAttemptAt = now;
       await putAll(changed, scanNow);
       scanNow();
+      return changed.length;
+    },
+    async setPriority(filter, priority) {
+      const changed = (await select(filter)).filter((r) => waiting(r) || r.status === "frozen");
+      for (const record of changed) {
+        if (priority === "normal") delete record.priority;
+        else record.priority = priority;
+      }
+      await putAll(changed); // the next due scan claims by the new level
+
       return changed.length;
     },
     suspend(domain, until) {

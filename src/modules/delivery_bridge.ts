@@ -126,6 +126,7 @@ export function chainDeliveryEvents(...handlers: (DeliveryEvents | undefined)[])
     finished: (...args) => run("finished", args),
     deferred: (...args) => run("deferred", args),
     failedWithoutAttempt: (...args) => run("failedWithoutAttempt", args),
+    deduplicated: (...args) => run("deduplicated", args),
   };
 }
 

@@ -41,6 +41,7 @@ import type { Logger } from "@logtape/logtape";
 import type { SmtpError } from "../smtp/errors.ts";
 import type { HookSession, SessionHooks } from "../smtp/hooks.ts";
 import type { Spool } from "../spool/mod.ts";
+import { PRIORITIES, type Priority, PRIORITY_KEY } from "../queue/mod.ts";
 import { formatHeader } from "./headers.ts";
 import type { ContextFor, LoadedModule, ModuleHost } from "./host.ts";
 import { openMessage } from "./message.ts";
@@ -125,6 +126,16 @@ export function createSmtpBridge(host: ModuleHost, deps: SmtpBridgeDeps): Sessio
           return { sender: tx?.sender, recipients: tx?.recipients ?? state.session.recipients };
         },
         messageId: tx?.messageId,
+        get priority() {
+          return meta[PRIORITY_KEY]?.level as Priority | undefined;
+        },
+        set priority(level: Priority | undefined) {
+          if (level !== undefined && !PRIORITIES.includes(level)) {
+            throw new TypeError(`priority must be one of ${PRIORITIES.join(", ")}`);
+          }
+          if (level === undefined) delete meta[PRIORITY_KEY];
+          else meta[PRIORITY_KEY] = { level };
+        },
         get metadata() {
           return meta[m.name] ??= {};
         },

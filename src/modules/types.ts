@@ -28,6 +28,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import type { Priority } from "../queue/mod.ts";
 
 /** Validation hooks: may accept, reject (5xx) or defer (4xx) the SMTP step. Run in config order. */
 export const VALIDATION_HOOKS = ["connect", "ehlo", "startTls", "auth", "mailFrom", "rcptTo", "data"] as const;
@@ -113,6 +114,13 @@ export interface Context {
   readonly metadata: Record<string, unknown>;
   /** Aborted when the hook's time budget runs out: stop work that is no longer wanted. */
   readonly signal: AbortSignal;
+  /**
+   * The message's delivery priority ("critical", "high", "normal", "low"), SMTP hooks only:
+   * set it from `connect` to `data` (in session hooks it applies to every message of the
+   * session). It overrides the listener's and the user's configured level. Empath never reads
+   * it from a header; a module may, if it trusts the client.
+   */
+  priority?: Priority;
   /**
    * Adds a header field to the message being received (from `connect` to `data`).
    * Fields added before `data` are written with the message at no cost; fields added

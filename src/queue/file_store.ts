@@ -3,6 +3,8 @@
  * renamed over the old one and the directory fsync'd (grouped). The due order is
  * kept by the in-memory {@link QueueIndex}, rebuilt from the files on open. Operator
  * state ({@link QueueStore.putState}) is one small file per key under `<dir>/state/`.
+ * Delivery marks and
+ * the event outbox live beside the records (file_side_tables.ts).
  *
  * @example
  * ```ts
@@ -25,10 +27,11 @@ import { join } from "node:path";
 import { DirSync } from "../spool/dir_sync.ts";
 import { isUlid } from "../spool/ulid.ts";
 import { isScheduled, QueueIndex } from "./index_cache.ts";
+import { openFileSideTables } from "./file_side_tables.ts";
 import { createLeaseTable } from "./leases.ts";
 import { openStateDir } from "./file_state.ts";
 import { matchesFilter, type QueueStore, QueueStoreError } from "./store.ts";
-import type { QueueFilter, QueueRecord } from "./types.ts";
+import type { Priority, QueueFilter, QueueRecord } from "./types.ts";
 
 /** Opens the file queue store at `dir` (created if missing). */
 export async function openFileStore(dir: string, options: { fsync?: boolean } = {}): Promise<QueueStore> {
@@ -82,12 +85,15 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     return next;
   }
 
-  async function due(now: number, limit: number): Promise<QueueRecord[]> {
-    const records = await Promise.all(index.dueIds(now, limit).map(read));
+  const sideTables = await openFileSideTables(dir, fsync);
+
+  async function due(now: number, limit: number, priority?: Priority): Promise<QueueRecord[]> {
+    const records = await Promise.all(index.dueIds(now, limit, priority).map(read));
     return records.filter((r): r is QueueRecord => r !== null && isScheduled(r.status));
   }
 
   return {
+    ...sideTables,
     backend: "file",
     ...state,
     put(record) {
@@ -129,7 +135,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     },
     get: read,
     due,
-    claim: (options) => leases.claim(options, due),
+    claim: (options) => leases.claim(options, (now, limit) => due(now, limit, options.priority)),
     renew: (ids, owner, leaseMs, now) => Promise.resolve(leases.renew(ids, owner, leaseMs, now)),
     release: (ids, owner) => Promise.resolve(leases.release(ids, owner)),
     nextDueAt: () => Promise.resolve(index.nextDueAt()),
@@ -152,6 +158,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     async close() {
       closed = true;
       await Promise.allSettled([...chains.values(), flushState()]);
+      sideTables.closeSideTables();
     },
   };
 }

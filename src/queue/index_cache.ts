@@ -6,7 +6,7 @@
  * @module
  */
 import { emptyCounts } from "./store.ts";
-import { type MessageStatus, type QueueRecord, SCHEDULED_STATUSES } from "./types.ts";
+import { type MessageStatus, type Priority, type QueueRecord, SCHEDULED_STATUSES } from "./types.ts";
 
 /** What the index keeps per message. */
 export interface IndexEntry {
@@ -17,6 +17,7 @@ export interface IndexEntry {
   receivedAt: number;
   /** Domains of the recipients still waiting (lower case). */
   domains: string[];
+  priority: Priority;
 }
 
 /** Queue totals without reading records (`queue stats`). */
@@ -26,6 +27,8 @@ export interface QueueStats {
   oldestReceivedAt: number | null;
   /** Per destination domain: messages waiting for it and the oldest one's receivedAt. */
   domains: Record<string, { messages: number; oldestReceivedAt: number }>;
+  /** Messages per priority level. */
+  priorities: Record<Priority, number>;
 }
 
 const FINAL = new Set(["delivered", "failed", "relayed", "expanded"]);
@@ -52,6 +55,7 @@ export class QueueIndex {
       parts,
       receivedAt: record.receivedAt,
       domains: [...domains],
+      priority: record.priority ?? "normal",
     });
     this.#counts[record.status]++;
     return prev;
@@ -74,7 +78,9 @@ export class QueueIndex {
   stats(): QueueStats {
     const domains: QueueStats["domains"] = {};
     let oldest: number | null = null;
+    const priorities: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 };
     for (const e of this.entries.values()) {
+      priorities[e.priority]++;
       if (oldest === null || e.receivedAt < oldest) oldest = e.receivedAt;
       for (const d of e.domains) {
         const s = domains[d] ??= { messages: 0, oldestReceivedAt: e.receivedAt };
@@ -82,14 +88,14 @@ export class QueueIndex {
         if (e.receivedAt < s.oldestReceivedAt) s.oldestReceivedAt = e.receivedAt;
       }
     }
-    return { counts: this.counts(), oldestReceivedAt: oldest, domains };
+    return { counts: this.counts(), oldestReceivedAt: oldest, domains, priorities };
   }
 
-  /** Scheduled ids due by `now`, earliest first (a linear scan; fine to ~10^6 entries). */
-  dueIds(now: number, limit: number): string[] {
+  /** Scheduled ids due by `now` (of one level if given), earliest first (a linear scan; fine to ~10^6 entries). */
+  dueIds(now: number, limit: number, priority?: Priority): string[] {
     const due: [number, string][] = [];
     for (const [id, e] of this.entries) {
-      if (e.due <= now && isScheduled(e.status)) due.push([e.due, id]);
+      if (e.due <= now && isScheduled(e.status) && (!priority || e.priority === priority)) due.push([e.due, id]);
     }
     due.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
     return due.slice(0, limit).map(([, id]) => id);

@@ -8,7 +8,12 @@
  *   messages are read in time order by a range scan, never a full scan.
  * - `["state", key]` → `{ value, expiresAt? }`: operator state ({@link QueueStore.putState}).
  *
- * Concurrent puts are group-committed: while one atomic commit is in flight, new puts
+ * - `["dlv", id, recipient]` → epoch ms: delivery marks (see {@link QueueStore.markDelivered}) on a
+ *   remote KV; on a local path they go to `<path>.delivered.log` instead (marks_log.ts: one write(2)
+ *   at once, so a mark survives the death of the process microseconds after it is made).
+ * - `["outbox", eventId]` → `{ target, at, body }`: the delivery-event outbox.
+ *
+ * Concurrent puts (and marks and outbox writes) are group-committed: while one atomic commit is in flight, new puts
  * collect and go out together in the next one (bounded by KV's per-commit limits).
  *
  * @example
@@ -30,20 +35,32 @@
  */
 import { isScheduled, QueueIndex } from "./index_cache.ts";
 import { createLeaseTable } from "./leases.ts";
-import { matchesFilter, type QueueStore, QueueStoreError, type StateEntry, type StateValue } from "./store.ts";
-import type { QueueFilter, QueueRecord } from "./types.ts";
+import { openMarksLog } from "./marks_log.ts";
+import { DeliveredIndex, OutboxIndex } from "./side_tables.ts";
+import {
+  type DeliveryMark,
+  matchesFilter,
+  type OutboxEntry,
+  type QueueStore,
+  QueueStoreError,
+  type StateEntry,
+  type StateValue,
+} from "./store.ts";
+import type { Priority, QueueFilter, QueueRecord } from "./types.ts";
 
 const CHUNK = 60_000;
 const MAX_BATCH_MUTATIONS = 900;
 const MAX_BATCH_BYTES = 700_000;
 
 interface Pending {
-  kind: "put" | "delete";
+  kind: "put" | "delete" | "side";
   id: string;
   /** What the index needs, copied at put time (the caller may change the record afterwards). */
   record?: QueueRecord;
   /** The record as stored, serialised once at put time. */
   json?: string;
+  /** A side-table write ("side"): its mutations, estimated size, and the index update after commit. */
+  side?: { mutate(op: Deno.AtomicOperation): void; mutations: number; bytes: number; applied(): void };
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -61,6 +78,7 @@ function indexView(r: QueueRecord): QueueRecord {
     nextAttemptAt: r.nextAttemptAt,
     receivedAt: r.receivedAt,
     recipients: r.recipients.map((x) => ({ address: x.address, status: x.status })),
+    priority: r.priority,
   } as QueueRecord;
 }
 
@@ -74,7 +92,12 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   }
   const index = new QueueIndex();
   const leases = createLeaseTable();
+  const local = path !== ":memory:" && !/^https?:\/\//.test(path);
+  const marksLog = local ? await openMarksLog(`${path}.delivered.log`, true) : undefined;
+  const marks = new DeliveredIndex();
+  const outbox = new OutboxIndex();
   let closed = false;
+  let sideSeq = 0;
 
   async function decode(id: string, stored: Stored): Promise<QueueRecord> {
     if ("json" in stored) return JSON.parse(stored.json);
@@ -101,6 +124,13 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     }
   }
 
+  for await (const entry of kv.list<number>({ prefix: ["dlv"] })) {
+    marks.add({ id: entry.key[1] as string, recipient: entry.key[2] as string, at: entry.value });
+  }
+  for await (const entry of kv.list<Omit<OutboxEntry, "id">>({ prefix: ["outbox"] })) {
+    outbox.add({ id: entry.key[1] as string, ...entry.value });
+  }
+
   // Group commit.
   const queue: Pending[] = [];
   let flushing: Promise<void> | null = null;
@@ -109,6 +139,10 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   // arrives right after can never be stranded.
 
   function addMutations(op: Deno.AtomicOperation, p: Pending): { mutations: number; bytes: number } {
+    if (p.side) {
+      p.side.mutate(op);
+      return { mutations: p.side.mutations, bytes: p.side.bytes };
+    }
     const prev = index.get(p.id);
     let mutations = 0;
     let bytes = 0;
@@ -145,7 +179,8 @@ export async function openKvStore(path: string): Promise<QueueStore> {
   }
 
   function applyToIndex(p: Pending) {
-    if (p.kind === "delete") {
+    if (p.side) p.side.applied();
+    else if (p.kind === "delete") {
       index.delete(p.id);
       leases.forget(p.id);
     } else index.set(p.record!, p.json!.length <= CHUNK ? 0 : Math.ceil(p.json!.length / CHUNK));
@@ -169,8 +204,8 @@ export async function openKvStore(path: string): Promise<QueueStore> {
         let mutations = 0;
         let bytes = 0;
         for (let next = queue[0]; next && !ids.has(next.id); next = queue[0]) {
-          const est = next.kind === "put" ? next.json!.length : 64;
-          const estMut = 3 + Math.ceil(est / CHUNK) + (index.get(next.id)?.parts ?? 0);
+          const est = next.side?.bytes ?? (next.kind === "put" ? next.json!.length : 64);
+          const estMut = next.side?.mutations ?? 3 + Math.ceil(est / CHUNK) + (index.get(next.id)?.parts ?? 0);
           if (batch.length > 0 && (mutations + estMut > MAX_BATCH_MUTATIONS || bytes + est > MAX_BATCH_BYTES)) break;
           const p = queue.shift()!;
           batch.push(p);
@@ -214,11 +249,45 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     return entry.value === null ? null : await decode(id, entry.value);
   }
 
-  async function due(now: number, limit: number): Promise<QueueRecord[]> {
+  /** Writes side-table mutations in chunks that fit one commit each (group-committed with puts). */
+  function side(
+    count: number,
+    chunk: number,
+    bytesOf: (i: number) => number,
+    mutate: (op: Deno.AtomicOperation, i: number) => void,
+    applied: (i: number) => void,
+  ): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (let start = 0; start < count; start += chunk) {
+      const end = Math.min(count, start + chunk);
+      let bytes = 0;
+      for (let i = start; i < end; i++) bytes += bytesOf(i);
+      writes.push(enqueue({
+        kind: "side",
+        id: `\0side${sideSeq++}`,
+        side: {
+          mutations: end - start,
+          bytes,
+          mutate: (op) => {
+            for (let i = start; i < end; i++) mutate(op, i);
+          },
+          applied: () => {
+            for (let i = start; i < end; i++) applied(i);
+          },
+        },
+      }));
+    }
+    return Promise.all(writes).then(() => {});
+  }
+
+  async function due(now: number, limit: number, priority?: Priority): Promise<QueueRecord[]> {
     const out: QueueRecord[] = [];
-    const iter = kv.list<boolean>({ start: ["due"], end: ["due", now + 1] }, { limit });
     const ids: string[] = [];
-    for await (const entry of iter) ids.push(entry.key[2] as string);
+    if (priority) ids.push(...index.dueIds(now, limit, priority));
+    else {
+      const iter = kv.list<boolean>({ start: ["due"], end: ["due", now + 1] }, { limit });
+      for await (const entry of iter) ids.push(entry.key[2] as string);
+    }
     for (const record of await Promise.all(ids.map(get))) {
       if (record && isScheduled(record.status)) out.push(record);
     }
@@ -266,7 +335,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     delete: (id) => enqueue({ kind: "delete", id }),
     get,
     due,
-    claim: (options) => leases.claim(options, due),
+    claim: (options) => leases.claim(options, (now, limit) => due(now, limit, options.priority)),
     renew: (ids, owner, leaseMs, now) => Promise.resolve(leases.renew(ids, owner, leaseMs, now)),
     release: (ids, owner) => Promise.resolve(leases.release(ids, owner)),
     async nextDueAt() {
@@ -287,10 +356,44 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     async probe() {
       await kv.get(["probe"]);
     },
+    markDelivered: (list: DeliveryMark[]) =>
+      marksLog?.markDelivered(list) ?? side(list.length, 200, (i) => 100 + list[i]!.recipient.length, (op, i) => {
+        const m = list[i]!;
+        op.set(["dlv", m.id, m.recipient], m.at);
+      }, (i) => marks.add(list[i]!)),
+    deliveredOf: (id) => marksLog?.deliveredOf(id) ?? Promise.resolve(marks.of(id)),
+    async pruneDelivered(before, keep) {
+      if (marksLog) return await marksLog.pruneDelivered(before, keep);
+      const victims = marks.victims(before, keep);
+      await side(victims.length, 500, () => 64, (op, i) => {
+        const m = victims[i]!;
+        op.delete(["dlv", m.id, m.recipient]);
+      }, (i) => marks.remove(victims[i]!));
+      return victims.length;
+    },
+    outboxAdd: (entries) =>
+      side(entries.length, 50, (i) => 100 + entries[i]!.body.length, (op, i) => {
+        const { id, ...value } = entries[i]!;
+        op.set(["outbox", id], value);
+      }, (i) => outbox.add(entries[i]!)),
+    async outboxPeek(target, limit) {
+      const ids = outbox.ids(target, limit);
+      const out: OutboxEntry[] = [];
+      for (let i = 0; i < ids.length; i += 10) {
+        for (const e of await kv.getMany<Omit<OutboxEntry, "id">[]>(ids.slice(i, i + 10).map((id) => ["outbox", id]))) {
+          if (e.value) out.push({ id: e.key[1] as string, ...e.value });
+        }
+      }
+      return out;
+    },
+    outboxRemove: (ids) =>
+      side(ids.length, 500, () => 64, (op, i) => op.delete(["outbox", ids[i]!]), (i) => outbox.remove(ids[i]!)),
+    outboxStats: () => Promise.resolve(outbox.stats()),
     async close() {
       closed = true;
       if (flushing) await flushing;
       kv.close();
+      marksLog?.close();
     },
   };
 }

@@ -8,16 +8,19 @@ export type {
   ClientInfo,
   MessageStatus,
   NotifyValue,
+  Priority,
   QueueFilter,
   QueueRecord,
   RecipientState,
   RecipientStatus,
 } from "./types.ts";
-export { SCHEDULED_STATUSES } from "./types.ts";
+export { PRIORITIES, SCHEDULED_STATUSES } from "./types.ts";
 export {
   type ClaimOptions,
+  type DeliveryMark,
   emptyCounts,
   matchesFilter,
+  type OutboxEntry,
   type QueueStore,
   QueueStoreError,
   type StateEntry,
@@ -40,3 +43,4 @@ export {
   type Submitter,
   type SubmitterOptions,
 } from "./submit.ts";
+export { modulePriority, PRIORITY_KEY, priorityOf } from "./priority.ts";

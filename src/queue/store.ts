@@ -3,7 +3,7 @@
  * checked by one shared test suite (tests/queue/store_contract.ts).
  * @module
  */
-import type { MessageStatus, QueueFilter, QueueRecord } from "./types.ts";
+import type { MessageStatus, Priority, QueueFilter, QueueRecord } from "./types.ts";
 import type { QueueStats } from "./index_cache.ts";
 
 /** What {@link QueueStore.claim} takes. */
@@ -16,6 +16,35 @@ export interface ClaimOptions {
   owner: string;
   /** A lease lasts until `now + leaseMs` unless renewed or released. */
   leaseMs: number;
+  /** Only records of this level (absent priority counts as "normal"); default every level. */
+  priority?: Priority;
+}
+
+/**
+ * One recipient the next hop accepted (answered 250), remembered so that no retry, restart or
+ * operator re-queue sends the message to it again. SQL: a table keyed (id, recipient) with `at`.
+ */
+export interface DeliveryMark {
+  /** Queue id of the message. */
+  id: string;
+  recipient: string;
+  /** Epoch ms of the 250. */
+  at: number;
+}
+
+/**
+ * One delivery event waiting to be pushed to a webhook subscriber. SQL: a table keyed by `id`
+ * (a ULID, so ids sort by time) with `target`, `at` and the JSON `body`.
+ */
+export interface OutboxEntry {
+  /** ULID: sorts oldest first. */
+  id: string;
+  /** The subscription (webhook) it is for. */
+  target: string;
+  /** Epoch ms the event happened. */
+  at: number;
+  /** The event as a JSON document. */
+  body: string;
 }
 
 /** A JSON value kept under a key by {@link QueueStore.putState}. */
@@ -47,7 +76,7 @@ export interface QueueStore {
   /** Removes a record (and its lease); a missing record is not an error. */
   delete(id: string): Promise<void>;
   /** Scheduled records (queued/deferred) with nextAttemptAt <= now, earliest first. */
-  due(now: number, limit: number): Promise<QueueRecord[]>;
+  due(now: number, limit: number, priority?: Priority): Promise<QueueRecord[]>;
   /**
    * Leases due scheduled records (as {@link due}, earliest first) to `owner` until
    * `now + leaseMs`, skipping records under anyone's live lease, the caller's included.
@@ -76,6 +105,23 @@ export interface QueueStore {
   listState(prefix: string): Promise<StateEntry[]>;
   /** Removes `key`; a missing key is not an error. */
   deleteState(key: string): Promise<void>;
+  /** Durably remembers delivered recipients (group-committed with concurrent writes). */
+  markDelivered(marks: DeliveryMark[]): Promise<void>;
+  /** The recipients of message `id` remembered as delivered. */
+  deliveredOf(id: string): Promise<string[]>;
+  /**
+   * Forgets marks older than `before` (epoch ms) and, beyond that, the oldest ones above `keep`;
+   * returns how many were removed.
+   */
+  pruneDelivered(before: number, keep: number): Promise<number>;
+  /** Durably adds events to the outbox. */
+  outboxAdd(entries: OutboxEntry[]): Promise<void>;
+  /** Up to `limit` outbox entries for `target`, oldest first. */
+  outboxPeek(target: string, limit: number): Promise<OutboxEntry[]>;
+  /** Removes outbox entries (sent); unknown ids are ignored. */
+  outboxRemove(ids: string[]): Promise<void>;
+  /** Entries in the outbox and the oldest one's `at` (null when empty), from memory. */
+  outboxStats(): Promise<{ depth: number; oldestAt: number | null }>;
   /** Fails when the store cannot be used (health check). */
   probe(): Promise<void>;
   close(): Promise<void>;
@@ -97,6 +143,7 @@ export function emptyCounts(): Record<MessageStatus, number> {
 /** True when a record matches a list filter (domain matches any recipient's domain). */
 export function matchesFilter(record: QueueRecord, filter: QueueFilter): boolean {
   if (filter.status && record.status !== filter.status) return false;
+  if (filter.priority && (record.priority ?? "normal") !== filter.priority) return false;
   if (filter.domain) {
     const d = filter.domain.toLowerCase();
     return record.recipients.some((r) => r.address.toLowerCase().endsWith(`@${d}`));

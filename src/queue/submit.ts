@@ -36,7 +36,8 @@
 import type { Spool } from "../spool/mod.ts";
 import { toSpoolError } from "../spool/mod.ts";
 import type { QueueStore } from "./store.ts";
-import type { ClientInfo, NotifyValue, QueueRecord, RecipientState } from "./types.ts";
+import { modulePriority, PRIORITY_KEY } from "./priority.ts";
+import type { ClientInfo, NotifyValue, Priority, QueueRecord, RecipientState } from "./types.ts";
 
 /** Who the message is from and for, and how it was received. */
 export interface SubmitEnvelope {
@@ -52,6 +53,8 @@ export interface SubmitEnvelope {
   metadata?: Record<string, unknown>;
   /** The message is a DSN we generated (it never gets a DSN itself). */
   isDsn?: boolean;
+  /** Delivery priority (default: a module's `ctx.priority`, else the submitter's `priorityOf`, else normal). */
+  priority?: Priority;
 }
 
 /** Data already committed to the spool under `id`. */
@@ -88,6 +91,8 @@ export interface SubmitterOptions {
   clock?: () => number;
   /** Told when a "queued" listener throws (default console.error); the submit still succeeds. */
   onListenerError?: (err: unknown, record: QueueRecord) => void;
+  /** The configured priority of a message without one (listener, user); default none ("normal"). */
+  priorityOf?: (envelope: SubmitEnvelope) => Priority;
 }
 
 /** Why a submit failed: no space left (data or record), or another spool/queue write error. */
@@ -127,6 +132,8 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
     async submit({ data, envelope, receivedAt }) {
       const spooled = data instanceof Uint8Array ? await spoolBytes(data) : data;
       const record = newQueueRecord(spooled, envelope, receivedAt ?? clock());
+      const priority = envelope.priority ?? modulePriority(envelope.metadata) ?? options.priorityOf?.(envelope);
+      if (priority && priority !== "normal") record.priority = priority;
       try {
         await store.put(record);
       } catch (err) {
@@ -179,6 +186,10 @@ export function newQueueRecord(data: SpooledData, envelope: SubmitEnvelope, now:
     metadata: envelope.metadata ?? {},
     updatedAt: now,
   };
+  if (PRIORITY_KEY in record.metadata) {
+    const { [PRIORITY_KEY]: _, ...rest } = record.metadata;
+    record.metadata = rest;
+  }
   if (envelope.smtpUtf8) record.smtpUtf8 = true;
   if (envelope.bodyType) record.bodyType = envelope.bodyType;
   if (envelope.isDsn) record.isDsn = true;

@@ -13,6 +13,15 @@ export type MessageStatus =
   | "delivered" // all recipients done, at least one delivered (record kept only until cleanup)
   | "failed"; // all recipients done, none delivered
 
+/**
+ * How urgently a message should leave: higher levels are served first (per destination too), lower
+ * ones keep a bounded share so they are never starved. Absent on a record means "normal".
+ */
+export type Priority = "critical" | "high" | "normal" | "low";
+
+/** Every priority level, highest first. */
+export const PRIORITIES: readonly Priority[] = ["critical", "high", "normal", "low"];
+
 /** Where one recipient stands. */
 export type RecipientStatus = "pending" | "deferred" | "delivered" | "failed" | "relayed" | "expanded";
 
@@ -88,6 +97,8 @@ export interface QueueRecord {
   /** Set when the message is a DSN we generated (never bounce a bounce). */
   isDsn?: boolean;
   frozenFrom?: MessageStatus;
+  /** Set by listener, authenticated user or module at intake, or by the operator; absent = "normal". */
+  priority?: Priority;
   updatedAt: number;
 }
 
@@ -98,5 +109,7 @@ export const SCHEDULED_STATUSES: readonly MessageStatus[] = ["queued", "deferred
 export interface QueueFilter {
   status?: MessageStatus;
   domain?: string;
+  /** Only messages of this level (absent priority counts as "normal"). */
+  priority?: Priority;
   limit?: number;
 }

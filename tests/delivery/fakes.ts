@@ -101,6 +101,8 @@ export function recordedEvents() {
       deferred: (r: QueueRecord) => void seen.push({ kind: "deferred", id: r.id }),
       failedWithoutAttempt: (r: QueueRecord, recipients: string[], reason: string) =>
         void seen.push({ kind: "failedWithoutAttempt", id: r.id, recipients, reason }),
+      deduplicated: (r: QueueRecord, recipients: string[]) =>
+        void seen.push({ kind: "deduplicated", id: r.id, recipients }),
     },
   };
 }

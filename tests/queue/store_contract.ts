@@ -269,4 +269,60 @@ export function queueStoreContract(name: string, open: (dir: string) => Promise<
     await assert.rejects(() => store.putState("k", 1), { name: "QueueStoreError", code: "QUEUE_CLOSED" });
     await Deno.remove(dir, { recursive: true });
   });
+
+  Deno.test(`${name}: due and claim can take one priority level; list filters by it; stats count levels`, () =>
+    withStore(async (store, reopen) => {
+      const now = Date.now();
+      const low = sampleRecord({ nextAttemptAt: now - 5000, priority: "low" });
+      const plain = sampleRecord({ nextAttemptAt: now - 4000 });
+      const critical = sampleRecord({ nextAttemptAt: now - 1000, priority: "critical" });
+      for (const r of [low, plain, critical]) await store.put(r);
+      assert.deepEqual((await store.due(now, 10)).map((r) => r.id), [low.id, plain.id, critical.id]);
+      assert.deepEqual((await store.due(now, 10, "critical")).map((r) => r.id), [critical.id]);
+      assert.deepEqual((await store.due(now, 10, "normal")).map((r) => r.id), [plain.id], "absent = normal");
+      const again = await reopen();
+      const claimed = await again.claim({ now, limit: 10, owner: "a", leaseMs: 1000, priority: "low" });
+      assert.deepEqual(claimed.map((r) => r.id), [low.id]);
+      assert.deepEqual((await Array.fromAsync(again.list({ priority: "critical" }))).map((r) => r.id), [critical.id]);
+      assert.deepEqual((await again.stats()).priorities, { critical: 1, high: 0, normal: 1, low: 1 });
+    }));
+
+  Deno.test(`${name}: delivery marks are durable, per message, and pruned by age and count`, () =>
+    withStore(async (store, reopen) => {
+      await Promise.all([
+        store.markDelivered([{ id: "A", recipient: "bob@example.com", at: 100 }]),
+        store.markDelivered([{ id: "A", recipient: "eve@example.com", at: 200 }]),
+        store.markDelivered([{ id: "B", recipient: "bob@example.com", at: 300 }]),
+      ]);
+      assert.deepEqual((await store.deliveredOf("A")).sort(), ["bob@example.com", "eve@example.com"]);
+      assert.deepEqual(await store.deliveredOf("C"), []);
+      let again = await reopen();
+      assert.deepEqual(await again.deliveredOf("B"), ["bob@example.com"]);
+      assert.equal(await again.pruneDelivered(150, 100), 1, "older than 150");
+      assert.deepEqual(await again.deliveredOf("A"), ["eve@example.com"]);
+      assert.equal(await again.pruneDelivered(0, 1), 1, "beyond the count, oldest first");
+      again = await reopen();
+      assert.deepEqual(await again.deliveredOf("A"), []);
+      assert.deepEqual(await again.deliveredOf("B"), ["bob@example.com"]);
+      await again.markDelivered([{ id: "D", recipient: "x@example.com", at: 400 }]);
+      again = await reopen();
+      assert.deepEqual(await again.deliveredOf("D"), ["x@example.com"], "appends after a prune survive");
+    }));
+
+  Deno.test(`${name}: the outbox keeps events per target, oldest first, across reopening`, () =>
+    withStore(async (store, reopen) => {
+      const e = (target: string, at: number) => ({ id: ulid(at), target, at, body: JSON.stringify({ at }) });
+      const [a1, a2, b1] = [e("a", 1000), e("a", 2000), e("b", 500)];
+      await store.outboxAdd([a2, b1]);
+      await store.outboxAdd([a1]);
+      assert.deepEqual(await store.outboxStats(), { depth: 3, oldestAt: 500 });
+      const again = await reopen();
+      assert.deepEqual(await again.outboxPeek("a", 10), [a1, a2]);
+      assert.deepEqual(await again.outboxPeek("a", 1), [a1]);
+      await again.outboxRemove([a1.id, "01JD3V6Y8Q3M0K2V9X7B5N4C1R"]);
+      assert.deepEqual(await again.outboxPeek("a", 10), [a2]);
+      assert.deepEqual(await again.outboxPeek("b", 10), [b1]);
+      const third = await reopen();
+      assert.deepEqual(await third.outboxStats(), { depth: 2, oldestAt: 500 });
+    }));
 }

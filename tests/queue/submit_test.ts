@@ -116,3 +116,18 @@ Deno.test("a throwing listener does not fail the submit; unsubscribed listeners 
     assert.equal(errors.length, 2);
     assert.equal((await store.counts()).queued, 2);
   }));
+
+Deno.test("priority: a module's level beats the configured one; the module's namespace is not stored", () =>
+  withQueue(async (spool, store) => {
+    const submitter = createSubmitter({ store, spool, priorityOf: () => "low" });
+    const configured = await submitter.submit({ data: BYTES, envelope: ENVELOPE });
+    assert.equal(configured.priority, "low");
+    const byModule = await submitter.submit({
+      data: BYTES,
+      envelope: { ...ENVELOPE, metadata: { "@priority": { level: "critical" }, tagger: { n: 1 } } },
+    });
+    assert.equal(byModule.priority, "critical");
+    assert.deepEqual((await store.get(byModule.id))?.metadata, { tagger: { n: 1 } });
+    const normal = await createSubmitter({ store, spool }).submit({ data: BYTES, envelope: ENVELOPE });
+    assert.equal(normal.priority, undefined, "normal is not written");
+  }));

@@ -1,0 +1,108 @@
+/**
+ * Delivery marks in an append-only JSON-lines file, used by the local backends
+ * (files, and Deno KV on a local path). A mark is written to the file with one
+ * synchronous `write(2)` the moment it is made — from then on it survives the
+ * death of the process (SIGKILL, OOM, a crash), because the kernel holds the data —
+ * and the promise resolves once a grouped `fdatasync` has made it survive a power
+ * loss too. The shorter the time between the next hop's 250 and that write, the
+ * fewer duplicates a crash can cause. Pruning rewrites the file and renames it into
+ * place (synchronously, so no append can fall between).
+ * @module
+ */
+import { DeliveredIndex } from "./side_tables.ts";
+import { type DeliveryMark, type QueueStore, QueueStoreError } from "./store.ts";
+
+/** The mark operations of {@link QueueStore}, plus closing the file. */
+export type MarksLog = Pick<QueueStore, "markDelivered" | "deliveredOf" | "pruneDelivered"> & { close(): void };
+
+const enc = new TextEncoder();
+const io = (what: string, err: unknown) =>
+  new QueueStoreError(`${what}: ${(err as Error).message}`, "QUEUE_IO", { cause: err });
+const line = (m: DeliveryMark) => JSON.stringify({ id: m.id, recipient: m.recipient, at: m.at }) + "\n";
+
+/** Opens (and loads) the marks log at `path`. */
+export async function openMarksLog(path: string, fsync: boolean): Promise<MarksLog> {
+  const marks = new DeliveredIndex();
+  try {
+    for (const text of (await Deno.readTextFile(path)).split("\n")) {
+      if (!text) continue;
+      try {
+        marks.add(JSON.parse(text));
+      } catch { /* a torn last line from a crash mid-append: that mark was never acknowledged */ }
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw io(`cannot read ${path}`, err);
+  }
+  const open = () => Deno.openSync(path, { append: true, create: true, mode: 0o600 });
+  let file = open();
+
+  // Grouped fdatasync: callers wait for a sync that began after their write.
+  let running: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
+  const startSync = (): Promise<void> => {
+    const run = file.syncData();
+    running = run;
+    const clear = () => {
+      if (running === run) running = null;
+    };
+    run.then(clear, clear);
+    return run;
+  };
+  const sync = (): Promise<void> => {
+    if (!fsync) return Promise.resolve();
+    if (queued) return queued;
+    if (!running) return startSync();
+    queued = running.catch(() => {}).then(() => {
+      queued = null;
+      return startSync();
+    });
+    return queued;
+  };
+
+  return {
+    async markDelivered(list) {
+      if (list.length === 0) return;
+      try {
+        const bytes = enc.encode(list.map(line).join(""));
+        let off = 0;
+        while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
+      } catch (err) {
+        throw io(`cannot append to ${path}`, err);
+      }
+      for (const m of list) marks.add(m);
+      await sync().catch((err) => {
+        throw io(`cannot sync ${path}`, err);
+      });
+    },
+    deliveredOf: (id) => Promise.resolve(marks.of(id)),
+    async pruneDelivered(before, keep) {
+      const victims = marks.victims(before, keep);
+      if (victims.length === 0) return 0;
+      for (const m of victims) marks.remove(m);
+      while (running) await running.catch(() => {});
+      try {
+        const tmp = `${path}.tmp`;
+        Deno.writeFileSync(tmp, enc.encode(marks.victims(Infinity, 0).map(line).join("")), { mode: 0o600 });
+        if (fsync) {
+          const f = Deno.openSync(tmp, { read: true, write: true });
+          try {
+            f.syncDataSync();
+          } finally {
+            f.close();
+          }
+        }
+        Deno.renameSync(tmp, path);
+        file.close();
+        file = open();
+      } catch (err) {
+        throw io(`cannot rewrite ${path}`, err);
+      }
+      return victims.length;
+    },
+    close() {
+      try {
+        file.close();
+      } catch { /* closed */ }
+    },
+  };
+}
