@@ -18,7 +18,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { type Config, ConfigError, type LoadedConfig } from "../config/mod.ts";
+import type { Config, LoadedConfig } from "../config/mod.ts";
 import { logger } from "../observability/log.ts";
 import { reloadConfig, type ReloadResult, watchConfig } from "./reload.ts";
 import { recipientChecks, senderDomainLookup } from "./recipients.ts";
@@ -31,6 +31,7 @@ import {
 } from "./startup_checks.ts";
 import { storedAuthThrottle } from "./auth_lockouts.ts";
 import { registerGauges } from "./gauges.ts";
+import { openStorage } from "./storage.ts";
 import { checkDkimKeys, createMailAuth } from "./mail_auth.ts";
 import { createDaemonEvents } from "./events.ts";
 import {
@@ -70,17 +71,8 @@ import {
   type DeliveryEngine,
   setupTransportSecurity,
 } from "../delivery/mod.ts";
-import {
-  createSubmitter,
-  openQueueStore,
-  priorityOf,
-  type QueueStore,
-  recoverQueue,
-  type RecoveryReport,
-  type Submitter,
-} from "../queue/mod.ts";
-import { openSpool, type Spool } from "../spool/mod.ts";
-import { openPgQueue } from "../cluster/mod.ts";
+import { createSubmitter, priorityOf, type QueueStore, type RecoveryReport, type Submitter } from "../queue/mod.ts";
+import type { Spool } from "../spool/mod.ts";
 import { joinCluster } from "./cluster.ts";
 import {
   createSmtpListener,
@@ -144,34 +136,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     return tlsCache.get(k);
   };
 
-  // queue.backend = "postgres": records, bodies and leases are the cluster's; nothing local to recover.
-  const pg = config.queue.backend === "postgres"
-    ? await openPgQueue({
-      url: config.queue.url,
-      poolSize: config.queue.pool_size,
-      stagingDir: join(dataDir, "staging"),
-      leaseMs: config.queue.lease,
-      connectWaitMs: config.queue.connect_wait,
-      onConnectRetry: (r) =>
-        log.warning("PostgreSQL unreachable at start: {error}; retry {attempt} in {retryInMs} ms", r),
-    }).catch((err) => {
-      throw new ConfigError(`cannot open queue.backend = "postgres": ${(err as Error).message}`, configPath);
-    })
-    : undefined;
-  const spool: Spool = pg?.spool ?? await openSpool(join(dataDir, "spool"), { fsync: config.spool.fsync });
-  const store: QueueStore = pg?.store ?? await openQueueStore({ ...config, data_dir: dataDir });
-  const recovery = pg
-    ? { partialRemoved: 0, orphansRemoved: 0, requeued: 0, missingData: 0, total: 0 }
-    : await recoverQueue(spool, store, logger("queue"));
-  log.info(
-    "queue recovered: {total} records, {requeued} requeued, {orphans} orphans and {partial} partial writes removed",
-    {
-      total: recovery.total,
-      requeued: recovery.requeued,
-      orphans: recovery.orphansRemoved,
-      partial: recovery.partialRemoved,
-    },
-  );
+  const { pg, spool, store, recovery } = await openStorage(config, dataDir, configPath, log);
 
   const submitter = createSubmitter({
     store,
