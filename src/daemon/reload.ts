@@ -14,7 +14,23 @@
  *
  * @example
  * ```ts
- * const watcher = watchConfig({ path, started: config, current: () => live, apply: (next) => live = next, log });
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { parseConfig } from "../config/load.ts";
+ * import { reloadConfig } from "./reload.ts"; // @ts-ignore deno#26900
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/config.toml`;
+ * const started = parseConfig("", path);
+ * let live = started;
+ * await Deno.writeTextFile(path, "[relay]\nlocal_domains = [\"example.com\"]\n");
+ * // watchConfig({ ...options, onResult }) runs this on every change in the file's directory:
+ * const options = { path, started, current: () => live, apply: (next: typeof live) => live = next, log: getLogger(["empath"]) };
+ * const result = await reloadConfig(options);
+ * assert.equal(result.ok, true);
+ * assert.deepEqual(result.changed, ["relay"]);
+ * assert.deepEqual(live.relay.local_domains, ["example.com"]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -28,6 +28,7 @@
  *   envelope: { recipients: [] },
  *   metadata: {},
  *   addHeader: () => {},
+ *   skipSigning: () => {},
  * });
  * assert.equal(host.has("rcptTo"), true);
  * const refusal = await host.validate("rcptTo", contextFor, { address: "nobody@example.com", params: {} });
