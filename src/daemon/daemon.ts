@@ -117,7 +117,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
   // A second instance on the same data is refused before it touches anything.
-  // Relative paths are relative to the working directory, like data_dir.
+  // loadConfig made relative paths absolute against the config file's directory (config/paths.ts).
   const controlPath = config.control.socket ? resolve(config.control.socket) : join(dataDir, "control.sock");
   if (config.control.enabled) await claimSocketPath(controlPath, log);
   const controlToken = await readControlToken(config, configPath);
