@@ -253,6 +253,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     hostname,
     log: logger("dsn"),
     audit: logger("audit"),
+    auditLog: audit,
     onBackscatterCandidate: (e) => metrics.backscatterCandidates.inc({ decision: e.decision, reason: e.reason }),
   });
   const pool = createConnectionPool({
