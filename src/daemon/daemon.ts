@@ -270,6 +270,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     resolver,
     pool,
     security: transportSecurity.security,
+    onTlsFailure: (reason) => metrics.tlsFailures.inc({ direction: "outbound", reason }),
     ownAddresses: () => addresses,
     trace,
     owner: pg?.owner,
