@@ -238,15 +238,20 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       const plan = planned && dtls
         ? await hostTls(host, domain, dtls, base, { resolver, dnssec: security.dnssec() })
         : undefined;
-      const report = (message: string) => {
-        options.onTlsFailure?.(plan?.refuse?.result ?? tlsFailureResult(message, plan?.report.type === "tlsa"));
-        if (plan && security) reportTlsFailure(security, domain, host, plan, message);
+      const report = (message: string, given?: TlsRptResult) => {
+        const result = given ?? plan?.refuse?.result ?? tlsFailureResult(message, plan?.report.type === "tlsa");
+        options.onTlsFailure?.(result);
+        if (plan && security) reportTlsFailure(security, domain, host, plan, message, result);
       };
       if (plan?.refuse) {
         report(plan.refuse.reason);
         lastError = new SmtpClientError(plan.refuse.reason, "TLS", "POLICY", false);
         log.info("{id}: {server} not used: {reason}", { id, server, reason: plan.refuse.reason });
         continue;
+      }
+      if (plan?.testFailure) {
+        report(plan.testFailure.reason, plan.testFailure.result);
+        log.info("{id}: {server}: {reason}", { id, server, reason: plan.testFailure.reason });
       }
       if (message.requireTls && !plan?.verifiedBy) {
         const reply = `550 5.7.30 REQUIRETLS: ${server} is not verified by MTA-STS or DANE (RFC 8689)`;
@@ -264,7 +269,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
             report(msg);
           })
         );
-        if (plan && !tlsFailed) {
+        if (plan && !tlsFailed && !plan.testFailure) {
           security?.rpt?.record({ domain, policy: plan.report, success: true, mxHost: host.name });
         }
       } catch (err) {
