@@ -21,7 +21,8 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { type Config, configSchema } from "./schema.ts";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { resolveConfigPaths } from "./paths.ts";
 
 /** Exit code for configuration errors (EX_CONFIG from sysexits.h). */
 export const EX_CONFIG = 78;
@@ -103,7 +104,11 @@ export function parseConfig(text: string, file: string): Config {
   return validateConfig(raw, file);
 }
 
-/** Reads, parses and validates a config file. */
+/**
+ * Reads, parses and validates a config file. Relative paths in it (data_dir, certificates, users
+ * and key files, sockets, modules, …) come back absolute, resolved against the file's directory
+ * (see paths.ts): the one rule, whatever the working directory.
+ */
 export async function loadConfig(path: string): Promise<LoadedConfig> {
   const abs = resolve(path);
   let text: string;
@@ -113,7 +118,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
     const why = err instanceof Deno.errors.NotFound ? "file not found" : (err as Error).message;
     throw new ConfigError(`${abs}: cannot read config (${why})`, abs);
   }
-  return { config: parseConfig(text, abs), path: abs };
+  return { config: resolveConfigPaths(parseConfig(text, abs), dirname(abs)), path: abs };
 }
 
 /** Which config file to use: --config flag, then EMPATH_CONFIG, then ./config.toml. */

@@ -21,6 +21,7 @@ export {
   parseConfig,
   validateConfig,
 } from "./load.ts";
+export { resolveConfigPaths } from "./paths.ts";
 export { formatDuration, parseDuration, parseSize } from "./units.ts";
 export { BUILTIN_NAMES, defaultModuleName, type ModuleConfig, moduleConfig, modulesConfig } from "./modules.ts";
 export { type RecipientsConfig, recipientsConfig } from "./recipients.ts";

@@ -117,7 +117,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const startedAt = Date.now();
   // A second instance on the same data is refused before it touches anything.
-  // Relative paths are relative to the working directory, like data_dir.
+  // loadConfig made relative paths absolute against the config file's directory (config/paths.ts).
   const controlPath = config.control.socket ? resolve(config.control.socket) : join(dataDir, "control.sock");
   if (config.control.enabled) await claimSocketPath(controlPath, log);
   const controlToken = await readControlToken(config, configPath);
@@ -182,10 +182,11 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
       if (!e.cached) metrics.dnsLookupDuration.observe({ type: e.type, result: e.result }, e.durationMs / 1000);
     },
   });
-  const sec = { config, resolver, log: logger("delivery"), submitter, hostname };
-  const transportSecurity = await setupTransportSecurity(sec);
   let current = config;
   const mailAuth = createMailAuth({ config: () => current, hostname, resolver, log: logger("auth"), audit });
+  // Mailed TLS-RPT reports are DKIM-signed like submitted mail.
+  const sec = { config, resolver, log: logger("delivery"), submitter, hostname, sign: mailAuth.signOwn };
+  const transportSecurity = await setupTransportSecurity(sec);
   /** Every config change goes through here: the DKIM keys are reloaded with it. */
   const applyConfig = (next: Config) => {
     current = next;
@@ -253,6 +254,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     hostname,
     log: logger("dsn"),
     audit: logger("audit"),
+    auditLog: audit,
     onBackscatterCandidate: (e) => metrics.backscatterCandidates.inc({ decision: e.decision, reason: e.reason }),
   });
   const pool = createConnectionPool({
@@ -269,6 +271,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     resolver,
     pool,
     security: transportSecurity.security,
+    onTlsFailure: (reason) => metrics.tlsFailures.inc({ direction: "outbound", reason }),
     ownAddresses: () => addresses,
     trace,
     owner: pg?.owner,

@@ -47,6 +47,11 @@ export interface MailAuthService {
   reload(next: Config): void;
   /** Current operator warnings (keys expiring or missing). */
   warnings(): string[];
+  /**
+   * DKIM-Signature fields for a message Empath writes itself (TLS-RPT reports), chosen as for submitted
+   * mail (From: domain, else `sender`'s): "" when `[dkim]` is off or no key is active for the domain.
+   */
+  signOwn(message: Uint8Array, sender: string): Promise<string>;
   /** Stops the daily warning timer and the signing Workers. */
   close(): void;
 }
@@ -189,14 +194,14 @@ export function createMailAuth(options: MailAuthOptions): MailAuthService {
     return { prefix, message: verdict.message, results };
   };
 
-  const sign: MessageAuth["sign"] = async (chunks, envelope) => {
+  const signFor = async (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sender: string) => {
     const config = options.config();
     const d = config.dkim;
     const result = await signStream(chunks, {
       keySet,
       signer: signerFor(config),
       now: now(),
-      envelopeFrom: envelope.sender,
+      envelopeFrom: sender,
       headers: d.headers,
       oversign: d.oversign,
       canonicalization: d.canonicalization,
@@ -205,6 +210,7 @@ export function createMailAuth(options: MailAuthOptions): MailAuthService {
     if (result.skipped) log.debug("not DKIM-signed ({reason})", { reason: result.skipped });
     return result.headers;
   };
+  const sign: MessageAuth["sign"] = (chunks, envelope) => signFor(chunks, envelope.sender);
 
   return {
     messageAuth() {
@@ -232,6 +238,7 @@ export function createMailAuth(options: MailAuthOptions): MailAuthService {
       }
     },
     warnings: () => keyWarnings(keySet, now(), options.config().dkim.expiry_warning),
+    signOwn: (message, sender) => options.config().dkim.enabled ? signFor([message], sender) : Promise.resolve(""),
     close() {
       clearInterval(daily);
       signer?.close();

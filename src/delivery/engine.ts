@@ -69,6 +69,7 @@ import { createLmtpTransport } from "./lmtp_transport.ts";
 import type { ListenerAddress } from "./loop_check.ts";
 import { createSmtpTransport } from "./smtp_transport.ts";
 import type { TransportSecurity } from "./transport_security.ts";
+import type { TlsRptResult } from "./tls_rpt.ts";
 import type { TransportSelector } from "./transport.ts";
 import { createTransportSelector } from "./transport_select.ts";
 
@@ -101,6 +102,8 @@ export interface DeliveryDeps {
   leaseMs?: number;
   /** DANE, MTA-STS, TLS-RPT and REQUIRETLS for SMTP (see transport_security.ts). */
   security?: TransportSecurity;
+  /** Told of every outbound SMTP TLS failure by its RFC 8460 result type. */
+  onTlsFailure?: (result: TlsRptResult) => void;
 }
 
 /** The running engine, with the operations the control plane calls. */

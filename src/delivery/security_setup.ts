@@ -47,6 +47,21 @@ export interface TransportSecuritySetup {
   close(): Promise<void>;
 }
 
+/** `message` with the fields `sign` returns on top (RFC 6376: DKIM-Signature goes before the signed header). */
+async function prependSignature(
+  sign: ((message: Uint8Array, sender: string) => Promise<string>) | undefined,
+  message: Uint8Array,
+  sender: string,
+): Promise<Uint8Array> {
+  const fields = sign ? await sign(message, sender) : "";
+  if (!fields) return message;
+  const head = new TextEncoder().encode(fields);
+  const out = new Uint8Array(head.length + message.length);
+  out.set(head);
+  out.set(message, head.length);
+  return out;
+}
+
 const readOptional = (path?: string) => path ? Deno.readTextFile(path) : Promise.resolve(undefined);
 
 /**
@@ -61,6 +76,8 @@ export async function setupTransportSecurity(options: {
   submitter?: Submitter;
   /** The reporting host name (default: the system's). */
   hostname?: string;
+  /** DKIM-Signature fields for a mailed report (the daemon's signer, as for submitted mail); "" leaves it unsigned. */
+  sign?: (message: Uint8Array, sender: string) => Promise<string>;
 }): Promise<TransportSecuritySetup> {
   const { config, resolver, log } = options;
   const d = config.delivery;
@@ -102,6 +119,7 @@ export async function setupTransportSecurity(options: {
   }
   const rpt = d.tls_rpt.enabled ? createTlsRptCounters(options.now) : undefined;
   const submitter = options.submitter;
+  const signed = (data: Uint8Array, sender: string) => prependSignature(options.sign, data, sender);
   const reporter = rpt && await startTlsRptReporter({
     counters: rpt,
     resolver,
@@ -115,7 +133,7 @@ export async function setupTransportSecurity(options: {
     now: options.now,
     submit: submitter && (async ({ data, sender, recipient }) =>
       (await submitter.submit({
-        data,
+        data: await signed(data, sender),
         envelope: {
           sender,
           recipients: [{ address: recipient, notify: ["NEVER"] }],

@@ -33,7 +33,8 @@ import { DnsError, matchDomainPolicy, nextHop, type Route, routeDomain } from ".
 import { type DeliveryTarget, SmtpClientError, type SmtpSession } from "./smtp_client.ts";
 import type { SmtpTrace } from "../observability/mod.ts";
 import { allRecipients, type DeliveryTransport, type TransportJob, type TransportResult } from "./transport.ts";
-import { type DomainTls, domainTls, type HostTls, hostTls, type TlsMode } from "./tls_policy.ts";
+import { type DomainTls, domainTls, type HostTls, hostTls, tlsFailureResult, type TlsMode } from "./tls_policy.ts";
+import type { TlsRptResult } from "./tls_rpt.ts";
 import { reportTlsFailure, type TransportSecurity } from "./transport_security.ts";
 
 /** What the SMTP transport needs. */
@@ -52,6 +53,8 @@ export interface SmtpTransportOptions {
   trace?: SmtpTrace;
   /** DANE, MTA-STS, TLS-RPT and REQUIRETLS; without it TLS is as configured only. */
   security?: TransportSecurity;
+  /** Told of every outbound TLS failure by its RFC 8460 result type (for `empath_tls_failures_total`). */
+  onTlsFailure?: (result: TlsRptResult) => void;
 }
 
 /** One address to connect to; `name` is the MX host name (for SNI and certificate checks). */
@@ -212,6 +215,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       dtls = await domainTls(domain, mode, { resolver, sts: security.sts, dnssec: security.dnssec() });
       if (dtls.stsError) {
         log.warning("{id}: MTA-STS policy of {domain}: {error}", { id, domain, error: dtls.stsError });
+        options.onTlsFailure?.("sts-policy-fetch-error");
         security.rpt?.record({
           domain,
           policy: dtls.sts ? { type: "sts", mxHosts: dtls.sts.mx } : { type: "no-policy-found" },
@@ -234,12 +238,20 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
       const plan = planned && dtls
         ? await hostTls(host, domain, dtls, base, { resolver, dnssec: security.dnssec() })
         : undefined;
-      const report = (message: string) => plan && security && reportTlsFailure(security, domain, host, plan, message);
+      const report = (message: string, given?: TlsRptResult) => {
+        const result = given ?? plan?.refuse?.result ?? tlsFailureResult(message, plan?.report.type === "tlsa");
+        options.onTlsFailure?.(result);
+        if (plan && security) reportTlsFailure(security, domain, host, plan, message, result);
+      };
       if (plan?.refuse) {
         report(plan.refuse.reason);
         lastError = new SmtpClientError(plan.refuse.reason, "TLS", "POLICY", false);
         log.info("{id}: {server} not used: {reason}", { id, server, reason: plan.refuse.reason });
         continue;
+      }
+      if (plan?.testFailure) {
+        report(plan.testFailure.reason, plan.testFailure.result);
+        log.info("{id}: {server}: {reason}", { id, server, reason: plan.testFailure.reason });
       }
       if (message.requireTls && !plan?.verifiedBy) {
         const reply = `550 5.7.30 REQUIRETLS: ${server} is not verified by MTA-STS or DANE (RFC 8689)`;
@@ -257,7 +269,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
             report(msg);
           })
         );
-        if (plan && !tlsFailed) {
+        if (plan && !tlsFailed && !plan.testFailure) {
           security?.rpt?.record({ domain, policy: plan.report, success: true, mxHost: host.name });
         }
       } catch (err) {

@@ -36,6 +36,8 @@ export interface HostTls {
   testing?: boolean;
   /** The host must not be used (and why). */
   refuse?: { reason: string; result: TlsRptResult };
+  /** STS testing mode: what enforce would have refused for; reported, and the host is used anyway (RFC 8461 5). */
+  testFailure?: { reason: string; result: TlsRptResult };
 }
 
 /** What the planner needs. */
@@ -147,7 +149,11 @@ export async function hostTls(
       }
       return { tls: "required", verifyCertificates: true, verifiedBy: "sts", report };
     }
-    return { ...base, report, testing: true };
+    const testFailure = stsAllowsMx(host.name, d.sts) ? undefined : {
+      reason: `MX ${host.name} is not in ${domain}'s MTA-STS policy (mode testing: delivering anyway)`,
+      result: "certificate-host-mismatch" as const,
+    };
+    return { ...base, report, testing: true, testFailure };
   }
   return { ...base, report: none };
 }

@@ -5,7 +5,7 @@
  */
 import type { StsCache } from "./mta_sts_cache.ts";
 import { type HostTls, tlsFailureResult } from "./tls_policy.ts";
-import type { TlsRptCounters } from "./tls_rpt.ts";
+import type { TlsRptCounters, TlsRptResult } from "./tls_rpt.ts";
 
 /** Transport security services (daemon-built). */
 export interface TransportSecurity {
@@ -26,12 +26,13 @@ export function reportTlsFailure(
   host: { name: string; ip: string },
   plan: HostTls,
   message: string,
+  result?: TlsRptResult,
 ): void {
   security.rpt?.record({
     domain,
     policy: plan.report,
     success: false,
-    result: plan.refuse?.result ?? tlsFailureResult(message, plan.report.type === "tlsa"),
+    result: result ?? plan.refuse?.result ?? tlsFailureResult(message, plan.report.type === "tlsa"),
     mxHost: host.name,
     receivingIp: host.ip,
     detail: message,

@@ -8,13 +8,15 @@
  *   support DSN (RFC 3461 6.2); when it did, NOTIFY was passed on and the next
  *   hop reports, so we stay silent.
  * Never bounce a bounce: a message with the null sender (or one we generated)
- * gets no DSN; that is logged on the audit category instead. A DSN for mail from an
+ * gets no DSN; the drop is a `{"type":"dsn","outcome":"suppressed"}` line in the audit log
+ * (and a warning on the audit log category). A DSN for mail from an
  * outside client is a backscatter candidate: counted, logged, and never sent to an
  * address literal. Returned content is capped at `dsn.full_message_limit` whatever RET says.
  * @module
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
+import type { AuditLog } from "../observability/mod.ts";
 import type { QueueRecord, RecipientState, Submitter } from "../queue/mod.ts";
 import type { Spool } from "../spool/mod.ts";
 import { domainOf, isAddressLiteral } from "../util/address.ts";
@@ -30,6 +32,8 @@ export interface DsnDeps {
   hostname: string;
   log: Logger;
   audit: Logger;
+  /** The audit log file: DSNs that are not sent (never bounce a bounce, suppressed backscatter) get a line. */
+  auditLog?: Pick<AuditLog, "write">;
   /** Told of every DSN that would go to the sender of mail from an outside client, with the decision. */
   onBackscatterCandidate?: (event: BackscatterCandidate) => void;
 }
@@ -71,6 +75,15 @@ export function createDsnService(deps: DsnDeps): DsnService {
 
   async function send(record: QueueRecord, kind: "failure" | "delay" | "success", recipients: DsnRecipientReport[]) {
     if (record.sender === "" || record.isDsn) {
+      deps.auditLog?.write({
+        type: "dsn",
+        outcome: "suppressed",
+        kind,
+        id: record.id,
+        sender: record.sender,
+        reason: record.sender === "" ? "null-sender" : "dsn-of-dsn",
+        recipients: recipients.map((r) => ({ address: r.address, action: r.action, status: r.status })),
+      });
       deps.audit.warning(
         "not sending a {kind} DSN for {id}: its sender is the null reverse-path (never bounce a bounce)",
         {
@@ -128,6 +141,7 @@ export function createDsnService(deps: DsnDeps): DsnService {
         fields,
       );
     } else {
+      deps.auditLog?.write({ type: "dsn", outcome: "suppressed", ...fields });
       deps.audit.warning(
         "backscatter candidate: {kind} DSN for {id} to <{to}> (mail from outside client {client}): {decision}, {reason}",
         fields,

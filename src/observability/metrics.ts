@@ -39,6 +39,12 @@ export interface Metrics {
   backscatterCandidates: client.Counter<"decision" | "reason">;
   /** Recipient validation at RCPT for local domains: `result` known/unknown/tempfail, by `source`. */
   recipientChecks: client.Counter<"result" | "source">;
+  /**
+   * TLS failures. `direction="outbound"`: `reason` is the RFC 8460 result type (handshake and certificate
+   * failures, DANE/MTA-STS refusals, policy fetch errors); `direction="inbound"`: a STARTTLS handshake that
+   * failed (`handshake`) or did not finish within smtp.timeouts.handshake (`timeout`).
+   */
+  tlsFailures: client.Counter<"direction" | "reason">;
   /** Maps a domain to its bounded label. */
   domainLabel(domain: string): string;
   /** Registers scrape-time gauges. */
@@ -99,6 +105,12 @@ export function createMetrics(options: { maxDomains?: number } = {}): Metrics {
       name: "empath_recipient_checks_total",
       help: "Recipient validation at RCPT for local domains, by result (known, unknown, tempfail) and source",
       labelNames: ["result", "source"],
+      registers: [registry],
+    }),
+    tlsFailures: new client.Counter({
+      name: "empath_tls_failures_total",
+      help: "TLS failures: outbound by RFC 8460 result type, inbound STARTTLS handshakes that failed or timed out",
+      labelNames: ["direction", "reason"],
       registers: [registry],
     }),
     smtpRejections: new client.Counter({

@@ -369,6 +369,7 @@ export function createSmtpListener(listener: ListenerConfig, deps: ListenerDeps)
     settings: () => cfg().smtp,
     hooks,
     onErrorReply: (_conn, code) => deps.metrics?.smtpRejections.inc({ code: String(code) }),
+    onTlsFailure: (reason) => deps.metrics?.tlsFailures.inc({ direction: "inbound", reason }),
   };
   const server = createSmtpServer(options, setup);
   server.on("error", (err: Error) => log.debug("listener {name} socket error: {error}", { name, error: err.message }));

@@ -64,6 +64,8 @@ export interface SessionSetup {
   hooks?: SessionHooks;
   /** Called for every error reply (4xx/5xx) sent. */
   onErrorReply?: (conn: Connection, code: number) => void;
+  /** Called once per STARTTLS handshake that fails (`handshake`) or misses smtp.timeouts.handshake (`timeout`). */
+  onTlsFailure?: (reason: "handshake" | "timeout") => void;
 }
 
 type SendFn = Connection["send"];
@@ -121,7 +123,16 @@ function guardStartTls(conn: Connection, setup: SessionSetup) {
     const plain = socketOf(conn);
     proceed();
     if (!upgrading) return;
+    let counted = false;
+    const failed = (reason: "handshake" | "timeout") => {
+      if (counted || conn.secure) return;
+      counted = true;
+      setup.onTlsFailure?.(reason);
+    };
+    // smtp-server reports a failed handshake (bad version, no shared cipher, alert) as a connection error.
+    conn.once("error", () => failed("handshake"));
     armHandshakeDeadline(plain, setup.settings().timeouts.handshake, () => conn.secure, () => {
+      failed("timeout");
       setup.log.info("cutting {peer}: TLS handshake after STARTTLS not done within smtp.timeouts.handshake", {
         peer: conn.remoteAddress,
       });

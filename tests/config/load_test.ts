@@ -76,3 +76,43 @@ Deno.test("a missing config file is a ConfigError naming the path", async () => 
   });
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("loadConfig resolves every relative path against the config file's directory (one rule)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "empath-paths-" });
+  try {
+    await Deno.writeTextFile(
+      join(dir, "config.toml"),
+      `data_dir = "var"\n[[listeners]]\naddress = "127.0.0.1:0"\ntls_cert = "l.pem"\ntls_key = "/abs/l.key"\n` +
+        `[tls]\ncert = "c.pem"\nkey = "k.pem"\n[auth]\nusers_file = "users"\n` +
+        `[recipients]\ntable = "rcpt"\nverify = "lmtp:unix:run/lmtp"\n` +
+        `[dkim]\n[[dkim.keys]]\ndomain = "example.com"\nselector = "s"\nkey_file = "dkim.pem"\n` +
+        `[queue]\nkv_path = "q.kv"\n[audit]\nfile = "-"\n[control]\nsocket = "ctl.sock"\ntoken_file = "tok"\n` +
+        `[web]\ntoken_file = "web.tok"\nusers_file = "web.users"\n[[modules]]\npath = "m.ts"\n` +
+        `[delivery]\ntls_ca_file = "ca.pem"\nlocal_transport = "lmtp:unix:lmtp.sock"\n` +
+        `[delivery.mta_sts]\nca_file = "sts.pem"\n[delivery.tls_rpt]\nca_file = "rpt.pem"\n` +
+        `[delivery.domains."hooks.example"]\ntransport = "http"\nurl = "https://h.example/"\nclient_cert = "cc.pem"\n` +
+        `client_key = "ck.pem"\nca_file = "hca.pem"\n[delivery.domains."lmtp.example"]\ntransport = "lmtp"\nlmtp = "127.0.0.1:24"\n`,
+    );
+    const { config: c } = await loadConfig(join(dir, "config.toml"));
+    const at = (p: string) => join(dir, p);
+    assert.equal(c.data_dir, at("var"));
+    assert.equal(c.listeners[0]?.tls_cert, at("l.pem"));
+    assert.equal(c.listeners[0]?.tls_key, "/abs/l.key");
+    assert.deepEqual([c.tls.cert, c.tls.key, c.auth.users_file], [at("c.pem"), at("k.pem"), at("users")]);
+    assert.deepEqual([c.recipients.table, c.recipients.verify], [at("rcpt"), `lmtp:unix:${at("run/lmtp")}`]);
+    assert.equal(c.dkim.keys[0]?.key_file, at("dkim.pem"));
+    assert.equal(c.queue.kv_path, at("q.kv"));
+    assert.equal(c.audit.file, "-");
+    assert.deepEqual([c.control.socket, c.control.token_file], [at("ctl.sock"), at("tok")]);
+    assert.deepEqual([c.web.token_file, c.web.users_file], [at("web.tok"), at("web.users")]);
+    assert.equal(c.modules[0]?.path, at("m.ts"));
+    assert.equal(c.delivery.tls_ca_file, at("ca.pem"));
+    assert.equal(c.delivery.local_transport, `unix:${at("lmtp.sock")}`);
+    assert.deepEqual([c.delivery.mta_sts.ca_file, c.delivery.tls_rpt.ca_file], [at("sts.pem"), at("rpt.pem")]);
+    const hook = c.delivery.domains["hooks.example"];
+    assert.deepEqual([hook?.client_cert, hook?.client_key, hook?.ca_file], [at("cc.pem"), at("ck.pem"), at("hca.pem")]);
+    assert.equal(c.delivery.domains["lmtp.example"]?.lmtp, "127.0.0.1:24", "host:port targets stay");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -15,6 +15,8 @@ interface Ctx {
   original: QueueRecord;
   /** What the submitter announced. */
   queued: QueueRecord[];
+  /** What went to the audit log. */
+  audited: Record<string, unknown>[];
 }
 
 /** Runs `fn` with a DSN service over a file store; `failPut` makes the submitter's store refuse writes. */
@@ -34,6 +36,7 @@ async function withDsn(failPut: boolean, fn: (ctx: Ctx) => Promise<void>) {
     const queued: QueueRecord[] = [];
     submitter.onQueued((record) => queued.push(record));
     const config = parseConfig("", "test.toml");
+    const audited: Record<string, unknown>[] = [];
     const dsn = createDsnService({
       config: () => config,
       spool,
@@ -41,8 +44,9 @@ async function withDsn(failPut: boolean, fn: (ctx: Ctx) => Promise<void>) {
       hostname: "mx.test",
       log: logger("dsn"),
       audit: logger("audit"),
+      auditLog: { write: (event) => audited.push(event) },
     });
-    await fn({ spool, store, dsn, original, queued });
+    await fn({ spool, store, dsn, original, queued, audited });
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
@@ -67,4 +71,20 @@ Deno.test("when the DSN's queue record cannot be written, no spool file is left 
     await assert.rejects(() => dsn.finished(original), { name: "SubmitError", code: "SUBMIT_QUEUE_WRITE" });
     assert.deepEqual(queued, []);
     assert.deepEqual(await Array.fromAsync(spool.list()), [original.id], "only the original message's data");
+  }));
+
+Deno.test("never bounce a bounce: a failed message from the null sender gets an audit line, not a DSN", () =>
+  withDsn(false, async ({ dsn, original, queued, audited }) => {
+    await dsn.finished({ ...original, sender: "" });
+    assert.deepEqual(queued, []);
+    assert.equal(audited.length, 1);
+    assert.deepEqual(audited[0], {
+      type: "dsn",
+      outcome: "suppressed",
+      kind: "failure",
+      id: original.id,
+      sender: "",
+      reason: "null-sender",
+      recipients: [{ address: original.recipients[0]!.address, action: "failed", status: "5.1.1" }],
+    });
   }));

@@ -46,6 +46,10 @@ Deno.test("the dashboard loads and every panel and rule uses metrics the daemon 
     assert.ok(used.length > 0 || /\bnode_|\bup\{/.test(expr), `${where}: no metric in ${expr}`);
     for (const name of used) assert.ok(names.has(name), `${where}: ${name} is not exported`);
   };
+  assert.ok(
+    dashboard.panels.some((p) => p.targets.some((t) => t.expr.includes("empath_tls_failures_total"))),
+    "a panel shows TLS failures",
+  );
   for (const panel of dashboard.panels) {
     assert.ok(panel.targets.length > 0, `${panel.title} has no query`);
     for (const t of panel.targets) check(`panel "${panel.title}"`, t.expr);
@@ -55,7 +59,15 @@ Deno.test("the dashboard loads and every panel and rule uses metrics the daemon 
   assert.ok(exprs.length >= 10, `found ${exprs.length} rule expressions`);
   for (const expr of exprs) check("alert rule", expr);
   for (
-    const topic of ["queue_messages", "oldest_age", 'result="deferred"', 'result="failed"', "454", "node_filesystem"]
+    const topic of [
+      "queue_messages",
+      "oldest_age",
+      'result="deferred"',
+      'result="failed"',
+      "454",
+      "empath_tls_failures_total",
+      "node_filesystem",
+    ]
   ) {
     assert.ok(rules.includes(topic), `the rules cover ${topic}`);
   }

@@ -3,6 +3,7 @@
  * "never bounce a bounce", through the real daemon and real SMTP sinks.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { startDaemon } from "../../testing/daemon.ts";
 import { type ScriptSink, startScriptSink } from "../helpers/script_sink.ts";
 import { SmtpClient } from "../../testing/smtp_client.ts";
@@ -67,6 +68,20 @@ Deno.test("a message from the null sender that fails is never bounced, and the d
   const line = await d.waitForLog(/never bounce a bounce/);
   assert.match(line, /"logger":"empath\.audit"/);
   assert.equal((await sink.messages()).length, 0);
+  // The README's promise: the drop is a line in the audit log file, not only in the process log.
+  const id = (JSON.parse(line) as { properties: { id: string } }).properties.id;
+  const audit = join(d.dataDir, "audit.log");
+  let drop: Record<string, unknown> | undefined;
+  for (let i = 0; i < 50 && !drop; i++) {
+    const text = await Deno.readTextFile(audit).catch(() => "");
+    drop = text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((e) => e.type === "dsn" && e.id === id);
+    if (!drop) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(drop, `a dsn line for ${id} in ${audit}`);
+  assert.equal(drop.outcome, "suppressed");
+  assert.equal(drop.reason, "null-sender");
+  assert.equal(drop.sender, "");
 });
 
 Deno.test("NOTIFY=SUCCESS: a next hop without DSN earns a relayed report; with DSN the request is passed on", async () => {
