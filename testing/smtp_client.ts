@@ -265,7 +265,8 @@ export async function sendMessage(
   ehlo = "client.test",
 ): Promise<Reply> {
   using c = await SmtpClient.connect(port);
-  await c.reply();
+  const greeting = await c.reply();
+  if (greeting.code !== 220) return greeting; // refused at connect (e.g. 421)
   await c.cmd(`EHLO ${ehlo}`);
   const mail = await c.cmd(`MAIL FROM:<${from}>`);
   if (mail.code !== 250) return mail;
