@@ -13,6 +13,7 @@
  */
 import type { Sql } from "postgres";
 import { openSpool } from "../spool/mod.ts";
+import { guardPostgresClient } from "./client_guard.ts";
 import { type ConnectOptions, connectPostgres } from "./db.ts";
 import { createPgSpool, type PgSpool } from "./pg_spool.ts";
 import { createPgStore, type PgQueueStore } from "./pg_store.ts";
@@ -31,6 +32,8 @@ export interface PgQueueOptions {
   connectWaitMs?: number;
   /** Told before each retry of an unreachable server at open. */
   onConnectRetry?: ConnectOptions["onRetry"];
+  /** Told when the client's known write-after-close fault was stopped (see client_guard.ts). */
+  onClientFault?: (error: Error) => void;
 }
 
 /** The open backend. */
@@ -52,6 +55,7 @@ export function defaultNodeId(): string {
 
 /** Connects, migrates, and builds store and spool. Nothing staged survives a restart: it was never acknowledged. */
 export async function openPgQueue(options: PgQueueOptions): Promise<PgQueue> {
+  guardPostgresClient((err) => options.onClientFault?.(err));
   const sql = await connectPostgres({
     url: options.url,
     poolSize: options.poolSize,

@@ -31,6 +31,8 @@ export async function openStorage(config: Config, dataDir: string, configPath: s
       stagingDir: join(dataDir, "staging"),
       leaseMs: config.queue.lease,
       connectWaitMs: config.queue.connect_wait,
+      onClientFault: (err) =>
+        log.warning("PostgreSQL client fault after a lost connection, stopped: {error}", { error: err.message }),
       onConnectRetry: (r) =>
         log.warning("PostgreSQL unreachable at start: {error}; retry {attempt} in {retryInMs} ms", r),
     }).catch((err) => {

@@ -12,7 +12,7 @@ import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { ctl } from "../../testing/ctl.ts";
 import { type FaultScript, type FaultSink, startFaultSink } from "../../testing/fault_sink.ts";
 import { postgresAvailable, startPostgres } from "../../testing/postgres.ts";
-import { sendMessage } from "../../testing/smtp_client.ts";
+import { sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
 
 const ignore = !(await postgresAvailable());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -238,6 +238,10 @@ Deno.test({
       for (const n of nodes) console.log(`node :${n.port} last log lines:\n${n.logs.slice(-25).join("\n")}`);
     }
     assert.ok(refusals > 0, "some clients got 451 (or 421 at connect) while PostgreSQL was down");
+    for (const n of nodes) {
+      using c = await SmtpClient.connect(n.port);
+      assert.equal((await c.reply()).code, 220, `node :${n.port} is still running after the restart`);
+    }
     await waitForKeys(sink, accepted, 60_000);
   } finally {
     await stopAll(nodes);
