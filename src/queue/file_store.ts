@@ -1,7 +1,8 @@
 /**
  * QueueStore on plain files: `<dir>/<id>.json`, written to a temp file, fsync'd,
  * renamed over the old one and the directory fsync'd (grouped). The due order is
- * kept by the in-memory {@link QueueIndex}, rebuilt from the files on open.
+ * kept by the in-memory {@link QueueIndex} (a heap by due time, so due checks never
+ * scan the whole queue), rebuilt from the files on open.
  *
  * @example
  * ```ts
@@ -33,7 +34,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
   const fsync = options.fsync ?? true;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const dirSync = new DirSync(dir);
-  const index = new QueueIndex();
+  const index = new QueueIndex({ ordered: true });
   const leases = createLeaseTable();
   let closed = false;
   let seq = 0;
@@ -79,8 +80,8 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     return next;
   }
 
-  async function due(now: number, limit: number): Promise<QueueRecord[]> {
-    const records = await Promise.all(index.dueIds(now, limit).map(read));
+  async function due(now: number, limit: number, skip?: (id: string) => boolean): Promise<QueueRecord[]> {
+    const records = await Promise.all(index.dueIds(now, limit, skip).map(read));
     return records.filter((r): r is QueueRecord => r !== null && isScheduled(r.status));
   }
 
@@ -125,7 +126,9 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     },
     get: read,
     due,
-    claim: (options) => leases.claim(options, due),
+    // Leased records are passed over in the index, so a claim reads only the records it can take
+    // (not `limit` plus every record in flight).
+    claim: (options) => leases.claim(options, (now) => due(now, options.limit, (id) => leases.held(id, now))),
     renew: (ids, owner, leaseMs, now) => Promise.resolve(leases.renew(ids, owner, leaseMs, now)),
     release: (ids, owner) => Promise.resolve(leases.release(ids, owner)),
     nextDueAt: () => Promise.resolve(index.nextDueAt()),
