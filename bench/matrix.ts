@@ -301,7 +301,8 @@ async function main(): Promise<void> {
   console.log(
     "\nsummary (e2e = messages at the sink per second, first send to last arrival; accept = smtp-source's rate;\n" +
       "latency = accept latency p50/p99 in ms from a Deno client at the same size/sessions/recipients, flat out;\n" +
-      "memory = Empath's peak RSS, Postfix's peak summed PSS; load = 1-min load average before/after the cell)",
+      "memory = Empath's peak RSS, Postfix's peak summed PSS; cpu = Empath daemon's user+system ms per message;\n" +
+      "load = 1-min load average before/after the cell)",
   );
   console.log(table(
     [
@@ -312,6 +313,7 @@ async function main(): Promise<void> {
       "accept",
       "lat p50/p99",
       "RSS MB",
+      "cpu ms/msg",
       "postfix e2e",
       "accept",
       "lat p50/p99",
@@ -327,6 +329,7 @@ async function main(): Promise<void> {
       e.acceptRate.toFixed(0),
       fmtLat(e),
       e.peakRssMb.toFixed(0),
+      e.cpuMsPerMsg?.toFixed(2) ?? "-",
       p ? p.e2eRate.toFixed(0) : "-",
       p ? p.acceptRate.toFixed(0) : "-",
       fmtLat(p),

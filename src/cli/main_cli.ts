@@ -7,6 +7,7 @@ import { ConfigError, configPathFrom, EX_CONFIG, loadConfig } from "../config/mo
 import { checkStartup, startDaemon } from "../daemon/mod.ts";
 import { logger, setupLogging } from "../observability/log.ts";
 import { hashPassword, TlsConfigError, UsersFileError } from "../smtp/mod.ts";
+import { startHeapTrim } from "../util/heap_trim.ts";
 import { VERSION } from "../version.ts";
 
 /** EX_USAGE from sysexits.h. */
@@ -108,10 +109,12 @@ export async function runEmpath(args: string[]): Promise<number> {
     return configish ? EX_CONFIG : 1;
   }
   log.info("empath {version} started with {config}", { version: VERSION, config: loaded.path });
+  const heapTrim = startHeapTrim(); // memory back soon after a burst (issue #18)
   await new Promise<void>((resolve) => {
     onStop = () => daemon.stop().then(resolve, resolve);
     if (signalled) onStop();
   });
+  heapTrim.stop();
   Deno.removeSignalListener("SIGTERM", term);
   Deno.removeSignalListener("SIGINT", int);
   return 0;
