@@ -109,12 +109,16 @@ export async function runEmpath(args: string[]): Promise<number> {
     return configish ? EX_CONFIG : 1;
   }
   log.info("empath {version} started with {config}", { version: VERSION, config: loaded.path });
-  const heapTrim = startHeapTrim(); // memory back soon after a burst (issue #18)
+  // Memory back soon after a burst (issue #18): work = messages queued, or deliveries in flight.
+  let work = 0;
+  const offQueued = daemon.submitter.onQueued(() => work++);
+  const heapTrim = startHeapTrim({ activity: () => daemon.delivery.inFlight().length > 0 ? ++work : work });
   await new Promise<void>((resolve) => {
     onStop = () => daemon.stop().then(resolve, resolve);
     if (signalled) onStop();
   });
   heapTrim.stop();
+  offQueued();
   Deno.removeSignalListener("SIGTERM", term);
   Deno.removeSignalListener("SIGINT", int);
   return 0;
