@@ -26,11 +26,11 @@ export interface CellSpec {
 
 /** An MTA under test, as a cell sees it. */
 export interface Mta {
-  name: "empath" | "postfix";
+  name: "empath" | "postfix" | "haraka";
   port: number;
   /** Peak memory while `fn` runs, in KB. */
   measureMemory<T>(fn: () => Promise<T>): Promise<{ value: T; peakKb: number }>;
-  /** CPU seconds used so far (Empath only). */
+  /** CPU seconds used so far (Empath and Haraka: one process). */
   cpuSeconds?(): Promise<number>;
   stop(): Promise<void>;
 }
