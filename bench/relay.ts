@@ -76,9 +76,9 @@ async function main(): Promise<void> {
     console.log(
       `${r.mta.padEnd(8)} end-to-end ${r.e2eRate.toFixed(0).padStart(5)} msg/s  (accepted at ${
         r.acceptRate.toFixed(0)
-      } msg/s, ${r.seconds.toFixed(1)} s, peak ${r.mta === "empath" ? "RSS" : "PSS"} ${
-        r.peakRssMb.toFixed(0)
-      } MB, load ${r.bg.load.toFixed(2)} → ${r.loadAfter.toFixed(2)})`,
+      } msg/s, ${r.seconds.toFixed(1)} s, peak ${r.mta === "empath" ? "RSS" : "PSS"} ${r.peakRssMb.toFixed(0)} MB${
+        r.cpuMsPerMsg !== undefined ? `, cpu ${r.cpuMsPerMsg.toFixed(2)} ms/msg` : ""
+      }, load ${r.bg.load.toFixed(2)} → ${r.loadAfter.toFixed(2)})`,
     );
   }
   const [empathResult, postfixResult] = results;
