@@ -19,6 +19,7 @@
  *   deno run -A bench/matrix.ts --quick                       # one cell, ~15 s (the smoke test)
  *   deno run -A bench/matrix.ts --sizes 4096 --sessions 20 --recipients 1
  *   deno run -A bench/matrix.ts --skip-postfix                # Empath only
+ *   deno run -A bench/matrix.ts --peers haraka                # Postfix and Haraka 3.3.4
  *
  * Postfix needs root and Debian's postfix package (see bench/lib/postfix.ts).
  * @module
@@ -46,6 +47,7 @@ import {
   table,
 } from "./lib/mod.ts";
 import { runDkimCell } from "./lib/dkim_cell.ts";
+import { requireHaraka, startHarakaMta } from "./lib/haraka.ts";
 
 const USAGE = `usage: deno run -A bench/matrix.ts [options]
   --sizes 1024,4096,102400   message sizes (octets)
@@ -59,6 +61,7 @@ const USAGE = `usage: deno run -A bench/matrix.ts [options]
   --max-busy 25              wait (up to --max-wait s) until other work uses at most this % CPU
   --max-wait 30
   --skip-postfix             Empath only
+  --peers haraka             also Haraka 3.3.4 (npm, into a temp prefix; its get_mx hook points at the sink)
   --json FILE                append one JSON line per cell (and machine, paced, targets)
   --dkim-rounds 1            rounds of the "DKIM on" cell (4 KB × 20: unsigned, RSA-2048, Ed25519); 0 skips
   --dkim-only                only the DKIM cell (no matrix, no paced run, no Postfix)
@@ -78,6 +81,7 @@ const args = parseArgs({
     "max-busy": { type: "string" },
     "max-wait": { type: "string" },
     "skip-postfix": { type: "boolean", default: false },
+    peers: { type: "string" },
     json: { type: "string" },
     quick: { type: "boolean", default: false },
     "dkim-rounds": { type: "string" },
@@ -122,6 +126,15 @@ const MIN_MESSAGES = quick ? 100 : 50;
 const DKIM_ROUNDS = first("dkim-rounds", "1", "0");
 const DKIM_ONLY = args["dkim-only"];
 const POSTFIX = !args["skip-postfix"] && !DKIM_ONLY;
+const PEERS = (args.peers ?? "").split(",").filter(Boolean);
+if (PEERS.some((p) => p !== "haraka")) {
+  console.error(`--peers: only "haraka" is supported, got "${args.peers}"\n${USAGE}`);
+  Deno.exit(2);
+}
+const HARAKA = PEERS.includes("haraka") && !DKIM_ONLY;
+/** The MTAs measured in each cell, in order (Empath first, so all see the same background load). */
+const MTAS = ["empath", ...(POSTFIX ? ["postfix"] : []), ...(HARAKA ? ["haraka"] : [])] as const;
+type MtaName = "empath" | "postfix" | "haraka";
 
 /** First guesses (msg/s) before anything was measured; replaced by measured rates as the run goes. */
 function guess(mta: string, spec: CellSpec): number {
@@ -159,6 +172,13 @@ function printPaced(p: PacedResult) {
   );
 }
 
+/** One cell's results: Empath, and each peer measured. */
+interface Row {
+  empath: CellResult;
+  postfix?: CellResult;
+  haraka?: CellResult;
+}
+
 /** One of issue #8's targets. */
 interface Target {
   name: string;
@@ -166,7 +186,7 @@ interface Target {
   met: boolean | undefined;
 }
 
-function targets(rows: { empath: CellResult; postfix?: CellResult }[], paced: PacedResult[]): Target[] {
+function targets(rows: Row[], paced: PacedResult[]): Target[] {
   const cell = (size: number, sessions: number) =>
     rows.find((r) => r.empath.size === size && r.empath.sessions === sessions && r.empath.recipients === 1);
   const c4 = cell(4096, 20);
@@ -197,6 +217,7 @@ function targets(rows: { empath: CellResult; postfix?: CellResult }[], paced: Pa
 async function main(): Promise<void> {
   requireLoadTools();
   if (POSTFIX) await requirePostfix();
+  if (HARAKA) await requireHaraka();
   stopAllOnSignal();
 
   const machine = await machineInfo();
@@ -213,18 +234,20 @@ async function main(): Promise<void> {
   }
   const started = performance.now();
   const wait = { maxBusy: MAX_BUSY, maxWaitMs: MAX_WAIT * 1000, sampleMs: SAMPLE_MS };
-  const results: { empath: CellResult; postfix?: CellResult }[] = [];
+  const results: Row[] = [];
   const paced: PacedResult[] = [];
   const sink = await startSink();
   let postfix: Mta | undefined;
+  let haraka: Mta | undefined;
+  const peer = (name: MtaName) => name === "postfix" ? postfix! : haraka!;
   try {
     postfix = POSTFIX ? await startPostfixMta(sink.port) : undefined;
+    haraka = HARAKA ? await startHarakaMta(sink.port) : undefined;
     for (const spec of specs) {
       console.log(`cell: ${spec.size} B × ${spec.sessions} sessions × ${spec.recipients} rcpt`);
-      const row: { empath?: CellResult; postfix?: CellResult } = {};
-      for (const name of ["empath", "postfix"] as const) {
-        if (name === "postfix" && !postfix) continue;
-        const mta = name === "empath" ? await startEmpath(sink.port) : postfix!;
+      const row: Partial<Row> = {};
+      for (const name of MTAS as readonly MtaName[]) {
+        const mta = name === "empath" ? await startEmpath(sink.port) : peer(name);
         try {
           const rate = measured.get(key(name, spec)) ?? guess(name, spec);
           const r = await runCell(mta, sink, spec, {
@@ -241,10 +264,11 @@ async function main(): Promise<void> {
           if (name === "empath") await mta.stop();
         }
       }
-      results.push(row as { empath: CellResult; postfix?: CellResult });
+      results.push(row as Row);
       if (row.postfix) {
         console.log(`  ratio empath/postfix: ${(row.empath!.e2eRate / row.postfix.e2eRate).toFixed(2)}x`);
       }
+      if (row.haraka) console.log(`  ratio empath/haraka: ${(row.empath!.e2eRate / row.haraka.e2eRate).toFixed(2)}x`);
     }
 
     if (DKIM_ROUNDS > 0) {
@@ -273,9 +297,8 @@ async function main(): Promise<void> {
 
     // Accept latency at a fixed offered rate, while relaying.
     if (RATE > 0 && !DKIM_ONLY) {
-      for (const name of ["empath", "postfix"] as const) {
-        if (name === "postfix" && !postfix) continue;
-        const mta = name === "empath" ? await startEmpath(sink.port) : postfix!;
+      for (const name of MTAS as readonly MtaName[]) {
+        const mta = name === "empath" ? await startEmpath(sink.port) : peer(name);
         try {
           const p = await pacedLatency(mta, sink, {
             rate: RATE,
@@ -295,13 +318,15 @@ async function main(): Promise<void> {
     }
   } finally {
     await postfix?.stop();
+    await haraka?.stop();
     await sink.stop();
   }
 
   console.log(
     "\nsummary (e2e = messages at the sink per second, first send to last arrival; accept = smtp-source's rate;\n" +
       "latency = accept latency p50/p99 in ms from a Deno client at the same size/sessions/recipients, flat out;\n" +
-      "memory = Empath's peak RSS, Postfix's peak summed PSS; load = 1-min load average before/after the cell)",
+      "memory = Empath's peak RSS, Postfix's peak summed PSS; cpu = Empath daemon's user+system ms per message;\n" +
+      "load = 1-min load average before/after the cell)",
   );
   console.log(table(
     [
@@ -312,14 +337,16 @@ async function main(): Promise<void> {
       "accept",
       "lat p50/p99",
       "RSS MB",
+      "cpu ms/msg",
       "postfix e2e",
       "accept",
       "lat p50/p99",
       "PSS MB",
       "ratio",
+      ...(HARAKA ? ["haraka e2e", "PSS MB", "ratio"] : []),
       "load",
     ],
-    results.map(({ empath: e, postfix: p }) => [
+    results.map(({ empath: e, postfix: p, haraka: h }) => [
       e.size,
       e.sessions,
       e.recipients,
@@ -327,12 +354,20 @@ async function main(): Promise<void> {
       e.acceptRate.toFixed(0),
       fmtLat(e),
       e.peakRssMb.toFixed(0),
+      e.cpuMsPerMsg?.toFixed(2) ?? "-",
       p ? p.e2eRate.toFixed(0) : "-",
       p ? p.acceptRate.toFixed(0) : "-",
       fmtLat(p),
       p ? p.peakRssMb.toFixed(0) : "-",
       p ? `${(e.e2eRate / p.e2eRate).toFixed(2)}x` : "-",
-      `${e.bg.load.toFixed(1)}/${(p ?? e).loadAfter.toFixed(1)}`,
+      ...(HARAKA
+        ? [
+          h ? h.e2eRate.toFixed(0) : "-",
+          h ? h.peakRssMb.toFixed(0) : "-",
+          h ? `${(e.e2eRate / h.e2eRate).toFixed(2)}x` : "-",
+        ]
+        : []),
+      `${e.bg.load.toFixed(1)}/${(h ?? p ?? e).loadAfter.toFixed(1)}`,
     ]),
   ));
   const peak = Math.max(...results.map((r) => r.empath.peakRssMb));

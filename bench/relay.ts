@@ -9,6 +9,7 @@
  *   deno run -A bench/relay.ts                          # 5000 msgs, 4 KB, 20 sessions, 1 rcpt
  *   deno run -A bench/relay.ts --messages 2000 --size 102400 --sessions 20 --recipients 10
  *   deno run -A bench/relay.ts --skip-postfix
+ *   deno run -A bench/relay.ts --sessions 1 --skip-postfix --cpu-prof var/prof   # daemon CPU profile
  * @module
  */
 import { parseArgs } from "node:util";
@@ -34,6 +35,8 @@ const args = parseArgs({
     sessions: { type: "string", default: "20" },
     recipients: { type: "string", default: "1" },
     "skip-postfix": { type: "boolean", default: false },
+    /** Write the daemon's V8 CPU profile (deno run --cpu-prof) into this directory. */
+    "cpu-prof": { type: "string" },
   },
 }).values;
 const spec = { size: Number(args.size), sessions: Number(args.sessions), recipients: Number(args.recipients) };
@@ -51,7 +54,8 @@ async function main(): Promise<void> {
   const results: CellResult[] = [];
   const sink = await startSink();
   try {
-    const empath = await startEmpath(sink.port);
+    const profDir = args["cpu-prof"];
+    const empath = await startEmpath(sink.port, "", profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []);
     try {
       results.push(await runCell(empath, sink, spec, options));
     } finally {
@@ -72,9 +76,9 @@ async function main(): Promise<void> {
     console.log(
       `${r.mta.padEnd(8)} end-to-end ${r.e2eRate.toFixed(0).padStart(5)} msg/s  (accepted at ${
         r.acceptRate.toFixed(0)
-      } msg/s, ${r.seconds.toFixed(1)} s, peak ${r.mta === "empath" ? "RSS" : "PSS"} ${
-        r.peakRssMb.toFixed(0)
-      } MB, load ${r.bg.load.toFixed(2)} → ${r.loadAfter.toFixed(2)})`,
+      } msg/s, ${r.seconds.toFixed(1)} s, peak ${r.mta === "empath" ? "RSS" : "PSS"} ${r.peakRssMb.toFixed(0)} MB${
+        r.cpuMsPerMsg !== undefined ? `, cpu ${r.cpuMsPerMsg.toFixed(2)} ms/msg` : ""
+      }, load ${r.bg.load.toFixed(2)} → ${r.loadAfter.toFixed(2)})`,
     );
   }
   const [empathResult, postfixResult] = results;

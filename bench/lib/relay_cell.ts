@@ -26,11 +26,11 @@ export interface CellSpec {
 
 /** An MTA under test, as a cell sees it. */
 export interface Mta {
-  name: "empath" | "postfix";
+  name: "empath" | "postfix" | "haraka";
   port: number;
   /** Peak memory while `fn` runs, in KB. */
   measureMemory<T>(fn: () => Promise<T>): Promise<{ value: T; peakKb: number }>;
-  /** CPU seconds used so far (Empath only). */
+  /** CPU seconds used so far (Empath and Haraka: one process). */
   cpuSeconds?(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -43,10 +43,19 @@ export function empathRelayToml(sinkPort: number): string {
 /**
  * Starts Empath (a fresh daemon with its own temp dir) relaying to the sink. Peak RSS is
  * the daemon's VmHWM. `stop` sends SIGTERM, waits up to 40 s (the delivery grace period is
- * 30 s), then SIGKILLs, and removes the temp dir.
+ * 30 s), then SIGKILLs, and removes the temp dir. `denoFlags` go to `deno run` before
+ * main.ts (e.g. `--cpu-prof`).
  */
-export async function startEmpath(sinkPort: number, extraToml = ""): Promise<Mta & { daemon: TestDaemon }> {
-  const d = await startDaemon({ toml: empathRelayToml(sinkPort) + extraToml, logLevel: "info" });
+export async function startEmpath(
+  sinkPort: number,
+  extraToml = "",
+  denoFlags: string[] = [],
+): Promise<Mta & { daemon: TestDaemon }> {
+  const d = await startDaemon({
+    toml: empathRelayToml(sinkPort) + extraToml,
+    logLevel: "info",
+    permissions: denoFlags,
+  });
   const pid = d.child.pid;
   // The daemon logs a line or two per message at info (as in production); the harness keeps
   // them in memory, which a long run does not need.

@@ -7,6 +7,7 @@ import { ConfigError, configPathFrom, EX_CONFIG, loadConfig } from "../config/mo
 import { checkStartup, startDaemon } from "../daemon/mod.ts";
 import { logger, setupLogging } from "../observability/log.ts";
 import { hashPassword, TlsConfigError, UsersFileError } from "../smtp/mod.ts";
+import { startHeapTrim } from "../util/heap_trim.ts";
 import { VERSION } from "../version.ts";
 
 /** EX_USAGE from sysexits.h. */
@@ -108,10 +109,16 @@ export async function runEmpath(args: string[]): Promise<number> {
     return configish ? EX_CONFIG : 1;
   }
   log.info("empath {version} started with {config}", { version: VERSION, config: loaded.path });
+  // Memory back soon after a burst (issue #18): work = messages queued, or deliveries in flight.
+  let work = 0;
+  const offQueued = daemon.submitter.onQueued(() => work++);
+  const heapTrim = startHeapTrim({ activity: () => daemon.delivery.inFlight().length > 0 ? ++work : work });
   await new Promise<void>((resolve) => {
     onStop = () => daemon.stop().then(resolve, resolve);
     if (signalled) onStop();
   });
+  heapTrim.stop();
+  offQueued();
   Deno.removeSignalListener("SIGTERM", term);
   Deno.removeSignalListener("SIGINT", int);
   return 0;

@@ -1,9 +1,10 @@
 /**
  * Operator actions on queued messages: retry now, freeze and unfreeze, bounce,
- * delete, and suspending a destination. Changes to many messages are written in
- * concurrent batches, so the store can group-commit them (one KV commit or one
- * directory sync per batch instead of one per message), and delivery starts
- * after the first batch while the rest is still being written.
+ * delete, and suspending a destination. Many messages are read from the store in
+ * pages and each page's changes are written concurrently, so the store can
+ * group-commit them (one KV commit or one directory sync per batch instead of one
+ * per message), memory stays at one page however large the queue, and delivery
+ * starts after the first batch while the rest is still being written.
  *
  * @example
  * ```ts
@@ -96,20 +97,49 @@ export function createOperator(options: OperatorOptions): Operator {
   const clock = options.clock ?? systemClock;
   const waiting = (r: QueueRecord) => r.status === "queued" || r.status === "deferred";
 
-  async function putAll(records: QueueRecord[], afterFirst?: () => void) {
-    for (let i = 0; i < records.length; i += OPERATOR_BATCH) {
-      await Promise.all(records.slice(i, i + OPERATOR_BATCH).map((r) => store.put(r)));
-      if (i === 0) afterFirst?.();
-    }
-  }
-
-  async function select(filter: MessageFilter): Promise<QueueRecord[]> {
+  /**
+   * The selected records in pages of {@link OPERATOR_BATCH}, read lazily from the store: at
+   * most one page is decoded at a time, never the whole queue (100,000 records would be
+   * hundreds of MB of objects).
+   */
+  async function* pages(filter: MessageFilter): AsyncGenerator<QueueRecord[]> {
     if (filter.id) {
       const r = await store.get(filter.id);
-      return r ? [r] : [];
+      if (r) yield [r];
+      return;
     }
-    if (!filter.domain && !filter.all) return [];
-    return await Array.fromAsync(store.list({ domain: filter.domain }));
+    if (!filter.domain && !filter.all) return;
+    let page: QueueRecord[] = [];
+    for await (const r of store.list({ domain: filter.domain })) {
+      page.push(r);
+      if (page.length >= OPERATOR_BATCH) {
+        yield page;
+        page = [];
+      }
+    }
+    if (page.length) yield page;
+  }
+
+  /**
+   * Changes the selected records that `pick` accepts, one page at a time, each page's
+   * writes concurrent (one group commit); `afterFirst` runs once the first change is stored.
+   */
+  async function update(
+    filter: MessageFilter,
+    pick: (r: QueueRecord) => boolean,
+    change: (r: QueueRecord) => void,
+    afterFirst?: () => void,
+  ): Promise<number> {
+    let n = 0;
+    for await (const page of pages(filter)) {
+      const changed = page.filter(pick);
+      if (changed.length === 0) continue;
+      for (const record of changed) change(record);
+      await Promise.all(changed.map((r) => store.put(r)));
+      if (n === 0) afterFirst?.();
+      n += changed.length;
+    }
+    return n;
   }
 
   const scanNow = () => scheduler.schedule(0);
@@ -117,55 +147,51 @@ export function createOperator(options: OperatorOptions): Operator {
   return {
     async retryNow(filter) {
       const now = clock.now();
-      const changed = (await select(filter)).filter(waiting);
-      for (const record of changed) record.nextAttemptAt = now;
-      await putAll(changed, scanNow);
+      const n = await update(filter, waiting, (record) => record.nextAttemptAt = now, scanNow);
       scanNow();
-      return changed.length;
+      return n;
     },
-    async freeze(filter) {
-      const changed = (await select(filter)).filter(waiting);
-      for (const record of changed) {
+    freeze(filter) {
+      return update(filter, waiting, (record) => {
         record.frozenFrom = record.status;
         record.status = "frozen";
-      }
-      await putAll(changed);
-      return changed.length;
+      });
     },
     async unfreeze(filter) {
       const now = clock.now();
-      const changed = (await select(filter)).filter((r) => r.status === "frozen");
-      for (const record of changed) {
+      const n = await update(filter, (r) => r.status === "frozen", (record) => {
         record.status = record.frozenFrom ?? "queued";
         record.frozenFrom = undefined;
         record.nextAttemptAt = now;
-      }
-      await putAll(changed, scanNow);
+      }, scanNow);
       scanNow();
-      return changed.length;
+      return n;
     },
     async bounce(filter, reason = DEFAULT_BOUNCE_REASON) {
       const replyCode = /^[45]\d\d(?= )/.exec(reason) ? Number(reason.slice(0, 3)) : undefined;
       let n = 0;
-      for (const listed of await select(filter)) {
-        await scheduler.running(listed.id);
-        const record = await store.get(listed.id);
-        if (!record) continue;
-        const pending = pendingRecipients(record);
-        if (pending.length === 0) continue;
-        const now = clock.now();
-        applyOutcomes(
-          record,
-          // A reason given as a full reply ("550 5.0.0 ...") keeps its code, so the DSN shows it as the diagnostic.
-          pending.map((r) => ({ address: r.address, outcome: "failed" as const, reply: reason, code: replyCode })),
-          undefined,
-          now,
-        );
-        await lifecycle.failedWithoutAttempt(record, pending.map((r) => r.address), "bounced by operator");
-        settle(record, now, now);
-        log.info("{id} bounced by the operator ({n} recipients)", { id: record.id, n: pending.length });
-        await lifecycle.finish(record);
-        n++;
+      // One page at a time; each message is read again once a delivery in flight has finished.
+      for await (const page of pages(filter)) {
+        for (const { id } of page) {
+          await scheduler.running(id);
+          const record = await store.get(id);
+          if (!record) continue;
+          const pending = pendingRecipients(record);
+          if (pending.length === 0) continue;
+          const now = clock.now();
+          applyOutcomes(
+            record,
+            // A reason given as a full reply ("550 5.0.0 ...") keeps its code, so the DSN shows it as the diagnostic.
+            pending.map((r) => ({ address: r.address, outcome: "failed" as const, reply: reason, code: replyCode })),
+            undefined,
+            now,
+          );
+          await lifecycle.failedWithoutAttempt(record, pending.map((r) => r.address), "bounced by operator");
+          settle(record, now, now);
+          log.info("{id} bounced by the operator ({n} recipients)", { id: record.id, n: pending.length });
+          await lifecycle.finish(record);
+          n++;
+        }
       }
       return n;
     },
@@ -179,23 +205,17 @@ export function createOperator(options: OperatorOptions): Operator {
     },
     async releaseHeld(domain, heldUntil) {
       const now = clock.now();
-      const changed = (await select({ domain })).filter((r) =>
-        waiting(r) && r.nextAttemptAt > now && r.nextAttemptAt <= heldUntil
-      );
-      for (const record of changed) record.nextAttemptAt = now;
-      await putAll(changed, scanNow);
+      const held = (r: QueueRecord) => waiting(r) && r.nextAttemptAt > now && r.nextAttemptAt <= heldUntil;
+      const n = await update({ domain }, held, (record) => record.nextAttemptAt = now, scanNow);
       scanNow();
-      return changed.length;
+      return n;
     },
-    async setPriority(filter, priority) {
-      const changed = (await select(filter)).filter((r) => waiting(r) || r.status === "frozen");
-      for (const record of changed) {
+    setPriority(filter, priority) {
+      // The next due scan claims by the new level.
+      return update(filter, (r) => waiting(r) || r.status === "frozen", (record) => {
         if (priority === "normal") delete record.priority;
         else record.priority = priority;
-      }
-      await putAll(changed); // the next due scan claims by the new level
-
-      return changed.length;
+      });
     },
     suspend(domain, until) {
       options.limits.suspend(domain, until);

@@ -1,10 +1,10 @@
 /**
  * QueueStore on plain files: `<dir>/<id>.json`, written to a temp file, fsync'd,
  * renamed over the old one and the directory fsync'd (grouped). The due order is
- * kept by the in-memory {@link QueueIndex}, rebuilt from the files on open. Operator
- * state ({@link QueueStore.putState}) is one small file per key under `<dir>/state/`.
- * Delivery marks and
- * the event outbox live beside the records (file_side_tables.ts).
+ * kept by the in-memory {@link QueueIndex} (a heap by due time, so due checks never
+ * scan the whole queue), rebuilt from the files on open. Operator state
+ * ({@link QueueStore.putState}) is one small file per key under `<dir>/state/`. Delivery
+ * marks and the event outbox live beside the records (file_side_tables.ts).
  *
  * @example
  * ```ts
@@ -38,7 +38,7 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
   const fsync = options.fsync ?? true;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const dirSync = new DirSync(dir);
-  const index = new QueueIndex();
+  const index = new QueueIndex({ ordered: true });
   const leases = createLeaseTable();
   let closed = false;
   let seq = 0;
@@ -87,8 +87,13 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
 
   const sideTables = await openFileSideTables(dir, fsync);
 
-  async function due(now: number, limit: number, priority?: Priority): Promise<QueueRecord[]> {
-    const records = await Promise.all(index.dueIds(now, limit, priority).map(read));
+  async function due(
+    now: number,
+    limit: number,
+    priority?: Priority,
+    skip?: (id: string) => boolean,
+  ): Promise<QueueRecord[]> {
+    const records = await Promise.all(index.dueIds(now, limit, priority, skip).map(read));
     return records.filter((r): r is QueueRecord => r !== null && isScheduled(r.status));
   }
 
@@ -135,7 +140,10 @@ export async function openFileStore(dir: string, options: { fsync?: boolean } = 
     },
     get: read,
     due,
-    claim: (options) => leases.claim(options, (now, limit) => due(now, limit, options.priority)),
+    // Leased records are passed over in the index, so a claim reads only the records it can take
+    // (not `limit` plus every record in flight).
+    claim: (options) =>
+      leases.claim(options, (now) => due(now, options.limit, options.priority, (id) => leases.held(id, now))),
     renew: (ids, owner, leaseMs, now) => Promise.resolve(leases.renew(ids, owner, leaseMs, now)),
     release: (ids, owner) => Promise.resolve(leases.release(ids, owner)),
     nextDueAt: () => Promise.resolve(index.nextDueAt()),

@@ -41,6 +41,8 @@ export interface LeaseTable {
   release(ids: string[], owner: string): void;
   /** Drops any lease on `id` (the record was deleted). */
   forget(id: string): void;
+  /** True while anyone holds a live lease on `id` (lets a store skip leased records before reading them). */
+  held(id: string, now: number): boolean;
 }
 
 interface Lease {
@@ -93,6 +95,9 @@ export function createLeaseTable(): LeaseTable {
     },
     forget(id) {
       leases.delete(id);
+    },
+    held(id, now) {
+      return live(id, now) !== undefined;
     },
   };
 }

@@ -72,3 +72,47 @@ Deno.test("headerEnd finds the blank line and treats a leading CRLF as no header
   assert.equal(headerEnd(enc("\r\nbody")), 0);
   assert.equal(headerEnd(enc("A: 1\r\n")), -1);
 });
+
+/** The per-byte rules, spelled out: the first violation's code, or the normalised text. */
+function reference(input: string, mode: "reject" | "normalize", maxContent: number): string {
+  let out = "";
+  let lineLen = 0;
+  for (let i = 0; i < input.length; i++) {
+    const c = input[i]!;
+    if (c === "\r" && input[i + 1] === "\n") {
+      out += "\r\n";
+      lineLen = 0;
+      i++;
+    } else if (c === "\r" || c === "\n") {
+      if (mode === "reject") return "DATA_BARE_NEWLINE";
+      out += "\r\n";
+      lineLen = 0;
+    } else if (c === "\0") return "DATA_NUL";
+    else if (++lineLen > maxContent) return "DATA_LINE_TOO_LONG";
+    else out += c;
+  }
+  return out;
+}
+
+Deno.test("the indexOf fast path gives the per-byte answer: same errors, same output, any chunking", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.constantFrom("a", "b", " ", "\r", "\n", "\r\n", "\r\n", "\r\n", "\0"), { maxLength: 60 }),
+      fc.integer({ min: 1, max: 20 }),
+      fc.constantFrom<"reject" | "normalize">("reject", "normalize"),
+      fc.integer({ min: 3, max: 12 }),
+      (parts, chunk, mode, maxLineLength) => {
+        const msg = "Subject: x\r\n\r\n" + parts.join("");
+        const want = reference(msg, mode, maxLineLength - 2);
+        let got: string;
+        try {
+          got = run(msg, mode, chunk, maxLineLength);
+        } catch (err) {
+          got = err instanceof SmtpError ? err.code : String(err);
+        }
+        assert.equal(got, want);
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
