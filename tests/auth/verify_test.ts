@@ -190,7 +190,9 @@ Deno.test("DKIM: mail signed by dkimpy passes; a changed Subject fails; forged A
       const spfFail =
         "spf=fail (mx.rcpt.test: domain of alice@signed.test does not designate 192.0.2.10 as permitted sender) " +
         "smtp.mailfrom=alice@signed.test smtp.helo=client.example";
-      const b8 = sig.replace(/\s+/g, "").match(/;b=([^;]{8})/)![1]!;
+      const b8raw = sig.replace(/\s+/g, "").match(/;b=([^;]{8})/)![1]!;
+      // RFC 8601 values are RFC 2045 tokens or quoted strings: a base64 "/" (or "=") needs the quotes.
+      const b8 = /^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/.test(b8raw) ? b8raw : `"${b8raw}"`;
       assert.equal(
         ar(v.authenticationResults),
         `Authentication-Results: mx.rcpt.test; ${dkimPass}${b8}; ${spfFail}; ` +
