@@ -185,7 +185,7 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
   let current = config;
   const mailAuth = createMailAuth({ config: () => current, hostname, resolver, log: logger("auth"), audit });
   // Mailed TLS-RPT reports are DKIM-signed like submitted mail.
-  const sec = { config, resolver, log: logger("delivery"), submitter, hostname, sign: mailAuth.signOwn };
+  const sec = { config, resolver, store, log: logger("delivery"), submitter, hostname, sign: mailAuth.signOwn };
   const transportSecurity = await setupTransportSecurity(sec);
   /** Every config change goes through here: the DKIM keys are reloaded with it. */
   const applyConfig = (next: Config) => {

@@ -1,24 +1,27 @@
 /**
  * Builds the transport security services from the config: the DNSSEC probe (DANE is in
- * effect only with a validating resolver), the MTA-STS cache (persisted under the data
- * directory) and the TLS-RPT counters.
+ * effect only with a validating resolver), the MTA-STS cache (persisted in the queue store's
+ * state, `mta-sts/<domain>`) and the TLS-RPT counters.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { getLogger } from "@logtape/logtape";
  * import { parseConfig } from "../config/load.ts";
+ * import { openKvStore } from "../queue/mod.ts";
  * import { createResolver } from "./resolver.ts";
  * import { setupTransportSecurity } from "./security_setup.ts"; // @ts-ignore deno#26900
  *
  * const dir = await Deno.makeTempDir();
  * const config = parseConfig(`data_dir = "${dir}"`, "config.toml");
+ * const store = await openKvStore(`${dir}/queue.kv`);
  * const resolver = createResolver();
- * const sec = await setupTransportSecurity({ config, resolver, log: getLogger(["empath"]) });
+ * const sec = await setupTransportSecurity({ config, resolver, store, log: getLogger(["empath"]) });
  * // createDeliveryEngine({ …, security: sec.security }); sec.dnssecStatus() for /health/ready
  * assert.equal(sec.dnssecStatus().validating, false); // until the background DNSSEC probe answers
  * await sec.close(); // writes the TLS-RPT counters file
  * resolver.close();
+ * await store.close();
  * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
@@ -26,7 +29,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
 import { createDnsResolver, type DnssecStatus, probeDnssec } from "../dns/mod.ts";
-import { createStsCache, type StsCache } from "./mta_sts_cache.ts";
+import { createStsCache, type StsCache, type StsStore } from "./mta_sts_cache.ts";
 import type { Resolver } from "./resolver.ts";
 import type { Submitter } from "../queue/mod.ts";
 import { createTlsRptCounters, type TlsRptCounters } from "./tls_rpt.ts";
@@ -65,12 +68,15 @@ async function prependSignature(
 const readOptional = (path?: string) => path ? Deno.readTextFile(path) : Promise.resolve(undefined);
 
 /**
- * Probes the resolver, loads cached MTA-STS policies and starts their refresh, loads the
+ * Probes the resolver, loads cached MTA-STS policies from `store` (importing a legacy
+ * `<data_dir>/mta-sts-policies.json` once) and starts their refresh, loads the
  * TLS-RPT counters and starts the daily reporter (mailed reports go through `submitter`).
  */
 export async function setupTransportSecurity(options: {
   config: Config;
   resolver: Resolver;
+  /** Where MTA-STS policies persist (the queue store: shared by a cluster); none: memory only. */
+  store?: StsStore;
   log: Logger;
   now?: () => number;
   submitter?: Submitter;
@@ -97,7 +103,15 @@ export async function setupTransportSecurity(options: {
   const stsCa = await readOptional(d.mta_sts.ca_file);
   const sts = d.mta_sts.enabled
     ? await createStsCache({
-      file: `${config.data_dir}/mta-sts-policies.json`,
+      store: options.store,
+      importFile: options.store ? `${config.data_dir}/mta-sts-policies.json` : undefined,
+      onImport: (file, count) =>
+        log.info("MTA-STS: imported {count} cached policies from {file} into the queue store and removed the file", {
+          count,
+          file,
+        }),
+      onStoreError: (domain, error) =>
+        log.warning("MTA-STS: cannot store the policy of {domain}: {error}", { domain, error: String(error) }),
       refreshEveryMs: d.mta_sts.refresh_interval,
       now: options.now,
       fetch: {

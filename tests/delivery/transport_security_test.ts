@@ -12,6 +12,7 @@ import {
   usableTlsa,
 } from "../../src/delivery/mod.ts";
 import { stsAllowsMx } from "../../src/delivery/mta_sts.ts";
+import { openFileStore, openKvStore } from "../../src/queue/mod.ts";
 import { createTestCa } from "../../testing/test_ca.ts";
 
 const der = (pem: string) => new Uint8Array(new X509Certificate(pem).raw);
@@ -111,10 +112,14 @@ Deno.test("MTA-STS over HTTPS with a test CA: enforce, MX matching, redirects an
     await assert.rejects(() => fetchStsPolicy("sts.test", fetch), /redirect/);
     status = 200;
 
-    // The cache: persisted, kept across a failing fetch, replaced on an id change.
-    const file = `${dir}/sts.json`;
-    const cache = await createStsCache({ fetch, file, refreshEveryMs: 0 });
+    // The cache: persisted in the queue store, kept across a failing fetch, replaced on an id change.
+    const store = await openKvStore(`${dir}/queue.kv`);
+    const cache = await createStsCache({ fetch, store, refreshEveryMs: 0 });
     assert.equal((await cache.policyFor("sts.test")).policy?.id, "first1");
+    const entry = (await store.listState("mta-sts/"))[0];
+    assert.equal(entry?.key, "mta-sts/sts.test");
+    assert.equal((entry?.value as { id: string }).id, "first1");
+    assert.equal(entry?.expiresAt, cache.entries()[0]?.expiresAt, "stored with the policy's expiry");
     status = 500;
     txt.set("_mta-sts.sts.test", "v=STSv1; id=second2");
     const failing = await cache.policyFor("sts.test");
@@ -131,11 +136,108 @@ Deno.test("MTA-STS over HTTPS with a test CA: enforce, MX matching, redirects an
     assert.equal(changed.policy?.id, "second2");
     assert.equal(changed.policy?.mode, "testing");
     cache.close();
-    const reloaded = await createStsCache({ fetch, file, refreshEveryMs: 0 });
+    await store.close();
+    const reopened = await openKvStore(`${dir}/queue.kv`);
+    const reloaded = await createStsCache({ fetch: { ...fetch, port: 1 }, store: reopened, refreshEveryMs: 0 });
     assert.equal(reloaded.entries()[0]?.id, "second2", "policies survive a restart");
+    const afterRestart = await reloaded.policyFor("sts.test");
+    assert.equal(afterRestart.policy?.mode, "testing", "the stored policy is used without a fetch");
+    assert.equal(afterRestart.error, undefined);
     reloaded.close();
+    await reopened.close();
   } finally {
     await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("MTA-STS cache: background refresh before max_age, expiry, a legacy policy file imported once", async () => {
+  const dir = await Deno.makeTempDir();
+  const ca = await createTestCa(dir);
+  const leaf = await ca.issue("mta-sts.sts.test", ["mta-sts.sts.test"]);
+  let status = 200;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: leaf.chainPem, key: leaf.keyPem, onListen() {} },
+    () =>
+      status === 200
+        ? new Response("version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n")
+        : new Response("down", { status }),
+  );
+  const txt = new Map([["_mta-sts.sts.test", "v=STSv1; id=fresh1"]]);
+  const resolver = fakeResolver(txt, { "mta-sts.sts.test": ["127.0.0.1"] });
+  const fetch = { resolver, ca: ca.pem, port: server.addr.port, allowPrivate: true };
+  const day = 86_400_000;
+  const legacy = (domain: string, id: string, expiresAt: number) => ({
+    domain,
+    id,
+    mode: "enforce",
+    mx: ["mx.elsewhere.test"],
+    maxAge: 86400,
+    fetchedAt: expiresAt - day,
+    expiresAt,
+  });
+  try {
+    const store = await openFileStore(`${dir}/queue`);
+    const file = `${dir}/mta-sts-policies.json`;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify([
+        legacy("sts.test", "old1", Date.now() + day / 4), // under half its max_age left: due for refresh
+        legacy("Kept.Test.", "k1", Date.now() + day - 60_000),
+        legacy("gone.test", "g1", Date.now() - 1),
+      ]),
+    );
+    const imported: number[] = [];
+    const cache = await createStsCache({
+      fetch,
+      store,
+      importFile: file,
+      onImport: (_f, n) => imported.push(n),
+      refreshEveryMs: 0,
+    });
+    assert.deepEqual(imported, [2], "the unexpired policies are imported");
+    await assert.rejects(() => Deno.stat(file), Deno.errors.NotFound, "the legacy file is removed");
+    assert.deepEqual((await store.listState("mta-sts/")).map((e) => e.key), ["mta-sts/kept.test", "mta-sts/sts.test"]);
+    assert.equal(cache.entries().length, 2);
+    // A failing refresh keeps the cached policy and says so.
+    status = 500;
+    const refreshed: string[] = [];
+    const failing = await createStsCache({
+      fetch,
+      store,
+      refreshEveryMs: 0,
+      onRefresh: (d, r) => refreshed.push(`${d}:${r.error ? "error" : r.policy?.id}`),
+    });
+    assert.equal(await failing.refreshDue(), 0);
+    assert.deepEqual(refreshed, ["sts.test:error"]);
+    assert.equal((await store.getState("mta-sts/sts.test") as { id: string }).id, "old1");
+    status = 200;
+    assert.equal(await cache.refreshDue(), 1, "only the policy under half its max_age is refreshed");
+    assert.equal((await store.getState("mta-sts/sts.test") as { id: string }).id, "fresh1");
+    assert.equal((await store.getState("mta-sts/kept.test") as { id: string }).id, "k1");
+    assert.equal(await cache.refreshDue(), 0, "a fresh policy is not refetched");
+    // Another node (the same store) sees the refreshed policy instead of fetching it again.
+    status = 500;
+    assert.equal(await failing.refreshDue(), 0);
+    assert.equal((await failing.policyFor("sts.test")).policy?.id, "fresh1");
+    assert.equal((await failing.policyFor("sts.test")).error, undefined);
+    // Nothing left to import on the next start; an expired policy is gone.
+    const later = Date.now() + 2 * day;
+    const expired = await createStsCache({
+      fetch,
+      store,
+      importFile: file,
+      onImport: () => imported.push(-1),
+      now: () => later,
+      refreshEveryMs: 0,
+    });
+    assert.deepEqual(imported, [2]);
+    assert.equal(expired.entries().length, 0, "expired policies are not loaded");
+    [cache, failing, expired].forEach((c) => c.close());
+    await store.close();
+  } finally {
+    await server.shutdown();
+    resolver.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -2,10 +2,13 @@
  * MTA-STS through a live daemon (issue #15), beyond enforce (dane_test.ts): testing mode, a policy
  * fetch that fails with a cached policy and with none, and a policy id change. DNS is dnsmasq,
  * policies are served over HTTPS by Deno.serve with a test CA, the receiver is an aiosmtpd TLS
- * sink; cached policies are seeded in `<data_dir>/mta-sts-policies.json` as a previous run left them.
+ * sink. Cached policies are seeded as a previous run left them: one in the queue store's state
+ * (`mta-sts/<domain>`, written through a store opened on the data dir before the daemon starts), the
+ * others in a legacy `<data_dir>/mta-sts-policies.json`, which the daemon imports once and removes.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { openKvStore } from "../../src/queue/mod.ts";
 import { ctlJson } from "../../testing/ctl.ts";
 import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { sendMessage } from "../../testing/smtp_client.ts";
@@ -84,14 +87,16 @@ Deno.test("MTA-STS through a live daemon: testing mode, failed fetches with and 
   });
   try {
     const daemonDir = join(dir.path, "d");
-    await Deno.mkdir(join(daemonDir, "var"), { recursive: true });
+    const dataDir = join(daemonDir, "var");
+    await Deno.mkdir(dataDir, { recursive: true });
+    const seed = await openKvStore(join(dataDir, "queue.kv"));
+    const cachedPolicy = cachedElsewhere("cached.test", "c1");
+    await seed.putState("mta-sts/cached.test", cachedPolicy, cachedPolicy.expiresAt);
+    await seed.close();
+    const legacyFile = join(dataDir, "mta-sts-policies.json");
     await Deno.writeTextFile(
-      join(daemonDir, "var", "mta-sts-policies.json"),
-      JSON.stringify([
-        cachedElsewhere("cached.test", "c1"),
-        cachedElsewhere("changed.test", "v1"),
-        cachedElsewhere("same.test", "v1"),
-      ]),
+      legacyFile,
+      JSON.stringify([cachedElsewhere("changed.test", "v1"), cachedElsewhere("same.test", "v1")]),
     );
     await using d = await startDaemon({
       dir: daemonDir,
@@ -99,6 +104,11 @@ Deno.test("MTA-STS through a live daemon: testing mode, failed fetches with and 
         `[delivery.dns]\nnameserver = "127.0.0.1:${dns.port}"\n` +
         `[delivery.mta_sts]\nca_file = "${ca.file}"\nallow_private_policy_hosts = true\npolicy_port = ${server.addr.port}\n`,
     });
+    assert.ok(
+      d.logs.some((l) => /imported 2 cached policies from .*mta-sts-policies\.json\W* into the queue store/.test(l)),
+      "the import is logged",
+    );
+    await assert.rejects(() => Deno.stat(legacyFile), Deno.errors.NotFound, "the legacy file is removed");
     for (const n of names) {
       const r = await sendMessage(d.port, "a@example.com", [`u@${n}`], `Subject: sts ${n}\r\n\r\nbody\r\n`);
       assert.equal(r.code, 250, r.text);
@@ -136,16 +146,16 @@ Deno.test("MTA-STS through a live daemon: testing mode, failed fetches with and 
       JSON.stringify(none),
     );
     assert.equal(await d.stop(), 0);
-    // The id change replaced the cached policy on disk; the failed fetch kept the old one.
-    const saved = JSON.parse(await Deno.readTextFile(join(daemonDir, "var", "mta-sts-policies.json"))) as {
-      domain: string;
-      id: string;
-      mx: string[];
-    }[];
-    const byDomain = (n: string) => saved.find((p) => p.domain === n);
+    // The id change replaced the cached policy in the store; the failed fetch kept the old one.
+    const store = await openKvStore(join(dataDir, "queue.kv"));
+    const saved = await store.listState("mta-sts/");
+    await store.close();
+    const byDomain = (n: string) => saved.find((e) => e.key === `mta-sts/${n}`)?.value as { id: string; mx: string[] };
     assert.deepEqual([byDomain("changed.test")?.id, byDomain("changed.test")?.mx], ["v2", ["mx.changed.test"]]);
     assert.equal(byDomain("cached.test")?.id, "c1");
+    assert.equal(byDomain("same.test")?.id, "v1");
     assert.equal(byDomain("nocache.test"), undefined);
+    assert.ok(saved.every((e) => typeof e.expiresAt === "number" && e.expiresAt > Date.now()), "stored with expiry");
   } finally {
     await dns.stop();
     await server.shutdown();
