@@ -199,7 +199,12 @@ export function createHttpTransport(options: HttpTransportOptions): DeliveryTran
       await response.body?.cancel().catch(() => {});
     } catch (err) {
       const e = err as Error;
-      const what = e.name === "TimeoutError" ? `no response within ${timeoutMs} ms` : e.message;
+      const cause = (e.cause as Error | undefined)?.message; // e.g. the TLS alert behind "fetch failed"
+      const what = e.name === "TimeoutError"
+        ? `no response within ${timeoutMs} ms`
+        : cause
+        ? `${e.message}: ${cause}`
+        : e.message;
       log.info("{id}: webhook {server} failed: {error}", { id, server, error: what });
       return deferred(`451 4.4.1 Webhook ${server} unreachable: ${what}`, { connectionFailed: true });
     }
