@@ -30,6 +30,7 @@
  * ```
  * @module
  */
+import { Buffer } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -92,10 +93,34 @@ const WRITE_BUFFER = 64 * 1024;
 /** Messages up to this size are kept in memory while received and appended to a segment at commit. */
 const INLINE_MAX = 256 * 1024;
 
+/** Ranges up to this size are read in one piece with Deno's file ops (no fs.ReadStream per message). */
+const SMALL_RANGE = 256 * 1024;
+
+/** One read of `length` bytes at `position` (Deno's async ops run off the event loop). */
+async function* readRange(path: string, position: number, length: number): AsyncGenerator<Buffer> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    await file.seek(position, Deno.SeekMode.Start);
+    const out = new Uint8Array(length);
+    let off = 0;
+    while (off < length) {
+      const n = await file.read(out.subarray(off));
+      if (n === null) throw new SpoolError(`spool data in ${path} is truncated`, "SPOOL_IO");
+      off += n;
+    }
+    yield Buffer.from(out.buffer, 0, length); // a Buffer, like fs.ReadStream's chunks
+  } finally {
+    file.close();
+  }
+}
+
 /** A Node stream over a location's bytes, from `start` within the message. */
 function rangeStream(loc: SegmentLocation, start: number): Readable {
   if (loc.length < 0) return createReadStream(loc.path, { start });
   if (loc.length === 0 || start >= loc.length) return Readable.from([]);
+  if (loc.length - start <= SMALL_RANGE) {
+    return Readable.from(readRange(loc.path, loc.start + start, loc.length - start));
+  }
   return createReadStream(loc.path, { start: loc.start + start, end: loc.start + loc.length - 1 });
 }
 
