@@ -282,7 +282,9 @@ export function describeCrashLoop(r: CrashLoopResult): string {
     `delivered ${[...r.accepted.keys()].filter((id) => r.delivered.has(id)).length} of the accepted, ` +
     `lost ${r.lost.length}, duplicates ${r.duplicates} (RFC 5321 6.1: ${r.duplicatesAfterDot} reached the sink after ` +
     `the kill, ${r.duplicatesReplyUnread} with the 250 unread in the dead daemon's socket (connection reset); ` +
-    `${r.duplicatesOthers} others, ${(r.duplicatesOthers * 1000 / Math.max(1, r.accepted.size)).toFixed(2)} per 1,000, ` +
+    `${r.duplicatesOthers} others, ${
+      (r.duplicatesOthers * 1000 / Math.max(1, r.accepted.size)).toFixed(2)
+    } per 1,000, ` +
     `first copy ${JSON.stringify(r.duplicateGapsMs.slice(0, 20))} ms before a kill), ` +
     `delivered without a 250 ${r.deliveredUnacknowledged}`,
     `drain after the load ${(r.drainMs / 1000).toFixed(1)} s; restart (SIGKILL to listening) median ${median} ms`,
