@@ -34,6 +34,7 @@ import { Buffer } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { RecentData } from "./recent_data.ts";
 import { openSegments, type SegmentLocation } from "./segments.ts";
 import { DirSync } from "./dir_sync.ts";
 import { SpoolError, toSpoolError } from "./errors.ts";
@@ -134,6 +135,11 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
   const dataSync = new DirSync(dataDir);
   const receiving = new Set<string>();
   const segments = await openSegments(join(dir, "seg"), { fsync });
+  const recent = new RecentData();
+  const recentStream = (id: string) => {
+    const chunks = recent.get(id);
+    return chunks && Readable.from(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+  };
 
   const checkId = (id: string) => {
     if (!isUlid(id)) throw new SpoolError(`invalid message id "${id}"`, "SPOOL_BAD_ID", 500);
@@ -178,8 +184,10 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
         if (spilled) return await spilled.commit();
         try {
           segments.append(id, chunks, bytes);
+          const data = chunks;
           chunks = [];
           await segments.sync();
+          recent.put(id, data, bytes); // delivery usually reads it back at once
         } catch (err) {
           await segments.delete(id);
           throw toSpoolError(err, "committing message data");
@@ -201,6 +209,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     } catch (err) {
       return Promise.reject(err);
     }
+    recent.delete(id); // written anew
     if (!options.standalone) return Promise.resolve(createInline(id));
     return createFile(id);
   }
@@ -296,8 +305,10 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       });
       return rangeStream(loc, start);
     },
-    readStream: (id) => rangeStream(locate(id), 0),
+    readStream: (id) => recentStream(id) ?? rangeStream(locate(id), 0),
     async readAll(id) {
+      const kept = recent.get(id);
+      if (kept) return Buffer.concat(kept);
       const loc = locate(id);
       if (loc.length < 0) {
         return await Deno.readFile(loc.path).catch((err) => {
@@ -335,6 +346,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       }
     },
     async delete(id) {
+      recent.delete(id);
       if (await segments.delete(id)) return;
       try {
         await Deno.remove(pathOf(id));
