@@ -308,7 +308,15 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     readStream: (id) => recentStream(id) ?? rangeStream(locate(id), 0),
     async readAll(id) {
       const kept = recent.get(id);
-      if (kept) return Buffer.concat(kept);
+      if (kept) {
+        const out = new Uint8Array(kept.reduce((n, c) => n + c.length, 0)); // a plain copy, as from the file
+        let off = 0;
+        for (const c of kept) {
+          out.set(c, off);
+          off += c.length;
+        }
+        return out;
+      }
       const loc = locate(id);
       if (loc.length < 0) {
         return await Deno.readFile(loc.path).catch((err) => {
