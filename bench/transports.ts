@@ -12,6 +12,7 @@
  *
  *   deno run -A bench/transports.ts
  *   deno run -A bench/transports.ts --messages 500 --runs 3 --skip-postfix
+ *   deno run -A bench/transports.ts --skip-postfix --cpu-prof /tmp/prof   # then bench/profile_summary.ts
  * @module
  */
 import { join } from "node:path";
@@ -38,6 +39,8 @@ const args = parseArgs({
     size: { type: "string", default: "4096" },
     runs: { type: "string", default: "3" },
     "skip-postfix": { type: "boolean", default: false },
+    /** Write a V8 CPU profile of the LMTP cell's Empath daemon into this directory (see bench/profile_summary.ts). */
+    "cpu-prof": { type: "string" },
   },
 }).values;
 const MESSAGES = Number(args.messages);
@@ -83,6 +86,7 @@ async function lmtpCells(): Promise<string[][]> {
     const d = await startDaemon({
       logLevel: "info",
       toml: `[delivery]\n[delivery.domains."example.net"]\ntransport = "lmtp"\nlmtp = "unix:${dovecot.socket}"\n`,
+      permissions: args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : [],
     });
     const trim = setInterval(() => d.logs.splice(0), 2000);
     const pf = args["skip-postfix"] ? undefined : await startPostfix(freePort(), 0, {

@@ -57,6 +57,14 @@ export interface CrashLoopResult {
    * our final dot was out, the reply could not be read (RFC 5321 6.1 allows this duplicate).
    */
   duplicatesAfterDot: number;
+  /**
+   * Duplicates whose first copy was the last transaction of a connection that ended in a reset:
+   * the daemon died with the sink's 250 unread in its socket (its kernel answered with RST), so
+   * the reply was provably never read (RFC 5321 6.1). Overlaps {@link duplicatesAfterDot}.
+   */
+  duplicatesReplyUnread: number;
+  /** Duplicates neither after our final dot nor with the reply provably unread. */
+  duplicatesOthers: number;
   /** For the other duplicates: ms from the sink taking the first copy to the next kill. */
   duplicateGapsMs: number[];
   /** Ids delivered that never got a 250 (queued as the daemon died, before the reply). */
@@ -176,6 +184,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     const wanted = new Set(state.accepted.keys());
     const delivered = new Map<string, number>();
     const firstAt = new Map<string, number>();
+    const firstConn = new Map<string, number>();
+    const lastOnConn = new Map<number, string>();
     let finalQueueTotal = -1;
     let finalSpool: string[] = [];
     const deadline = loadEnd + options.drainTimeoutMs;
@@ -183,7 +193,11 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       delivered.clear();
       for (const m of await sink.messages()) {
         if (m.test_id) delivered.set(m.test_id, (delivered.get(m.test_id) ?? 0) + 1);
-        if (m.test_id && !(m.at * 1000 >= (firstAt.get(m.test_id) ?? Infinity))) firstAt.set(m.test_id, m.at * 1000);
+        if (m.test_id && !(m.at * 1000 >= (firstAt.get(m.test_id) ?? Infinity))) {
+          firstAt.set(m.test_id, m.at * 1000);
+          firstConn.set(m.test_id, m.conn);
+        }
+        if (m.test_id) lastOnConn.set(m.conn, m.test_id);
       }
       const missing = [...wanted].filter((id) => !delivered.has(id)).length;
       if (missing === 0) {
@@ -203,14 +217,23 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     const lost = [...wanted].filter((id) => !delivered.has(id));
     let duplicates = 0;
     let duplicatesAfterDot = 0;
+    let duplicatesReplyUnread = 0;
+    let duplicatesOthers = 0;
     const duplicateGapsMs: number[] = [];
+    const reset = new Set((await sink.closes()).filter((c) => c.how === "reset").map((c) => c.conn));
     let deliveredUnacknowledged = 0;
     for (const [id, n] of delivered) {
       duplicates += n - 1;
       if (n > 1) {
         const at = firstAt.get(id) ?? 0;
+        const conn = firstConn.get(id) ?? -1;
+        const unread = reset.has(conn) && lastOnConn.get(conn) === id;
+        if (unread) duplicatesReplyUnread += n - 1;
         if (kills.some((k) => at >= k.at && at < k.restarted)) duplicatesAfterDot += n - 1;
-        else duplicateGapsMs.push(Math.round(Math.min(...kills.map((k) => k.at - at).filter((g) => g >= 0))));
+        else if (!unread) {
+          duplicatesOthers += n - 1;
+          duplicateGapsMs.push(Math.round(Math.min(...kills.map((k) => k.at - at).filter((g) => g >= 0))));
+        }
       }
       if (!wanted.has(id)) deliveredUnacknowledged++;
     }
@@ -225,6 +248,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       lost,
       duplicates,
       duplicatesAfterDot,
+      duplicatesReplyUnread,
+      duplicatesOthers,
       duplicateGapsMs,
       deliveredUnacknowledged,
       drainMs,
@@ -255,9 +280,13 @@ export function describeCrashLoop(r: CrashLoopResult): string {
     `seed ${r.seed}, kills ${r.kills}, load ${(r.loadMs / 1000).toFixed(1)} s`,
     `sent ${r.sent}, accepted (250) ${r.accepted.size}, refused ${r.refused}, in doubt (no reply) ${r.inDoubt}`,
     `delivered ${[...r.accepted.keys()].filter((id) => r.delivered.has(id)).length} of the accepted, ` +
-    `lost ${r.lost.length}, duplicates ${r.duplicates} (${r.duplicatesAfterDot} after our final dot, RFC 5321 6.1; ` +
-    `${r.duplicates - r.duplicatesAfterDot} others, first copy ${JSON.stringify(r.duplicateGapsMs.slice(0, 20))} ms ` +
-    `before a kill), delivered without a 250 ${r.deliveredUnacknowledged}`,
+    `lost ${r.lost.length}, duplicates ${r.duplicates} (RFC 5321 6.1: ${r.duplicatesAfterDot} reached the sink after ` +
+    `the kill, ${r.duplicatesReplyUnread} with the 250 unread in the dead daemon's socket (connection reset); ` +
+    `${r.duplicatesOthers} others, ${
+      (r.duplicatesOthers * 1000 / Math.max(1, r.accepted.size)).toFixed(2)
+    } per 1,000, ` +
+    `first copy ${JSON.stringify(r.duplicateGapsMs.slice(0, 20))} ms before a kill), ` +
+    `delivered without a 250 ${r.deliveredUnacknowledged}`,
     `drain after the load ${(r.drainMs / 1000).toFixed(1)} s; restart (SIGKILL to listening) median ${median} ms`,
     `recovery: ${orphans} orphans removed, ${requeued} requeued over ${r.recoveries.length} starts`,
     `final: queue ${r.finalQueueTotal} (list ${r.finalQueueList}), spool ${r.finalSpool.length}, ` +

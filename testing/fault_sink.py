@@ -54,6 +54,7 @@ keep_data = bool(config.get("keep_data"))
 
 received_log = open(os.path.join(args.out, "received.jsonl"), "a", buffering=1)
 events_log = open(os.path.join(args.out, "events.jsonl"), "a", buffering=1)
+closes_log = open(os.path.join(args.out, "closes.jsonl"), "a", buffering=1)
 attempts = {}
 connections = 0
 TEST_ID = re.compile(rb"(?im)^X-Test-Id:[ \t]*(\S+)")
@@ -83,6 +84,13 @@ class FaultSMTP(SMTP):
         self.fault = "ok"
         self.key = None
         self.attempt = 0
+
+    def connection_lost(self, error):
+        # A peer that dies with our reply unread in its socket makes its kernel answer with a
+        # reset instead of a FIN: "reset" proves the client never read what we last wrote.
+        reset = isinstance(error, ConnectionResetError)
+        closes_log.write(json.dumps({"conn": self.conn, "how": "reset" if reset else "eof", "at": time.time()}) + "\n")
+        return super().connection_lost(error)
 
     async def _die(self, delay=0.0):
         """Closes the connection (after `delay` seconds of silence) and never returns:

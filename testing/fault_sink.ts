@@ -24,6 +24,14 @@ export interface FaultSinkMessage {
   data?: string;
 }
 
+/** How one connection ended (closes.jsonl). */
+export interface FaultSinkClose {
+  conn: number;
+  how: "reset" | "eof";
+  /** Unix time, seconds. */
+  at: number;
+}
+
 /** A transaction start or an injected fault (events.jsonl). */
 export interface FaultSinkEvent {
   conn: number;
@@ -53,6 +61,11 @@ export interface FaultSink extends AsyncDisposable {
   port: number;
   messages(): Promise<FaultSinkMessage[]>;
   events(): Promise<FaultSinkEvent[]>;
+  /**
+   * How each connection ended (closes.jsonl): `reset` when the peer's kernel answered with a
+   * reset, i.e. the peer closed (or died) with data of ours still unread in its socket.
+   */
+  closes(): Promise<FaultSinkClose[]>;
   stop(): Promise<void>;
 }
 
@@ -95,6 +108,7 @@ export async function startFaultSink(script: FaultScript = {}): Promise<FaultSin
     port: readyPort(await proc.waitForLine(/^PORT \d+/)),
     messages: () => readJsonl<FaultSinkMessage>(join(dir, "received.jsonl")),
     events: () => readJsonl<FaultSinkEvent>(join(dir, "events.jsonl")),
+    closes: () => readJsonl<FaultSinkClose>(join(dir, "closes.jsonl")),
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -26,7 +26,12 @@ export interface TestCertificate {
 export interface TestCa {
   pem: string;
   file: string;
-  issue(commonName: string, altNames: string[], options?: { days?: number }): Promise<TestCertificate>;
+  /** Issues a server certificate (with `clientAuth`, one usable as a TLS client certificate too). */
+  issue(
+    commonName: string,
+    altNames: string[],
+    options?: { days?: number; clientAuth?: boolean },
+  ): Promise<TestCertificate>;
 }
 
 async function openssl(args: string[]): Promise<void> {
@@ -73,7 +78,9 @@ export async function createTestCa(dir: string, name = "Empath transport-securit
       const san = altNames.map((n) => n.startsWith("IP:") ? n : `DNS:${n}`).join(",");
       await Deno.writeTextFile(
         `${base}.ext`,
-        `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`,
+        `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth${
+          options.clientAuth ? ",clientAuth" : ""
+        }\nsubjectAltName=${san}\n`,
       );
       await openssl([
         "x509",

@@ -196,13 +196,20 @@ const domainPolicy = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
   format: z.enum(["raw", "json"], { error: 'expected "raw" or "json"' }).optional(),
   secret: z.string().min(1).optional(),
+  /** format = "json": attachments inline as "base64" (default) or as "url"s into `attachment_dir`. */
+  attachments: z.enum(["base64", "url"], { error: 'expected "base64" or "url"' }).optional(),
+  attachment_dir: z.string().optional(),
+  attachment_base_url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
   request_timeout: duration.optional(),
   /** Mutual TLS for the webhook: client certificate and key, extra CA (PEM files). */
   client_cert: z.string().optional(),
   client_key: z.string().optional(),
   ca_file: z.string().optional(),
 }).refine((p) => p.transport !== "lmtp" || p.lmtp, { error: 'transport = "lmtp" needs lmtp = "unix:/path"' })
-  .refine((p) => p.transport !== "http" || p.url, { error: 'transport = "http" needs url = "https://…"' });
+  .refine((p) => p.transport !== "http" || p.url, { error: 'transport = "http" needs url = "https://…"' })
+  .refine((p) => p.attachments !== "url" || (p.attachment_dir && p.attachment_base_url), {
+    error: 'attachments = "url" needs attachment_dir and attachment_base_url',
+  });
 
 const delivery = z.strictObject({
   enabled: z.boolean().default(true),

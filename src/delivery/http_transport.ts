@@ -7,7 +7,10 @@
  *   and `Empath-Queue-Id` headers.
  * - `format = "json"`: `{ id, envelope: { from, to }, message: { headers, subject, from,
  *   to, cc, date, messageId, text, html, attachments: [{ filename, contentType, size,
- *   contentId, content (base64) }] } }`, parsed with mailparser.
+ *   contentId, content (base64) }] } }`, parsed with mailparser. With `attachments = "url"`
+ *   an attachment has `url` and `sha256` instead of `content`: it is written to
+ *   `attachment_dir` and served by the operator under `attachment_base_url`
+ *   (see webhook_attachments.ts).
  *
  * Requests are signed the Standard Webhooks way: `webhook-id`, `webhook-timestamp`
  * (seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
@@ -56,6 +59,7 @@ import {
   type TransportResult,
 } from "./transport.ts";
 import { chooseTransport, type DomainPolicy } from "./transport_select.ts";
+import { type AttachmentStoreOptions, storeAttachment } from "./webhook_attachments.ts";
 
 /** What the HTTP transport needs. */
 export interface HttpTransportOptions {
@@ -104,7 +108,12 @@ async function readAll(message: OutboundMessage): Promise<Uint8Array<ArrayBuffer
   return out;
 }
 
-async function jsonBody(id: string, message: OutboundMessage, raw: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+async function jsonBody(
+  id: string,
+  message: OutboundMessage,
+  raw: Uint8Array,
+  store?: AttachmentStoreOptions,
+): Promise<Uint8Array<ArrayBuffer>> {
   const parsed = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
   const addresses = (v: typeof parsed.to) =>
     (v === undefined ? [] : Array.isArray(v) ? v : [v]).flatMap((a) => a.value);
@@ -121,16 +130,21 @@ async function jsonBody(id: string, message: OutboundMessage, raw: Uint8Array): 
       messageId: parsed.messageId,
       text: parsed.text,
       html: parsed.html === false ? undefined : parsed.html,
-      attachments: parsed.attachments.map((a) => ({
+      attachments: await Promise.all(parsed.attachments.map(async (a) => ({
         filename: a.filename,
         contentType: a.contentType,
         size: a.size,
         contentId: a.contentId,
-        content: a.content.toString("base64"),
-      })),
+        ...(store ? await storeAttachment(a.content, store) : { content: a.content.toString("base64") }),
+      }))),
     },
   };
   return enc.encode(JSON.stringify(doc));
+}
+
+/** Writing an attachment for `attachments = "url"` failed (a local problem, not the receiver's). */
+class AttachmentStoreError extends Error {
+  readonly code = "ATTACHMENT_STORE";
 }
 
 /** Creates the HTTP webhook transport. */
@@ -177,7 +191,14 @@ export function createHttpTransport(options: HttpTransportOptions): DeliveryTran
     try {
       const raw = await readAll(message);
       const json = policy.format === "json";
-      const body = json ? await jsonBody(id, message, raw) : raw;
+      const store = policy.attachments === "url" && policy.attachment_dir && policy.attachment_base_url
+        ? { dir: policy.attachment_dir, baseUrl: policy.attachment_base_url }
+        : undefined;
+      const body = json
+        ? await jsonBody(id, message, raw, store).catch((err: Error) => {
+          throw new AttachmentStoreError(err.message);
+        })
+        : raw;
       const timestamp = Math.floor(Date.now() / 1000);
       const headers: Record<string, string> = {
         "content-type": json ? "application/json" : "message/rfc822",
@@ -199,7 +220,16 @@ export function createHttpTransport(options: HttpTransportOptions): DeliveryTran
       await response.body?.cancel().catch(() => {});
     } catch (err) {
       const e = err as Error;
-      const what = e.name === "TimeoutError" ? `no response within ${timeoutMs} ms` : e.message;
+      if (e instanceof AttachmentStoreError) {
+        log.warning("{id}: webhook attachments not stored: {error}", { id, error: e.message });
+        return deferred(`451 4.3.0 Cannot store the attachments for ${server}: ${e.message}`);
+      }
+      const cause = (e.cause as Error | undefined)?.message; // e.g. the TLS alert behind "fetch failed"
+      const what = e.name === "TimeoutError"
+        ? `no response within ${timeoutMs} ms`
+        : cause
+        ? `${e.message}: ${cause}`
+        : e.message;
       log.info("{id}: webhook {server} failed: {error}", { id, server, error: what });
       return deferred(`451 4.4.1 Webhook ${server} unreachable: ${what}`, { connectionFailed: true });
     }

@@ -101,6 +101,11 @@ export interface Scheduler {
   readonly stopping: boolean;
 }
 
+/** Least time between two scans asked for by finished deliveries. */
+const REFILL_INTERVAL_MS = 20;
+/** Next scan when the earliest due record could not be claimed (in flight, leased, no room). */
+const UNCLAIMABLE_RESCAN_MS = 250;
+
 /** Creates a scheduler (call start()). */
 export function createScheduler(options: SchedulerOptions): Scheduler {
   const { store, log } = options;
@@ -121,6 +126,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let scanning = false;
   let rescan = false;
+  /** performance.now() when the last scan began (throttles the scans that finished deliveries ask for). */
+  let lastScan = -Infinity;
 
   function schedule(delayMs: number) {
     if (stopping) return;
@@ -135,6 +142,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       return;
     }
     scanning = true;
+    lastScan = performance.now();
     try {
       do {
         rescan = false;
@@ -155,7 +163,11 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     } finally {
       scanning = false;
       const next = await store.nextDueAt().catch(() => null);
-      schedule(next === null ? 1000 : Math.min(1000, next - clock.now()));
+      const wait = next === null ? 1000 : next - clock.now();
+      // A record due now that this scan did not take is in flight, leased or waiting for room in the
+      // ready list: finished deliveries ask for the next scan. Rescanning at once would spin, every
+      // scan reading the in-flight records again (16 % of a core for one slow delivery).
+      schedule(Math.min(1000, wait > 0 ? wait : UNCLAIMABLE_RESCAN_MS));
     }
   }
 
@@ -183,7 +195,10 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         running.delete(record.id);
         release(record.id);
         if (readyIds.size > 0) pump();
-        else if (!stopping) schedule(0);
+        // Refill from the store, at most every REFILL_INTERVAL_MS: under load each finished delivery
+        // asked for a scan (a claim per level, reading the in-flight records again) while intake hands
+        // new mail over directly.
+        else if (!stopping) schedule(lastScan + REFILL_INTERVAL_MS - performance.now());
       });
       running.set(record.id, work);
     }

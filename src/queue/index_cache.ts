@@ -127,18 +127,42 @@ export class QueueIndex {
   }
 
   /**
-   * Up to `limit` scheduled ids due by `now` (of one level if given), earliest first, without
-   * those `skip` names (ordered: from the heap, O((k + skipped) log n); else a linear scan).
+   * Up to `limit` scheduled ids due by `now` (of one level if given), earliest first, without those
+   * `skip` names: from the heap when there is one (O((k + skipped) log n)); else a linear scan that
+   * keeps only the `limit` earliest (no sort of every due entry: a backlog of 10^5 must not stall the
+   * event loop while replies wait to be read).
    */
   dueIds(now: number, limit: number, priority?: Priority, skip?: (id: string) => boolean): string[] {
     const pass = priority ? (id: string) => this.entries.get(id)?.priority !== priority || !!skip?.(id) : skip;
     if (this.#heap) return this.#heap.take(now, limit, this.#isCurrent, pass);
+    if (limit <= 0) return [];
+    if (limit > 1024) return this.#allDue(now, pass).slice(0, limit); // counting callers: a plain sort
+    const top: [number, string][] = [];
+    const before = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+    for (const [id, e] of this.entries) {
+      if (e.due > now || !isScheduled(e.status) || pass?.(id)) continue;
+      const item: [number, string] = [e.due, id];
+      const last = top[top.length - 1];
+      if (top.length >= limit && last && !before(item, last)) continue;
+      let lo = 0;
+      let hi = top.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (before(top[mid]!, item)) lo = mid + 1;
+        else hi = mid;
+      }
+      top.splice(lo, 0, item);
+      if (top.length > limit) top.pop();
+    }
+    return top.map(([, id]) => id);
+  }
+
+  #allDue(now: number, pass?: (id: string) => boolean): string[] {
     const due: [number, string][] = [];
     for (const [id, e] of this.entries) {
       if (e.due <= now && isScheduled(e.status) && !pass?.(id)) due.push([e.due, id]);
     }
-    due.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
-    return due.slice(0, limit).map(([, id]) => id);
+    return due.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1)).map(([, id]) => id);
   }
 
   /** Earliest due time of a scheduled record, or null. */

@@ -30,9 +30,11 @@
  * ```
  * @module
  */
+import { Buffer } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { RecentData } from "./recent_data.ts";
 import { openSegments, type SegmentLocation } from "./segments.ts";
 import { DirSync } from "./dir_sync.ts";
 import { SpoolError, toSpoolError } from "./errors.ts";
@@ -92,10 +94,34 @@ const WRITE_BUFFER = 64 * 1024;
 /** Messages up to this size are kept in memory while received and appended to a segment at commit. */
 const INLINE_MAX = 256 * 1024;
 
+/** Ranges up to this size are read in one piece with Deno's file ops (no fs.ReadStream per message). */
+const SMALL_RANGE = 256 * 1024;
+
+/** One read of `length` bytes at `position` (Deno's async ops run off the event loop). */
+async function* readRange(path: string, position: number, length: number): AsyncGenerator<Buffer> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    await file.seek(position, Deno.SeekMode.Start);
+    const out = new Uint8Array(length);
+    let off = 0;
+    while (off < length) {
+      const n = await file.read(out.subarray(off));
+      if (n === null) throw new SpoolError(`spool data in ${path} is truncated`, "SPOOL_IO");
+      off += n;
+    }
+    yield Buffer.from(out.buffer, 0, length); // a Buffer, like fs.ReadStream's chunks
+  } finally {
+    file.close();
+  }
+}
+
 /** A Node stream over a location's bytes, from `start` within the message. */
 function rangeStream(loc: SegmentLocation, start: number): Readable {
   if (loc.length < 0) return createReadStream(loc.path, { start });
   if (loc.length === 0 || start >= loc.length) return Readable.from([]);
+  if (loc.length - start <= SMALL_RANGE) {
+    return Readable.from(readRange(loc.path, loc.start + start, loc.length - start));
+  }
   return createReadStream(loc.path, { start: loc.start + start, end: loc.start + loc.length - 1 });
 }
 
@@ -109,6 +135,11 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
   const dataSync = new DirSync(dataDir);
   const receiving = new Set<string>();
   const segments = await openSegments(join(dir, "seg"), { fsync });
+  const recent = new RecentData();
+  const recentStream = (id: string) => {
+    const chunks = recent.get(id);
+    return chunks && Readable.from(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+  };
 
   const checkId = (id: string) => {
     if (!isUlid(id)) throw new SpoolError(`invalid message id "${id}"`, "SPOOL_BAD_ID", 500);
@@ -153,8 +184,10 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
         if (spilled) return await spilled.commit();
         try {
           segments.append(id, chunks, bytes);
+          const data = chunks;
           chunks = [];
           await segments.sync();
+          recent.put(id, data, bytes); // delivery usually reads it back at once
         } catch (err) {
           await segments.delete(id);
           throw toSpoolError(err, "committing message data");
@@ -176,6 +209,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     } catch (err) {
       return Promise.reject(err);
     }
+    recent.delete(id); // written anew
     if (!options.standalone) return Promise.resolve(createInline(id));
     return createFile(id);
   }
@@ -271,8 +305,18 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       });
       return rangeStream(loc, start);
     },
-    readStream: (id) => rangeStream(locate(id), 0),
+    readStream: (id) => recentStream(id) ?? rangeStream(locate(id), 0),
     async readAll(id) {
+      const kept = recent.get(id);
+      if (kept) {
+        const out = new Uint8Array(kept.reduce((n, c) => n + c.length, 0)); // a plain copy, as from the file
+        let off = 0;
+        for (const c of kept) {
+          out.set(c, off);
+          off += c.length;
+        }
+        return out;
+      }
       const loc = locate(id);
       if (loc.length < 0) {
         return await Deno.readFile(loc.path).catch((err) => {
@@ -310,6 +354,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       }
     },
     async delete(id) {
+      recent.delete(id);
       if (await segments.delete(id)) return;
       try {
         await Deno.remove(pathOf(id));

@@ -165,3 +165,44 @@ Deno.test("http: Retry-After as seconds or an HTTP date", () => {
   assert.equal(parseRetryAfter("soon", 0), undefined);
   assert.equal(parseRetryAfter(null, 0), undefined);
 });
+
+Deno.test("http: json format with attachments as URLs writes them content-addressed to attachment_dir", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = receiver(() => new Response(null, { status: 204 }));
+  const t = transport(
+    r.url,
+    `format = "json"\nattachments = "url"\nattachment_dir = "${dir}/att"\n` +
+      `attachment_base_url = "https://files.hooks.test/att"\n`,
+  );
+  try {
+    const result = await t.deliver(job(["hook@hooks.test"]));
+    assert.equal(result.recipients[0]!.outcome, "delivered");
+    const doc = JSON.parse(new TextDecoder().decode(r.got[0]!.body));
+    const [a] = doc.message.attachments;
+    const sha = "054edec1d0211f624fed0cbca9d4f9400b0e491c43742af2c5b0abebf0c990d8"; // SHA-256 of 00 01 02 03
+    assert.deepEqual(a, {
+      filename: "a.bin",
+      contentType: "application/octet-stream",
+      size: 4,
+      url: `https://files.hooks.test/att/${sha}`,
+      sha256: sha,
+    });
+    assert.deepEqual(await Deno.readFile(`${dir}/att/${sha}`), new Uint8Array([0, 1, 2, 3]));
+    // A retry writes the same file again: nothing new in the directory.
+    await t.deliver(job(["hook@hooks.test"]));
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(`${dir}/att`))).map((e) => e.name), [sha]);
+
+    // The directory cannot be written: deferred as a local problem, the receiver is not called.
+    await Deno.remove(`${dir}/att`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/att`, "not a directory");
+    const failed = await t.deliver(job(["hook@hooks.test"]));
+    assert.equal(failed.recipients[0]!.outcome, "deferred");
+    assert.match(failed.recipients[0]!.reply, /^451 4\.3\.0 Cannot store the attachments/);
+    assert.equal(failed.connectionFailed, undefined);
+    assert.equal(r.got.length, 2);
+  } finally {
+    await t.close?.();
+    await r.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
