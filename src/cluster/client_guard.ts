@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { isPostgresClientWriteBug } from "./client_guard.ts";
+ * import { isPostgresClientWriteBug } from "./client_guard.ts"; // @ts-ignore deno#26900
  * const err = new TypeError("Cannot read properties of null (reading 'write')");
  * err.stack = "TypeError: …\n    at Immediate.nextWrite (file:///x/node_modules/postgres/src/connection.js:255:22)";
  * console.log(isPostgresClientWriteBug(err)); // true
