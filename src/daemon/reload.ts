@@ -16,12 +16,13 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { getLogger } from "@logtape/logtape";
- * import { parseConfig } from "../config/load.ts";
+ * import { loadConfig } from "../config/load.ts";
  * import { reloadConfig } from "./reload.ts"; // @ts-ignore deno#26900
  *
  * const dir = await Deno.makeTempDir();
  * const path = `${dir}/config.toml`;
- * const started = parseConfig("", path);
+ * await Deno.writeTextFile(path, "");
+ * const { config: started } = await loadConfig(path); // relative paths resolved against the file's directory
  * let live = started;
  * await Deno.writeTextFile(path, "[relay]\nlocal_domains = [\"example.com\"]\n");
  * // watchConfig({ ...options, onResult }) runs this on every change in the file's directory:

@@ -15,8 +15,8 @@
  * heap.push(10, "a");
  * heap.push(20, "b");
  * const current = (_due: number, id: string) => id !== "b"; // b was rescheduled
- * assert.deepEqual(heap.take(25, 10, current), ["a"]);
- * assert.equal(heap.peek(current), 30);
+ * assert.deepEqual(heap.take(25, 10, current), ["a"]); // "b" is stale and dropped
+ * assert.equal(heap.peek(current), 10); // "a" stays until its record's due time changes
  * ```
  * @module
  */
