@@ -6,3 +6,4 @@ export { openSpool, type Spool, type SpoolOptions, type SpoolWriter } from "./st
 export { SpoolError, toSpoolError } from "./errors.ts";
 export { isUlid, ulid, ulidTime } from "./ulid.ts";
 export { DirSync } from "./dir_sync.ts";
+export { replaceStored, type ReplaceWrite } from "./replace.ts";
