@@ -1,6 +1,7 @@
 /**
  * A real DNS server for tests: dnsmasq on 127.0.0.1 with a random port, serving
- * MX and A records for names under `.test` and NXDOMAIN/NODATA for the rest of `.test`.
+ * MX, A and TXT records for names under `.test` and NXDOMAIN/NODATA for the rest of `.test`.
+ * Long TXT values are split into 250-byte strings.
  */
 
 /** Records to serve. */
@@ -9,6 +10,13 @@ export interface DnsRecords {
   mx?: [string, string, number][];
   /** [host, ipv4] */
   a?: [string, string][];
+  /** [name, value] (no commas in values: dnsmasq splits at them) */
+  txt?: [string, string][];
+}
+
+function txtArg([name, value]: [string, string]): string {
+  const chunks = value.match(/.{1,250}/g) ?? [""];
+  return `--txt-record=${name},${chunks.join(",")}`; // quotes would be literal
 }
 
 import { startProcess } from "../../testing/process.ts";
@@ -37,6 +45,7 @@ export async function startDnsServer(records: DnsRecords): Promise<DnsServer> {
       "--local=/test/",
       ...(records.mx ?? []).map(([d, h, p]) => `--mx-host=${d},${h},${p}`),
       ...(records.a ?? []).map(([h, ip]) => `--host-record=${h},${ip}`),
+      ...(records.txt ?? []).map(txtArg),
     ];
     const proc = await startProcess({ cmd: "dnsmasq", args });
     for (let i = 0; i < 50 && !proc.exited; i++) {

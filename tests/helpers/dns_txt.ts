@@ -1,18 +1,13 @@
 /**
  * DNS for the mail-authentication tests: dnsmasq on loopback serving TXT (SPF, DKIM,
  * DMARC), A and MX records under `.test`, and a "black hole" name server that never
- * answers (for temperror). Long TXT values are split into 255-byte strings.
+ * answers (for temperror).
  */
 
-/** Records to serve. */
-export interface TxtDnsRecords {
-  /** [name, value] */
-  txt?: [string, string][];
-  /** [host, ipv4] */
-  a?: [string, string][];
-  /** [domain, exchange, preference] */
-  mx?: [string, string, number][];
-}
+import { type DnsRecords, startDnsServer } from "./dns_server.ts";
+
+/** Records to serve (TXT, A and MX). */
+export type TxtDnsRecords = DnsRecords;
 
 /** A running name server. */
 export interface TestNameServer {
@@ -20,59 +15,8 @@ export interface TestNameServer {
   stop(): Promise<void>;
 }
 
-function txtArg([name, value]: [string, string]): string {
-  const chunks = value.match(/.{1,250}/g) ?? [""];
-  return `--txt-record=${name},${chunks.join(",")}`; // no commas in values; quotes would be literal
-}
-
-/** Starts dnsmasq with the records and waits until it answers. */
-export async function startTxtDnsServer(records: TxtDnsRecords): Promise<TestNameServer> {
-  for (let tries = 0; tries < 20; tries++) {
-    const port = 20000 + Math.floor(Math.random() * 40000);
-    const args = [
-      "--keep-in-foreground",
-      "--no-resolv",
-      "--no-hosts",
-      "--no-poll",
-      "--listen-address=127.0.0.1",
-      "--bind-interfaces",
-      `--port=${port}`,
-      "--pid-file=",
-      "--conf-file=/dev/null",
-      "--user=root",
-      "--local=/test/",
-      ...(records.txt ?? []).map(txtArg),
-      ...(records.a ?? []).map(([h, ip]) => `--host-record=${h},${ip}`),
-      ...(records.mx ?? []).map(([d, h, p]) => `--mx-host=${d},${h},${p}`),
-    ];
-    const child = new Deno.Command("dnsmasq", { args, stdout: "null", stderr: "piped" }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const stop = async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await stderr;
-    };
-    for (let i = 0; i < 50; i++) {
-      try {
-        await Deno.resolveDns("probe.test", "A", {
-          nameServer: { ipAddr: "127.0.0.1", port },
-          signal: AbortSignal.timeout(200),
-        });
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) return { port, stop };
-      }
-      const exited = await Promise.race([
-        child.status.then(() => true),
-        new Promise((r) => setTimeout(() => r(false), 50)),
-      ]);
-      if (exited) break;
-    }
-    await stop().catch(() => {});
-  }
-  throw new Error(`could not start dnsmasq`);
-}
+/** Starts dnsmasq with the records and waits until it answers (see dns_server.ts). */
+export const startTxtDnsServer: (records: TxtDnsRecords) => Promise<TestNameServer> = startDnsServer;
 
 /** A UDP name server on loopback that reads queries and never answers. */
 export async function startBlackHoleDns(): Promise<TestNameServer> {
