@@ -4,6 +4,7 @@
  * Fields typed `?` are left out of the JSON when absent.
  * @module
  */
+import type { NodeInfo } from "../cluster/mod.ts";
 import type { CacheEntry, TlsRptSummary } from "../delivery/mod.ts";
 import type { TraceEvent } from "../observability/mod.ts";
 import type { MessageStatus, Priority, QueueRecord, RecipientStatus } from "../queue/mod.ts";
@@ -50,20 +51,8 @@ export interface ListenerAddress {
   port: number;
 }
 
-/** One node of a postgres-backed cluster (`cluster.nodes`, `system.status`). */
-export interface ClusterNodeRow {
-  node: string;
-  hostname: string;
-  pid: number;
-  version: string;
-  startedAt: number;
-  heartbeatAt: number;
-  stoppedAt: number | null;
-  alive: boolean;
-  /** Live leases the node holds. */
-  leases: number;
-  info: Record<string, unknown>;
-}
+/** One node of a postgres-backed cluster (`cluster.nodes`, `system.status`): the cluster's own row type. */
+export type ClusterNodeRow = NodeInfo;
 
 /** `system.status`. */
 export interface StatusResult {
