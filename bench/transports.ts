@@ -20,16 +20,8 @@ import { parseArgs } from "node:util";
 import { startDaemon } from "../testing/daemon.ts";
 import { startDovecot } from "../testing/dovecot.ts";
 import { freePort } from "../testing/net.ts";
-import {
-  bgText,
-  loadAvg,
-  requireLoadTools,
-  sleep,
-  smtpSource,
-  startPostfix,
-  stopAllOnSignal,
-  table,
-} from "./lib/mod.ts";
+import { CpuGroups, type CpuUsage } from "./lib/proc_cpu.ts";
+import { loadText, requireLoadTools, sleep, smtpSource, startPostfix, stopAllOnSignal, table } from "./lib/mod.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -58,8 +50,24 @@ async function countFiles(dir: string): Promise<number> {
   return n;
 }
 
-/** Sends MESSAGES through `port` to `to` and waits until `delivered()` reaches MESSAGES; msgs/s. */
-async function cell(port: number, to: string, delivered: () => Promise<number>): Promise<number> {
+/** One cell's result: the rate and the CPU each process group used during it. */
+interface CellResult {
+  rate: number;
+  cpu: CpuUsage;
+}
+
+/**
+ * Sends MESSAGES through `port` to `to` and waits until `delivered()` reaches MESSAGES; the
+ * rate in msg/s and the CPU of the `groups` (name → root pids, see bench/lib/proc_cpu.ts) from
+ * just before smtp-source starts until it has exited and the last message is in.
+ */
+async function cell(
+  port: number,
+  to: string,
+  delivered: () => Promise<number>,
+  groups: Record<string, number[]>,
+): Promise<CellResult> {
+  const cpu = await CpuGroups.start({ ...groups, ...COMMON_GROUPS });
   const t0 = performance.now();
   const sent = smtpSource({ port, messages: MESSAGES, sessions: SESSIONS, size: SIZE, to });
   let last = performance.now();
@@ -73,14 +81,70 @@ async function cell(port: number, to: string, delivered: () => Promise<number>):
   const end = performance.now();
   const s = await sent;
   if (s.code !== 0) throw new Error(`smtp-source: ${s.stderr}`);
-  return MESSAGES / ((end - t0) / 1000);
+  return { rate: MESSAGES / ((end - t0) / 1000), cpu: await cpu.stop() };
+}
+
+/**
+ * CPU ms per message: the MTA, Dovecot, smtp-source, the bench process, the kernel's threads
+ * (kthreadd's tree: jbd2, kworkers), interrupts (irq + softirq: loopback TCP), every other
+ * process on the machine (other users), and what no one was charged for (steal, rounding);
+ * and the machine's busy share.
+ */
+interface CpuPerMsg {
+  mta: number;
+  dovecot?: number;
+  smtpSource: number;
+  bench: number;
+  kernel: number;
+  irq: number;
+  others: number;
+  rest: number;
+  busyPct: number;
+  cores: number;
+}
+
+/** The groups every cell samples besides the MTA (and Dovecot): see {@link perMsg}. */
+const COMMON_GROUPS = { bench: [Deno.pid], kernel: [2], others: [1] };
+
+function perMsg(u: CpuUsage): CpuPerMsg {
+  const ms = (name: string) => u.groups[name]?.ms ?? 0;
+  // The only child the bench process starts and reaps during a cell is smtp-source.
+  const source = u.groups.bench?.reapedMs ?? 0;
+  const charged = Object.values(u.groups).reduce((a, g) => a + g.ms, 0);
+  return {
+    mta: ms("mta") / MESSAGES,
+    dovecot: u.groups.dovecot ? ms("dovecot") / MESSAGES : undefined,
+    smtpSource: source / MESSAGES,
+    bench: (ms("bench") - source) / MESSAGES,
+    kernel: ms("kernel") / MESSAGES,
+    irq: u.machine.irqMs / MESSAGES,
+    others: ms("others") / MESSAGES,
+    rest: (u.machine.busyMs - charged - u.machine.irqMs) / MESSAGES,
+    busyPct: u.machine.busyPct,
+    cores: u.machine.capacityMs / u.wallMs,
+  };
+}
+
+const f2 = (x: number) => x.toFixed(2);
+
+function cpuLine(label: string, r: CellResult): string {
+  const c = perMsg(r.cpu);
+  const peaks = ["mta", "dovecot"].filter((g) => r.cpu.groups[g])
+    .map((g) => `${g} ${Object.entries(r.cpu.groups[g]!.peak).map(([k, n]) => `${k}×${n}`).join(" ")}`)
+    .join("; ");
+  return `${label}: ${r.rate.toFixed(0)} msg/s; cpu ms/msg: mta ${f2(c.mta)}, ` +
+    (c.dovecot === undefined ? "" : `dovecot ${f2(c.dovecot)}, `) +
+    `smtp-source ${f2(c.smtpSource)}, bench ${f2(c.bench)}, kernel threads ${f2(c.kernel)}, irq ${f2(c.irq)}, ` +
+    `other processes ${f2(c.others)}, unattributed ${f2(c.rest)}; machine busy ${c.busyPct.toFixed(0)} % of ` +
+    `${c.cores.toFixed(1)} cores over ${(r.cpu.wallMs / 1000).toFixed(2)} s (${r.cpu.samples} samples); ` +
+    `peak processes: ${peaks}`;
 }
 
 async function lmtpCells(): Promise<string[][]> {
   const users = Array.from({ length: RUNS }, (_, i) => [`empath${i}@example.net`, `postfix${i}@example.net`]).flat();
   const dovecot = await startDovecot({ users: users.map((name) => ({ name })) });
-  const rates: Record<string, number[]> = { empath: [], postfix: [] };
-  const loads: number[] = [];
+  const results: Record<"empath" | "postfix", CellResult[]> = { empath: [], postfix: [] };
+  const loads: string[] = [];
   const maildir = (user: string) => join(dovecot.dir, "mail", user, "Maildir", "new");
   try {
     const d = await startDaemon({
@@ -94,12 +158,19 @@ async function lmtpCells(): Promise<string[][]> {
     });
     try {
       for (let i = 0; i < RUNS; i++) {
-        loads.push(await loadAvg());
+        loads.push(await loadText());
         const e = `empath${i}@example.net`;
-        rates.empath!.push(await cell(d.port, e, () => countFiles(maildir(e))));
+        const r = await cell(d.port, e, () => countFiles(maildir(e)), { mta: [d.child.pid], dovecot: [dovecot.pid] });
+        results.empath.push(r);
+        console.log(cpuLine(`empath  run ${i + 1}`, r));
         if (pf) {
           const p = `postfix${i}@example.net`;
-          rates.postfix!.push(await cell(pf.port, p, () => countFiles(maildir(p))));
+          const r = await cell(pf.port, p, () => countFiles(maildir(p)), {
+            mta: [pf.masterPid],
+            dovecot: [dovecot.pid],
+          });
+          results.postfix.push(r);
+          console.log(cpuLine(`postfix run ${i + 1}`, r));
         }
       }
     } finally {
@@ -112,13 +183,63 @@ async function lmtpCells(): Promise<string[][]> {
     await dovecot.stop();
     await dovecot.cleanup();
   }
-  const rows = [["empath → dovecot (lmtp)", ...fmt(rates.empath!)]];
-  if (rates.postfix!.length) {
-    rows.push(["postfix → dovecot (lmtp)", ...fmt(rates.postfix!)]);
-    rows.push(["ratio", `${(median(rates.empath!) / median(rates.postfix!)).toFixed(2)}×`, "", ""]);
+  console.log(`LMTP load averages (1/5/15 min) at run starts: ${loads.join("; ")}`);
+  const rates = (mta: "empath" | "postfix") => results[mta].map((r) => r.rate);
+  const rows = [["empath → dovecot (lmtp)", ...fmt(rates("empath"))]];
+  if (results.postfix.length) {
+    rows.push(["postfix → dovecot (lmtp)", ...fmt(rates("postfix"))]);
+    rows.push(["ratio", `${(median(rates("empath")) / median(rates("postfix"))).toFixed(2)}×`, "", ""]);
   }
-  console.log(`LMTP load avg at run starts: ${loads.map((l) => l.toFixed(2)).join(", ")}`);
+  console.log(cpuTable(results));
+  if (results.postfix.length) console.log(bound(results.empath, median(rates("postfix"))));
   return rows;
+}
+
+/** Median CPU ms/msg per group and cell. */
+function cpuTable(results: Record<string, CellResult[]>): string {
+  const rows = Object.entries(results).filter(([, rs]) => rs.length > 0).map(([mta, rs]) => {
+    const c = rs.map((r) => perMsg(r.cpu));
+    const m = (pick: (x: CpuPerMsg) => number) => f2(median(c.map(pick)));
+    return [
+      mta,
+      median(rs.map((r) => r.rate)).toFixed(0),
+      m((x) => x.mta),
+      m((x) => x.dovecot ?? 0),
+      m((x) => x.smtpSource),
+      m((x) => x.bench),
+      m((x) => x.kernel),
+      m((x) => x.irq),
+      m((x) => x.others),
+      m((x) => x.rest),
+      `${median(c.map((x) => x.busyPct)).toFixed(0)} %`,
+    ];
+  });
+  return table(
+    ["lmtp (medians)", "msg/s", "mta", "dovecot", "source", "bench", "kthreads", "irq", "others", "unattr.", "busy"],
+    rows,
+  );
+}
+
+/**
+ * The rate Empath's cell could reach if Empath itself used no CPU: the machine's cores
+ * divided by the CPU per message of everything else in Empath's cells (medians of the
+ * per-run sums), with and without what is not part of the setup.
+ */
+function bound(empath: CellResult[], postfixRate: number): string {
+  const c = empath.map((r) => perMsg(r.cpu));
+  const capacity = 1000 * median(c.map((x) => x.cores));
+  const line = (what: string, pick: (x: CpuPerMsg) => number) => {
+    const ms = median(c.map(pick));
+    return `  ${what}: ${f2(ms)} ms/msg → ≤ ${(capacity / ms).toFixed(0)} msg/s = ` +
+      `${(capacity / ms / postfixRate).toFixed(2)}× Postfix's median ${postfixRate.toFixed(0)} msg/s`;
+  };
+  const setup = (x: CpuPerMsg) => (x.dovecot ?? 0) + x.smtpSource + x.bench + x.kernel + x.irq;
+  return [
+    `Upper bound for Empath's LMTP cell if Empath used zero CPU (${(capacity / 1000).toFixed(1)} cores):`,
+    line("everything but Empath (incl. other processes, unattributed)", (x) => setup(x) + x.others + x.rest),
+    line("dovecot + smtp-source + bench + kernel threads + irq", setup),
+    line("dovecot + kernel threads + irq (no load generator, no bench)", (x) => (x.dovecot ?? 0) + x.kernel + x.irq),
+  ].join("\n");
 }
 
 async function webhookCells(): Promise<string[][]> {
@@ -138,7 +259,11 @@ async function webhookCells(): Promise<string[][]> {
   try {
     for (let i = 0; i < RUNS; i++) {
       const start = received;
-      rates.push(await cell(d.port, `hook${i}@example.net`, () => Promise.resolve(received - start)));
+      const r = await cell(d.port, `hook${i}@example.net`, () => Promise.resolve(received - start), {
+        mta: [d.child.pid],
+      });
+      rates.push(r.rate);
+      console.log(cpuLine(`webhook run ${i + 1}`, r));
     }
   } finally {
     clearInterval(trim);
@@ -146,7 +271,7 @@ async function webhookCells(): Promise<string[][]> {
     await d.cleanup();
     await server.shutdown();
   }
-  console.log(`webhook load avg now: ${bgText({ load: await loadAvg(), busy: 0 })}`);
+  console.log(`webhook load avg now: ${await loadText()}`);
   return [["empath → Deno.serve (webhook, raw)", ...fmt(rates)]];
 }
 

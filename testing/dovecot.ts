@@ -24,6 +24,8 @@ export interface TestDovecot {
   dir: string;
   /** The LMTP Unix socket path. */
   socket: string;
+  /** The pid of Dovecot's master process (0 while stopped). */
+  readonly pid: number;
   /** Message files in a user's Maildir (new/ and cur/), contents in delivery order. */
   messages(user: string): Promise<string[]>;
   /** Waits until a user has at least `count` messages; returns them. */
@@ -150,6 +152,9 @@ service lmtp {
   return {
     dir,
     socket,
+    get pid() {
+      return child?.pid ?? 0;
+    },
     messages,
     waitForMessages,
     log,
