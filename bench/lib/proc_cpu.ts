@@ -9,10 +9,13 @@
  * `stime`) plus that of their reaped children (`cutime`, `cstime`). That sum only moves
  * forward: when a child exits and its parent (in the group) reaps it, its time moves
  * into the parent's `cutime`/`cstime`, so processes that live and die between two
- * samples are counted too. The sampler also reads /proc every `intervalMs`: a process
- * that vanished while its parent is no longer in the group (reparented, not reaped
- * inside the group) is counted with its last sampled time as `escaped`. Root 2 (kthreadd)
- * makes a group of the kernel's threads; root 1 one of every other process on the machine.
+ * samples are counted too. The sampler also reads /proc every `intervalMs`, for the
+ * peak number of processes per command and for processes that change group (one whose
+ * parent died is reparented, e.g. to init): the time it had then stays with its old group
+ * and is not counted for the new one (`movedMs`). Root 2 (kthreadd) makes a group of the
+ * kernel's threads. Every other process on the machine is best taken as the machine's busy
+ * time minus the groups': a long-lived process that exits during the window brings its
+ * whole lifetime into its parent's `cutime`.
  *
  * @example
  * ```ts
@@ -73,12 +76,12 @@ async function machineTicks(): Promise<{ busy: number; total: number; irq: numbe
 
 /** CPU of one group over the window. */
 export interface GroupCpu {
-  /** All CPU of the group's processes, ms (own + reaped children + escaped). */
+  /** All CPU of the group's processes, ms (own + reaped children, corrected for moves). */
   ms: number;
   /** The part that came from children reaped inside the group during the window, ms. */
   reapedMs: number;
-  /** Time of processes that left the group without being reaped in it (last sample), ms. */
-  escapedMs: number;
+  /** Net time of processes that moved out of the group (+) or into it (−) during the window, ms. */
+  movedMs: number;
   /** Most processes of each command name seen at once in one sample (e.g. `{ lmtp: 20 }`). */
   peak: Record<string, number>;
 }
@@ -111,9 +114,9 @@ export class CpuGroups {
   #roots: Map<number, string>;
   #first = new Map<string, number>();
   #firstReaped = new Map<string, number>();
-  #escaped = new Map<string, number>();
+  #moved = new Map<string, number>();
   #peak = new Map<string, Record<string, number>>();
-  #prev = new Map<number, { key: number; group: string; total: number; ppid: number }>();
+  #prev = new Map<number, { key: number; group: string }>();
   #machine0 = { busy: 0, total: 0, irq: 0, steal: 0 };
   #t0 = 0;
   #samples = 0;
@@ -150,11 +153,11 @@ export class CpuGroups {
     const groups: Record<string, GroupCpu> = {};
     for (const name of new Set(this.#roots.values())) {
       const s = sums.get(name) ?? { total: 0, reaped: 0 };
-      const escaped = this.#escaped.get(name) ?? 0;
+      const moved = this.#moved.get(name) ?? 0;
       groups[name] = {
-        ms: (s.total - (this.#first.get(name) ?? 0) + escaped) * tickMs,
+        ms: (s.total - (this.#first.get(name) ?? 0) + moved) * tickMs,
         reapedMs: (s.reaped - (this.#firstReaped.get(name) ?? 0)) * tickMs,
-        escapedMs: escaped * tickMs,
+        movedMs: moved * tickMs,
         peak: this.#peak.get(name) ?? {},
       };
     }
@@ -184,12 +187,12 @@ export class CpuGroups {
     return undefined;
   }
 
-  /** Reads /proc once: per-group sums (ticks), peaks, and processes that escaped since the last sample. */
+  /** Reads /proc once: per-group sums (ticks), peaks, and processes that moved since the last sample. */
   async #sample(): Promise<Map<string, { total: number; reaped: number }>> {
     this.#samples++;
     const all = await snapshot();
     const sums = new Map<string, { total: number; reaped: number }>();
-    const seen = new Map<number, { key: number; group: string; total: number; ppid: number }>();
+    const seen = new Map<number, { key: number; group: string }>();
     const counts = new Map<string, Record<string, number>>();
     for (const [pid, p] of all) {
       const group = this.#groupOf(pid, all);
@@ -198,7 +201,13 @@ export class CpuGroups {
       s.total += p.own + p.reaped;
       s.reaped += p.reaped;
       sums.set(group, s);
-      seen.set(pid, { key: p.start, group, total: p.own + p.reaped, ppid: p.ppid });
+      seen.set(pid, { key: p.start, group });
+      const was = this.#prev.get(pid);
+      if (was && was.key === p.start && was.group !== group) {
+        // Its time so far leaves the old group's sum and enters the new one's: keep it with the old.
+        this.#moved.set(was.group, (this.#moved.get(was.group) ?? 0) + p.own + p.reaped);
+        this.#moved.set(group, (this.#moved.get(group) ?? 0) - p.own - p.reaped);
+      }
       const c = counts.get(group) ?? {};
       c[p.comm] = (c[p.comm] ?? 0) + 1;
       counts.set(group, c);
@@ -207,14 +216,6 @@ export class CpuGroups {
       const peak = this.#peak.get(group) ?? {};
       for (const [comm, n] of Object.entries(c)) peak[comm] = Math.max(peak[comm] ?? 0, n);
       this.#peak.set(group, peak);
-    }
-    // A process gone since the last sample was reaped by its parent (its time is now in the parent's
-    // cutime/cstime) unless that parent is no longer in the same group: then count its last time.
-    for (const [pid, was] of this.#prev) {
-      const now = seen.get(pid);
-      if (now && now.key === was.key) continue;
-      if (seen.get(was.ppid)?.group === was.group) continue;
-      this.#escaped.set(was.group, (this.#escaped.get(was.group) ?? 0) + was.total);
     }
     this.#prev = seen;
     return sums;
