@@ -209,7 +209,7 @@ async function lmtpCells(): Promise<string[][]> {
     rows.push(["ratio", `${(median(rates("empath")) / median(rates("postfix"))).toFixed(2)}×`, "", ""]);
   }
   console.log(cpuTable(results));
-  if (results.postfix.length) console.log(bound(results.empath, median(rates("postfix"))));
+  if (results.postfix.length) console.log(bound(results.empath, results.postfix));
   return rows;
 }
 
@@ -240,22 +240,35 @@ function cpuTable(results: Record<string, CellResult[]>): string {
 /**
  * The rate Empath's cell could reach if Empath itself used no CPU: the machine's cores
  * divided by the CPU per message of everything else in Empath's cells (medians of the
- * per-run sums), with and without what is not part of the setup.
+ * per-run sums), compared with Postfix's measured median; and, without other users' load,
+ * with the rate Postfix's own cells' CPU per message allows on an otherwise idle machine.
  */
-function bound(empath: CellResult[], postfixRate: number): string {
-  const c = empath.map((r) => perMsg(r.cpu));
-  const capacity = 1000 * median(c.map((x) => x.cores));
-  const line = (what: string, pick: (x: CpuPerMsg) => number) => {
-    const ms = median(c.map(pick));
-    return `  ${what}: ${f2(ms)} ms/msg → ≤ ${(capacity / ms).toFixed(0)} msg/s = ` +
-      `${(capacity / ms / postfixRate).toFixed(2)}× Postfix's median ${postfixRate.toFixed(0)} msg/s`;
-  };
+function bound(empath: CellResult[], postfix: CellResult[]): string {
+  const e = empath.map((r) => perMsg(r.cpu));
+  const p = postfix.map((r) => perMsg(r.cpu));
+  const capacity = 1000 * median(e.map((x) => x.cores));
+  const postfixRate = median(postfix.map((r) => r.rate));
   const setup = (x: CpuPerMsg) => (x.dovecot ?? 0) + x.smtpSource + x.bench + x.kernel + x.irq;
+  const line = (what: string, ms: number, vs: number, vsWhat: string) =>
+    `  ${what}: ${f2(ms)} ms/msg → ≤ ${(capacity / ms).toFixed(0)} msg/s = ${(capacity / ms / vs).toFixed(2)}× ` +
+    `${vsWhat} ${vs.toFixed(0)} msg/s`;
+  const idlePostfix = capacity / median(p.map((x) => x.mta + setup(x)));
   return [
     `Upper bound for Empath's LMTP cell if Empath used zero CPU (${(capacity / 1000).toFixed(1)} cores):`,
-    line("everything but Empath (incl. the rest of the machine)", (x) => setup(x) + x.others),
-    line("dovecot + smtp-source + bench + kernel threads + irq", setup),
-    line("dovecot + kernel threads + irq (no load generator, no bench)", (x) => (x.dovecot ?? 0) + x.kernel + x.irq),
+    line(
+      "everything but Empath, as measured",
+      median(e.map((x) => setup(x) + x.others)),
+      postfixRate,
+      "Postfix's median",
+    ),
+    line("dovecot + smtp-source + bench + kernel threads + irq", median(e.map(setup)), postfixRate, "Postfix's median"),
+    line(
+      "the same, no other load",
+      median(e.map(setup)),
+      idlePostfix,
+      "Postfix's CPU-bound rate on an idle machine (cores / its cells' CPU per message without the rest)",
+    ),
+    `  Empath as measured, no other load: ${(capacity / median(e.map((x) => x.mta + setup(x)))).toFixed(0)} msg/s`,
   ].join("\n");
 }
 
