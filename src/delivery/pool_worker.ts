@@ -11,6 +11,7 @@
 import { openSource } from "../spool/mod.ts";
 import { type ConnectionPool, createConnectionPool, type PooledSession } from "./connection_pool.ts";
 import { type PoolReply, type PoolRequest, toWireError } from "./pool_protocol.ts";
+import { startHeapTrim } from "../util/heap_trim.ts";
 
 /** How often the pool's per-destination counts are sent to the engine (for the metrics gauge). */
 const STATS_MS = 1000;
@@ -26,6 +27,9 @@ let pool: ConnectionPool | undefined;
 const sessions = new Map<number, PooledSession>();
 let nextSession = 1;
 let statsTimer: ReturnType<typeof setInterval> | undefined;
+let work = 0;
+/** This isolate's heap is trimmed after bursts like the main thread's (see util/heap_trim.ts). */
+const heapTrim = startHeapTrim({ activity: () => work + sessions.size });
 
 const post = (reply: PoolReply) => scope.postMessage(reply);
 
@@ -53,6 +57,7 @@ scope.onmessage = (e) => {
       // send, as the engine would release it (reusable after a result, closed after an error), saving a
       // round trip per message.
       sessions.delete(msg.session);
+      work++;
       const { source, ...message } = msg.message;
       session.send({ ...message, open: () => openSource(source) }).then(
         (result) => {
@@ -74,6 +79,7 @@ scope.onmessage = (e) => {
     }
     case "close":
       clearInterval(statsTimer);
+      heapTrim.stop();
       (pool?.closeAll() ?? Promise.resolve()).finally(() => post({ op: "closed", req: msg.req }));
       return;
   }
