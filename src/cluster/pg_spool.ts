@@ -131,6 +131,7 @@ export function createPgSpool(sql: Sql, staging: Spool): PgSpool {
       return stream(id, start, await chunkList(id));
     },
     readStream: (id) => sealed.has(id) ? staging.readStream(id) : stream(id, 0),
+    source: (id) => sealed.has(id) ? staging.source(id) : undefined, // in PostgreSQL: read on this thread
     async readAll(id) {
       if (sealed.has(id)) return await staging.readAll(id);
       const parts: Uint8Array[] = [];

@@ -217,6 +217,8 @@ const delivery = z.strictObject({
   concurrency: count.default(100),
   /** Default connections per destination domain. */
   max_connections_per_domain: count.default(20),
+  /** Outbound SMTP sessions run in a Worker thread (a second core); false keeps them on the main thread. */
+  worker: z.boolean().default(true),
   /** Name in EHLO; default smtp.hostname. */
   helo_name: z.string().optional(),
   /** Send everything through this host ("host:port") instead of MX lookup. */

@@ -68,6 +68,7 @@ import {
   createConnectionPool,
   createDeliveryEngine,
   createResolver,
+  createWorkerPool,
   type DeliveryEngine,
   setupTransportSecurity,
 } from "../delivery/mod.ts";
@@ -257,11 +258,12 @@ export async function startDaemon(loaded: LoadedConfig): Promise<Daemon> {
     auditLog: audit,
     onBackscatterCandidate: (e) => metrics.backscatterCandidates.inc({ decision: e.decision, reason: e.reason }),
   });
-  const pool = createConnectionPool({
+  const poolOptions = {
     maxPerDestination: d.max_connections_per_domain,
     idleTimeoutMs: d.pool.idle_timeout,
     maxMessagesPerConnection: d.pool.max_messages_per_connection,
-  });
+  };
+  const pool = d.worker ? createWorkerPool(poolOptions) : createConnectionPool(poolOptions);
   const delivery = createDeliveryEngine({
     config: () => current,
     store,

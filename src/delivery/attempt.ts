@@ -70,7 +70,7 @@ const MAX_BUSY_WAIT_MS = 1000;
 export interface AttemptOptions {
   config: () => Config;
   store: Pick<QueueStore, "get" | "put"> & Partial<Pick<QueueStore, "markDelivered" | "deliveredOf">>;
-  spool: Pick<Spool, "readStream">;
+  spool: Pick<Spool, "readStream"> & Partial<Pick<Spool, "source">>;
   log: Logger;
   limits: DestinationLimits;
   transportFor: TransportSelector;
@@ -296,6 +296,7 @@ export function createAttemptRunner(options: AttemptOptions): AttemptRunner {
       requireTls: record.metadata[REQUIRETLS_KEY] === true,
       tlsOptional: record.metadata[TLS_OPTIONAL_KEY] === true,
       open: () => spool.readStream(record.id),
+      source: spool.source && (() => spool.source!(record.id)),
     };
   }
 

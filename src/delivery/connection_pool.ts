@@ -15,7 +15,12 @@
  * ```
  * @module
  */
-import { type DeliveryTarget, SmtpSession } from "./smtp_client.ts";
+import { type DeliveryResult, type DeliveryTarget, type OutboundMessage, SmtpSession } from "./smtp_client.ts";
+
+/** What a pool hands out: a session that sends one message at a time. */
+export interface PooledSession {
+  send(message: OutboundMessage): Promise<DeliveryResult>;
+}
 
 /** Pool settings. */
 export interface PoolOptions {
@@ -27,9 +32,9 @@ export interface PoolOptions {
 
 /** The pool. */
 export interface ConnectionPool {
-  acquire(target: DeliveryTarget): Promise<SmtpSession>;
+  acquire(target: DeliveryTarget): Promise<PooledSession>;
   /** Returns a session; `reusable` false closes it. */
-  release(session: SmtpSession, reusable: boolean): void;
+  release(session: PooledSession, reusable: boolean): void;
   closeAll(): Promise<void>;
   stats(): { destination: string; idle: number; active: number }[];
 }
@@ -96,7 +101,8 @@ export function createConnectionPool(options: PoolOptions): ConnectionPool {
       }
       throw new Error("connection pool is closed");
     },
-    release(session, reusable) {
+    release(pooled, reusable) {
+      const session = pooled as SmtpSession; // this pool hands out only its own sessions
       const key = keys.get(session) ?? keyOf(session.target);
       const d = dest(key);
       d.active = Math.max(0, d.active - 1);

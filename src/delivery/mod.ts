@@ -21,7 +21,8 @@ export {
   SmtpClientError,
   SmtpSession,
 } from "./smtp_client.ts";
-export { type ConnectionPool, createConnectionPool } from "./connection_pool.ts";
+export { type ConnectionPool, createConnectionPool, type PooledSession } from "./connection_pool.ts";
+export { createWorkerPool } from "./worker_pool.ts";
 export { type AcquireVerdict, DestinationLimits, type DestinationState, type SharedGate } from "./limits.ts";
 export { retryDelay } from "./backoff.ts";
 export { type Clock, systemClock } from "./clock.ts";

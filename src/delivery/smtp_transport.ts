@@ -26,11 +26,11 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/mod.ts";
-import type { ConnectionPool } from "./connection_pool.ts";
+import type { ConnectionPool, PooledSession } from "./connection_pool.ts";
 import { type ListenerAddress, loopReply, trimSelf } from "./loop_check.ts";
 import type { Resolver } from "./resolver.ts";
 import { DnsError, matchDomainPolicy, nextHop, type Route, routeDomain } from "./router.ts";
-import { type DeliveryTarget, SmtpClientError, type SmtpSession } from "./smtp_client.ts";
+import { type DeliveryTarget, SmtpClientError } from "./smtp_client.ts";
 import type { SmtpTrace } from "../observability/mod.ts";
 import { allRecipients, type DeliveryTransport, type TransportJob, type TransportResult } from "./transport.ts";
 import { type DomainTls, domainTls, type HostTls, hostTls, tlsFailureResult, type TlsMode } from "./tls_policy.ts";
@@ -123,7 +123,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
     id: string,
     server: string,
     onTlsFailure: (message: string) => void,
-  ): Promise<SmtpSession> {
+  ): Promise<PooledSession> {
     if (err instanceof SmtpClientError && err.code === "TLS") onTlsFailure(err.message);
     if (target.tls !== "opportunistic" || !(err instanceof SmtpClientError) || err.code !== "TLS") throw err;
     if (target.verifyCertificates && CERT_FAILURE.test(err.message)) {
@@ -260,7 +260,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): DeliveryTran
         continue;
       }
       const target = targetFor(host, d, policy, plan);
-      let session: SmtpSession;
+      let session: PooledSession;
       let tlsFailed = false;
       try {
         session = await pool.acquire(target).catch((err) =>

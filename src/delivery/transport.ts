@@ -29,6 +29,7 @@
  */
 import type { Readable } from "node:stream";
 import type { RecipientOutcome } from "./outcome.ts";
+import type { MessageSource } from "../spool/mod.ts";
 
 /** The message to send: envelope plus a way to read its data. */
 export interface OutboundMessage {
@@ -44,6 +45,8 @@ export interface OutboundMessage {
   /** The message has `TLS-Required: No` (RFC 8689 5): MTA-STS and DANE failures do not stop delivery. */
   tlsOptional?: boolean;
   open(): Readable;
+  /** The same bytes as plain data another thread can open (the outbound SMTP worker), when available. */
+  source?: () => MessageSource | undefined;
 }
 
 /** One delivery job: a message's recipients at one destination domain. */

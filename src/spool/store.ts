@@ -30,13 +30,12 @@
  * ```
  * @module
  */
-import { Buffer } from "node:buffer";
-import { createReadStream } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { RecentData } from "./recent_data.ts";
 import { openSegments, type SegmentLocation } from "./segments.ts";
 import { DirSync } from "./dir_sync.ts";
+import { chunkStream, type MessageSource, rangeStream } from "./source.ts";
 import { SpoolError, toSpoolError } from "./errors.ts";
 import { isUlid, ulid } from "./ulid.ts";
 
@@ -74,6 +73,8 @@ export interface Spool {
   openStream(id: string, start?: number): Promise<Readable>;
   /** The same, synchronously (the location is known in memory). */
   readStream(id: string): Readable;
+  /** Where the bytes are, as plain data another thread can open (see source.ts); undefined when only this thread can read them. */
+  source(id: string): MessageSource | undefined;
   readAll(id: string): Promise<Uint8Array>;
   size(id: string): Promise<number>;
   exists(id: string): Promise<boolean>;
@@ -94,37 +95,6 @@ const WRITE_BUFFER = 64 * 1024;
 /** Messages up to this size are kept in memory while received and appended to a segment at commit. */
 const INLINE_MAX = 256 * 1024;
 
-/** Ranges up to this size are read in one piece with Deno's file ops (no fs.ReadStream per message). */
-const SMALL_RANGE = 256 * 1024;
-
-/** One read of `length` bytes at `position` (Deno's async ops run off the event loop). */
-async function* readRange(path: string, position: number, length: number): AsyncGenerator<Buffer> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    await file.seek(position, Deno.SeekMode.Start);
-    const out = new Uint8Array(length);
-    let off = 0;
-    while (off < length) {
-      const n = await file.read(out.subarray(off));
-      if (n === null) throw new SpoolError(`spool data in ${path} is truncated`, "SPOOL_IO");
-      off += n;
-    }
-    yield Buffer.from(out.buffer, 0, length); // a Buffer, like fs.ReadStream's chunks
-  } finally {
-    file.close();
-  }
-}
-
-/** A Node stream over a location's bytes, from `start` within the message. */
-function rangeStream(loc: SegmentLocation, start: number): Readable {
-  if (loc.length < 0) return createReadStream(loc.path, { start });
-  if (loc.length === 0 || start >= loc.length) return Readable.from([]);
-  if (loc.length - start <= SMALL_RANGE) {
-    return Readable.from(readRange(loc.path, loc.start + start, loc.length - start));
-  }
-  return createReadStream(loc.path, { start: loc.start + start, end: loc.start + loc.length - 1 });
-}
-
 /** Opens (creating if needed) the spool at `dir`. */
 export async function openSpool(dir: string, options: SpoolOptions = {}): Promise<Spool> {
   const fsync = options.fsync ?? true;
@@ -138,7 +108,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
   const recent = new RecentData();
   const recentStream = (id: string) => {
     const chunks = recent.get(id);
-    return chunks && Readable.from(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+    return chunks && chunkStream(chunks);
   };
 
   const checkId = (id: string) => {
@@ -306,6 +276,10 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
       return rangeStream(loc, start);
     },
     readStream: (id) => recentStream(id) ?? rangeStream(locate(id), 0),
+    source(id) {
+      const chunks = recent.get(id);
+      return chunks ? { chunks } : { location: locate(id) };
+    },
     async readAll(id) {
       const kept = recent.get(id);
       if (kept) {
