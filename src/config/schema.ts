@@ -217,8 +217,11 @@ const delivery = z.strictObject({
   concurrency: count.default(100),
   /** Default connections per destination domain. */
   max_connections_per_domain: count.default(20),
-  /** Outbound SMTP sessions run in a Worker thread (a second core); false keeps them on the main thread. */
-  worker: z.boolean().default(true),
+  /**
+   * Outbound SMTP sessions run in a Worker thread (another core). Off by default: on a 2-core machine it measured
+   * slower (more CPU per message for the hand-offs than it frees; docs/PERFORMANCE.md).
+   */
+  worker: z.boolean().default(false),
   /** Name in EHLO; default smtp.hostname. */
   helo_name: z.string().optional(),
   /** Send everything through this host ("host:port") instead of MX lookup. */

@@ -2,7 +2,8 @@
  * A {@link ConnectionPool} whose SMTP sessions live in a Worker (pool_worker.ts), so
  * that outbound SMTP — sockets, nodemailer's protocol handling, streaming and
  * dot-stuffing the data — runs on a second core while the main thread receives
- * mail and keeps the queue (`delivery.worker`, default on).
+ * mail and keeps the queue (`delivery.worker = true`; off by default, see the
+ * config schema for why).
  *
  * The engine's thread still decides everything: routes, DNS, TLS policy, limits,
  * outcomes. Sessions that need the engine's thread stay there, in a local pool:
