@@ -25,7 +25,7 @@
  */
 import { PassThrough, type Transform } from "node:stream";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
-import { isCleanChunk } from "./dot_stuff.ts";
+import { lineStartDots, stuffDots } from "./dot_stuff.ts";
 
 /** An error as nodemailer reports it (public shape, documented loosely). */
 export type NodemailerError = Error & {
@@ -164,23 +164,26 @@ let fastInstalled = false;
 
 /**
  * Replaces `DataStream.prototype._transform` (nodemailer's per-byte loop over every outgoing
- * DATA byte) with one that passes a chunk through unchanged when {@link isCleanChunk} says the
- * loop would change nothing — the usual case, as stored messages are CRLF-normalised — and
- * calls the original for any other chunk. Output and the stream's `inByteCount`,
- * `outByteCount` and `lastByte` are exactly the original's for every input and chunking.
- * Idempotent; smtp_client.ts calls it once.
+ * DATA byte) with one that uses {@link lineStartDots}: a chunk without bare CR or LF — the
+ * usual case, as stored messages are CRLF-normalised — passes through unchanged, or with its
+ * line-starting dots stuffed; any other chunk goes to the original. Output and the stream's
+ * `inByteCount`, `outByteCount` and `lastByte` are exactly the original's for every input and
+ * chunking. Idempotent; smtp_client.ts calls it once.
  */
 export function installFastDotStuffing(): void {
   if (fastInstalled) return;
   fastInstalled = true;
   DataStreamClass.prototype._transform = function fastTransform(this: DataStreamInternals, chunk, encoding, done) {
-    if (!(chunk instanceof Uint8Array) || chunk.length === 0 || !isCleanChunk(chunk, this.lastByte)) {
+    if (!(chunk instanceof Uint8Array) || chunk.length === 0) {
       return originalTransform.call(this, chunk, encoding, done);
     }
-    // What the original does when it inserts nothing.
+    const dots = lineStartDots(chunk, this.lastByte);
+    if (!dots) return originalTransform.call(this, chunk, encoding, done);
+    // What the original does when it inserts only dots (or nothing: the chunk itself goes out).
+    const out = dots.length === 0 ? chunk : stuffDots(chunk, dots);
     this.inByteCount += chunk.length;
-    this.outByteCount += chunk.length;
-    this.push(chunk);
+    this.outByteCount += out.length;
+    this.push(out);
     this.lastByte = chunk[chunk.length - 1]!;
     done();
   };

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import fc from "fast-check";
-import { isCleanChunk } from "../../src/delivery/dot_stuff.ts";
+import { lineStartDots } from "../../src/delivery/dot_stuff.ts";
 import { createDataStream, type DataStream, installFastDotStuffing } from "../../src/delivery/nodemailer_private.ts";
 import { SmtpSession } from "../../src/delivery/smtp_client.ts";
 import { startFaultSink } from "../../testing/fault_sink.ts";
@@ -64,7 +64,10 @@ function cut(bytes: Uint8Array, points: number[]): Uint8Array[] {
 }
 
 const byte = fc.constantFrom(0x2e, 0x0d, 0x0a, 0x61, 0x2e, 0x0d, 0x0a, 0x61, 0x20, 0x00, 0xff);
-const crlfText = fc.array(fc.constantFrom("\r\n", ".", "a", "ab.", "\r\n.", "\r\n..\r\n"), { maxLength: 40 })
+const crlfText = fc.array(
+  fc.constantFrom("\r\n", ".", "a", "ab.", "\r\n.", "\r\n..\r\n", "x".repeat(76) + "\r\n"),
+  { maxLength: 200 },
+)
   .map((parts) => latin1(parts.join("")));
 
 Deno.test("random bytes, random chunking: the patched DataStream equals nodemailer's transform", async () => {
@@ -89,22 +92,22 @@ Deno.test("mostly clean CRLF text (the fast path's case), random chunking: equal
   );
 });
 
-Deno.test("isCleanChunk agrees with the original: clean exactly when the transform inserts nothing", () => {
+Deno.test("lineStartDots agrees with the original's rule: dots exactly where it inserts only dots", () => {
   fc.assert(
     fc.property(
       fc.array(byte, { maxLength: 32 }).map((b) => new Uint8Array(b)),
       fc.constantFrom<number | false>(false, 0x0d, 0x0a, 0x2e, 0x61),
       (bytes, prev) => {
         // The original's rule, byte by byte (data-stream.js, nodemailer@10.6.0).
-        let inserts = false;
+        let lineEnds = false;
+        const dots: number[] = [];
         for (let i = 0; i < bytes.length; i++) {
           const b = bytes[i]!;
           const p = i ? bytes[i - 1]! : prev;
-          if ((p === 0x0d && b !== 0x0a) || (b === 0x0a && p !== 0x0d) || (b === 0x2e && (p === 0x0a || p === false))) {
-            inserts = true;
-          }
+          if ((p === 0x0d && b !== 0x0a) || (b === 0x0a && p !== 0x0d)) lineEnds = true;
+          else if (b === 0x2e && (p === 0x0a || p === false)) dots.push(i);
         }
-        assert.equal(isCleanChunk(bytes, prev), !inserts);
+        assert.deepEqual(lineStartDots(bytes, prev), lineEnds ? undefined : dots);
       },
     ),
     { numRuns: 5000 },
@@ -128,6 +131,11 @@ Deno.test("named cases: equal to nodemailer's transform, with the expected outpu
     ["a lone '.' line", ["a\r\n.\r\nb\r\n"], "a\r\n..\r\nb\r\n.\r\n"],
     ["clean, no final CRLF", ["a\r\nb"], "a\r\nb\r\n.\r\n"],
     ["nothing at all", [], "\r\n.\r\n"],
+    [
+      "dots deep inside a long chunk",
+      [("x".repeat(76) + "\r\n.y\r\n").repeat(30)],
+      ("x".repeat(76) + "\r\n..y\r\n").repeat(30) + ".\r\n",
+    ],
   ];
   for (const [name, chunks, expected] of cases) {
     await t.step(name, async () => {
