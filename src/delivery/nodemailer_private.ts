@@ -6,6 +6,9 @@
  * check each accessor here when upgrading. No other file touches `_fields` of
  * nodemailer objects.
  *
+ * The same goes for {@link installFastDotStuffing}, which patches the DATA encoder
+ * (`DataStream`, `dist/esm/smtp-connection/data-stream.js` of nodemailer@10.6.0).
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -20,7 +23,9 @@
  * ```
  * @module
  */
-import type SMTPConnection from "nodemailer/lib/smtp-connection";
+import { PassThrough, type Transform } from "node:stream";
+import SMTPConnection from "nodemailer/lib/smtp-connection";
+import { lineStartDots, stuffDots } from "./dot_stuff.ts";
 
 /** An error as nodemailer reports it (public shape, documented loosely). */
 export type NodemailerError = Error & {
@@ -110,4 +115,87 @@ export function peerCertificateChain(conn: Connection): Uint8Array[] {
     cert = cert.issuerCertificate;
   }
   return chain;
+}
+
+/**
+ * nodemailer's DATA encoder (a `DataStream`): dot-stuffs, turns bare CR and bare LF into
+ * CRLF, and counts bytes. The fields are its own, as nodemailer@10.6.0 keeps them.
+ */
+export type DataStream = Transform & {
+  readonly inByteCount: number;
+  readonly outByteCount: number;
+  /** The last byte of the last non-empty chunk; `false` before the first. */
+  readonly lastByte: number | false;
+};
+
+type TransformFn = (chunk: unknown, encoding: BufferEncoding, done: (err?: Error | null) => void) => void;
+
+/** What the fast path reads and writes of a DataStream (the fields its `_transform` keeps). */
+interface DataStreamInternals {
+  inByteCount: number;
+  outByteCount: number;
+  lastByte: number | false;
+  push(chunk: Uint8Array): boolean;
+  _transform: TransformFn;
+}
+
+/**
+ * The DataStream class. nodemailer's package "exports" do not list data-stream.js, so the
+ * class is taken from the one place that makes an instance: `SMTPConnection#_createSendStream`,
+ * called on a stand-in for a connection (only the fields it touches when not LMTP and not
+ * debugging); the instance is unpiped and destroyed at once.
+ */
+function dataStreamClass(): { prototype: DataStreamInternals; new (): DataStream } {
+  const socket = new PassThrough();
+  const standIn = { _envelope: {}, options: {}, _responseActions: [], _socket: socket, logger: { info() {} } };
+  const create = (SMTPConnection.prototype as unknown as { _createSendStream(cb: () => void): DataStream })
+    ._createSendStream;
+  const stream = create.call(standIn, () => {});
+  stream.unpipe(socket);
+  stream.destroy();
+  socket.destroy();
+  return stream.constructor as unknown as { prototype: DataStreamInternals; new (): DataStream };
+}
+
+const DataStreamClass = dataStreamClass();
+/** nodemailer's own per-byte transform, kept before any patch. */
+const originalTransform: TransformFn = DataStreamClass.prototype._transform;
+let fastInstalled = false;
+
+/**
+ * Replaces `DataStream.prototype._transform` (nodemailer's per-byte loop over every outgoing
+ * DATA byte) with one that uses {@link lineStartDots}: a chunk without bare CR or LF — the
+ * usual case, as stored messages are CRLF-normalised — passes through unchanged, or with its
+ * line-starting dots stuffed; any other chunk goes to the original. Output and the stream's
+ * `inByteCount`, `outByteCount` and `lastByte` are exactly the original's for every input and
+ * chunking. Idempotent; smtp_client.ts calls it once.
+ */
+export function installFastDotStuffing(): void {
+  if (fastInstalled) return;
+  fastInstalled = true;
+  DataStreamClass.prototype._transform = function fastTransform(this: DataStreamInternals, chunk, encoding, done) {
+    if (!(chunk instanceof Uint8Array) || chunk.length === 0) {
+      return originalTransform.call(this, chunk, encoding, done);
+    }
+    const dots = lineStartDots(chunk, this.lastByte);
+    if (!dots) return originalTransform.call(this, chunk, encoding, done);
+    // What the original does when it inserts only dots (or nothing: the chunk itself goes out).
+    const out = dots.length === 0 ? chunk : stuffDots(chunk, dots);
+    this.inByteCount += chunk.length;
+    this.outByteCount += out.length;
+    this.push(out);
+    this.lastByte = chunk[chunk.length - 1]!;
+    done();
+  };
+}
+
+/**
+ * A new nodemailer DataStream, as `SMTPConnection` makes one per message; with `original`, one
+ * that runs nodemailer's own per-byte transform even after {@link installFastDotStuffing}
+ * (for tests and benchmarks to compare against).
+ */
+export function createDataStream(options: { original?: boolean } = {}): DataStream {
+  const stream = new DataStreamClass();
+  if (options.original) (stream as unknown as DataStreamInternals)._transform = originalTransform;
+  return stream;
 }

@@ -45,6 +45,7 @@ import { isAscii } from "../util/address.ts";
 import {
   destroySocket,
   envelopeRejectedErrors,
+  installFastDotStuffing,
   isDestroyed,
   maxAllowedSize,
   type NodemailerError,
@@ -58,6 +59,9 @@ import type { SmtpTrace } from "../observability/mod.ts";
 import { clientTraceLogger } from "./trace_logger.ts";
 
 export type { OutboundMessage };
+
+// DATA: stored messages are CRLF-normalised, so nodemailer's per-byte encoder is skipped for clean chunks (#18).
+installFastDotStuffing();
 
 /** From this size on, relaying counts streamed bytes for {@link GcHint}. */
 const LARGE_MESSAGE = 8 * 1024 * 1024;
