@@ -8,7 +8,7 @@
  *   deno run -A bench/accept.ts --messages 20000 --size 4096 --sessions 20 --backend file
  * @module
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import { startDaemon } from "../testing/daemon.ts";
 import {
   BenchSetupError,
@@ -23,14 +23,14 @@ import {
   track,
 } from "./lib/mod.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/accept.ts [options]",
   options: {
-    messages: { type: "string", default: "5000" },
-    size: { type: "string", default: "4096" },
-    sessions: { type: "string", default: "20" },
-    backend: { type: "string", default: "kv" },
-    rate: { type: "string", default: "200" },
+    messages: { type: "string", default: "5000", check: "number", help: "messages to send" },
+    size: { type: "string", default: "4096", check: "number", help: "message size (octets)" },
+    sessions: { type: "string", default: "20", check: "number", help: "parallel sessions" },
+    backend: { type: "string", default: "kv", arg: "kv|file", help: "queue backend" },
+    rate: { type: "string", default: "200", check: "number", help: "offered rate of the paced latency run (msg/s)" },
   },
 }).values;
 const MESSAGES = Number(args.messages);

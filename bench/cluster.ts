@@ -18,7 +18,7 @@
  *   deno run -A bench/cluster.ts --quick                 # tiny (the smoke test)
  * @module
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import { postgresAvailable, startPostgres, type TestPostgres } from "../testing/postgres.ts";
 import { claimRate, seedDueRecords } from "./lib/claims.ts";
 import {
@@ -40,16 +40,16 @@ import {
   within,
 } from "./lib/mod.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/cluster.ts [options]",
   options: {
-    runs: { type: "string", default: "3" },
-    messages: { type: "string", default: "1000" },
-    "large-messages": { type: "string", default: "200" },
-    sessions: { type: "string", default: "20" },
-    "claim-seconds": { type: "string", default: "5" },
-    quick: { type: "boolean", default: false },
-    json: { type: "string" },
+    runs: { type: "string", default: "3", check: "number", help: "runs per cell (the median is reported)" },
+    messages: { type: "string", default: "1000", check: "number", help: "4 KB messages per run" },
+    "large-messages": { type: "string", default: "200", check: "number", help: "100 KB messages per run" },
+    sessions: { type: "string", default: "20", check: "number", help: "parallel smtp-source sessions" },
+    "claim-seconds": { type: "string", default: "5", check: "number", help: "length of each claim-rate run" },
+    quick: { type: "boolean", help: "tiny runs (the smoke test)" },
+    json: { type: "string", arg: "FILE", help: "append results as JSON lines" },
   },
 }).values;
 const QUICK = args.quick;

@@ -21,7 +21,7 @@
  *   flock /tmp/empath-bench.lock deno run -A bench/connections.ts
  *   deno run -A bench/connections.ts --idle 200 --slow 3 --timeout 5s --drip 2 --window 20
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import { parseDuration } from "../src/config/units.ts";
 import {
   appendJson,
@@ -43,31 +43,26 @@ import {
 } from "./lib/mod.ts";
 import type { SmtpClient } from "../testing/smtp_client.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/connections.ts [options]",
   options: {
-    idle: { type: "string", default: "2000" },
-    slow: { type: "string", default: "20" },
-    timeout: { type: "string", default: "20s" },
-    drip: { type: "string", default: "5" },
-    window: { type: "string", default: "90" },
-    "traffic-seconds": { type: "string", default: "3" },
-    rate: { type: "string", default: "100" },
-    json: { type: "string" },
-    help: { type: "boolean", short: "h" },
+    idle: { type: "string", default: "2000", check: "number", help: "idle sessions" },
+    slow: { type: "string", default: "20", check: "number", help: "slow clients of each kind" },
+    timeout: { type: "string", default: "20s", arg: "DURATION", help: "smtp.timeouts.command and data_block" },
+    drip: { type: "string", default: "5", check: "number", help: "slow clients send a byte every this many seconds" },
+    window: { type: "string", default: "90", check: "number", help: "watch the slow clients this many seconds" },
+    "traffic-seconds": { type: "string", default: "3", check: "number", help: "length of each normal-sender run" },
+    rate: { type: "string", default: "100", check: "number", help: "offered rate of the paced normal sender (msg/s)" },
+    json: { type: "string", arg: "FILE", help: "append the results as a JSON line" },
   },
 }).values;
-if (args.help) {
-  console.log(
-    "usage: deno run -A bench/connections.ts [--idle 2000] [--slow 20] [--timeout 20s] [--drip 5]\n" +
-      "  [--window 90] [--traffic-seconds 3] [--rate 100] [--json FILE]",
-  );
-  Deno.exit(0);
-}
 const IDLE = Number(args.idle);
 const SLOW = Number(args.slow);
 const TIMEOUT_MS = parseDuration(args.timeout);
-if (TIMEOUT_MS === undefined) throw new Error(`--timeout ${args.timeout}: expected a duration like "20s"`);
+if (TIMEOUT_MS === undefined) {
+  console.error(`error: --timeout: expected a duration like "20s", got "${args.timeout}" (see --help)`);
+  Deno.exit(2);
+}
 const DRIP_MS = Number(args.drip) * 1000;
 const WINDOW_MS = Number(args.window) * 1000;
 const TRAFFIC_S = Number(args["traffic-seconds"]);

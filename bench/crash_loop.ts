@@ -10,20 +10,30 @@
  *   flock /tmp/empath-bench.lock deno run -A bench/crash_loop.ts
  * @module
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import { describeCrashLoop, runCrashLoop } from "../testing/crash_loop.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/crash_loop.ts [options]",
   options: {
-    kills: { type: "string", default: "30" },
-    senders: { type: "string", default: "8" },
-    seed: { type: "string" },
-    "min-accepts": { type: "string", default: "50" },
-    "max-delay": { type: "string", default: "2000" },
-    tail: { type: "string", default: "2000" },
-    body: { type: "string", default: "4096" },
-    backend: { type: "string", default: "kv" },
+    kills: { type: "string", default: "30", check: "number", help: "SIGKILLs (each followed by a restart)" },
+    senders: { type: "string", default: "8", check: "number", help: "parallel SMTP senders" },
+    seed: { type: "string", check: "number", help: "seed of the kill moments (default: random, printed)" },
+    "min-accepts": {
+      type: "string",
+      default: "50",
+      check: "number",
+      help: "messages each incarnation accepts before its kill",
+    },
+    "max-delay": {
+      type: "string",
+      default: "2000",
+      check: "number",
+      help: "then the kill comes within this many ms (random)",
+    },
+    tail: { type: "string", default: "2000", check: "number", help: "load after the last restart (ms)" },
+    body: { type: "string", default: "4096", check: "number", help: "message body size (octets)" },
+    backend: { type: "string", default: "kv", arg: "kv|file", help: "queue backend" },
   },
 }).values;
 

@@ -5,6 +5,7 @@
  *
  *   deno run --allow-all bench/dkim_sign.ts [--seconds 3] [--workers 2]
  */
+import { benchArgs } from "./lib/cli_args.ts";
 import {
   createInlineSigner,
   createKeySet,
@@ -14,12 +15,15 @@ import {
   signMessage,
 } from "../src/auth/mod.ts";
 
-const arg = (name: string, fallback: number) => {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
-};
-const seconds = arg("seconds", 3);
-const workers = arg("workers", 2);
+const args = benchArgs({
+  usage: "deno run --allow-all bench/dkim_sign.ts [options]",
+  options: {
+    seconds: { type: "string", default: "3", check: "number", help: "length of each measurement" },
+    workers: { type: "string", default: "2", check: "number", help: "threads of the Worker pool" },
+  },
+}).values;
+const seconds = Number(args.seconds);
+const workers = Number(args.workers);
 
 const body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n".repeat(48);
 const message = new TextEncoder().encode(

@@ -10,18 +10,23 @@
  *   deno run -A bench/faults.ts --count 500 --seed 7 --max-faults 4 --permanent-rate 0.1
  * @module
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import { runFaultScenario, summarizeFaultRun } from "../testing/fault_run.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/faults.ts [options]",
   options: {
-    count: { type: "string", default: "200" },
-    seed: { type: "string" },
-    "max-faults": { type: "string", default: "3" },
-    "permanent-rate": { type: "string", default: "0.2" },
-    "no-stalls": { type: "boolean", default: false },
-    deadline: { type: "string", default: "300" },
+    count: { type: "string", default: "200", check: "number", help: "messages" },
+    seed: { type: "string", check: "number", help: "seed of the fault plans (default: random, printed)" },
+    "max-faults": { type: "string", default: "3", check: "number", help: "transient faults per message, at most" },
+    "permanent-rate": {
+      type: "string",
+      default: "0.2",
+      check: "number",
+      help: "share of messages with a permanent fault",
+    },
+    "no-stalls": { type: "boolean", help: "no stalls past the client timeouts" },
+    deadline: { type: "string", default: "300", check: "number", help: "seconds everything may take to settle" },
   },
 }).values;
 

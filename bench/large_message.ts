@@ -20,7 +20,7 @@
  *   flock /tmp/empath-bench.lock deno run -A bench/large_message.ts
  *   deno run -A bench/large_message.ts --size-mb 20 --runs direct
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import {
   appendJson,
   type BenchDaemon,
@@ -41,20 +41,20 @@ import {
 } from "./lib/mod.ts";
 import type { SmtpClient } from "../testing/smtp_client.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/large_message.ts [options]",
   options: {
-    "size-mb": { type: "string", default: "200" },
-    runs: { type: "string", default: "phases,direct" },
-    "limit-mb": { type: "string", default: "64" },
-    json: { type: "string" },
-    help: { type: "boolean", short: "h" },
+    "size-mb": { type: "string", default: "200", check: "number", help: "message size (MiB)" },
+    runs: { type: "string", default: "phases,direct", arg: "phases,direct", help: "which runs" },
+    "limit-mb": {
+      type: "string",
+      default: "64",
+      check: "number",
+      help: "the daemon's memory growth must stay below (MB)",
+    },
+    json: { type: "string", arg: "FILE", help: "append the results as JSON lines" },
   },
 }).values;
-if (args.help) {
-  console.log("usage: deno run -A bench/large_message.ts [--size-mb 200] [--runs phases,direct] [--json FILE]");
-  Deno.exit(0);
-}
 const MIB = 1024 * 1024;
 const SIZE = Math.round(Number(args["size-mb"]) * MIB);
 const LIMIT_MB = Number(args["limit-mb"]);

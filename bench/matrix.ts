@@ -24,7 +24,7 @@
  * Postfix needs root and Debian's postfix package (see bench/lib/postfix.ts).
  * @module
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import {
   appendJson,
   BenchSetupError,
@@ -49,50 +49,43 @@ import {
 import { runDkimCell } from "./lib/dkim_cell.ts";
 import { requireHaraka, startHarakaMta } from "./lib/haraka.ts";
 
-const USAGE = `usage: deno run -A bench/matrix.ts [options]
-  --sizes 1024,4096,102400   message sizes (octets)
-  --sessions 1,20            parallel smtp-source sessions
-  --recipients 1,10          recipients per message
-  --seconds 5                target length of each cell's smtp-source run
-  --latency-seconds 2        length of each cell's latency run (Deno client, flat out)
-  --rate 200                 offered rate for the paced latency run (0 skips it)
-  --rate-seconds 10          length of the paced run
-  --max-messages 20000       cap per cell
-  --max-busy 25              wait (up to --max-wait s) until other work uses at most this % CPU
-  --max-wait 30
-  --skip-postfix             Empath only
-  --peers haraka             also Haraka 3.3.4 (npm, into a temp prefix; its get_mx hook points at the sink)
-  --json FILE                append one JSON line per cell (and machine, paced, targets)
-  --dkim-rounds 1            rounds of the "DKIM on" cell (4 KB × 20: unsigned, RSA-2048, Ed25519); 0 skips
-  --dkim-only                only the DKIM cell (no matrix, no paced run, no Postfix)
-  --quick                    one cell (4 KB × 20 sessions × 1 rcpt), ~1 s runs, no waiting for quiet`;
-
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/matrix.ts [options]   (defaults: full run; --quick values in brackets)",
   options: {
-    sizes: { type: "string" },
-    sessions: { type: "string" },
-    recipients: { type: "string" },
-    seconds: { type: "string" },
-    "latency-seconds": { type: "string" },
-    rate: { type: "string" },
-    "rate-seconds": { type: "string" },
-    "max-messages": { type: "string" },
-    "max-busy": { type: "string" },
-    "max-wait": { type: "string" },
-    "skip-postfix": { type: "boolean", default: false },
-    peers: { type: "string" },
-    json: { type: "string" },
-    quick: { type: "boolean", default: false },
-    "dkim-rounds": { type: "string" },
-    "dkim-only": { type: "boolean", default: false },
-    help: { type: "boolean", short: "h" },
+    sizes: { type: "string", check: "numbers", help: "message sizes, octets (default 1024,4096,102400 [4096])" },
+    sessions: { type: "string", check: "numbers", help: "parallel smtp-source sessions (default 1,20 [20])" },
+    recipients: { type: "string", check: "numbers", help: "recipients per message (default 1,10 [1])" },
+    seconds: { type: "string", check: "number", help: "target length of each cell's smtp-source run (default 5 [1])" },
+    "latency-seconds": {
+      type: "string",
+      check: "number",
+      help: "length of each cell's latency run, Deno client flat out (default 2 [0.5])",
+    },
+    rate: { type: "string", check: "number", help: "offered rate of the paced latency run, 0 skips it (default 200)" },
+    "rate-seconds": { type: "string", check: "number", help: "length of the paced run (default 10 [1])" },
+    "max-messages": { type: "string", check: "number", help: "cap per cell (default 20000 [2000])" },
+    "max-busy": {
+      type: "string",
+      check: "number",
+      help: "wait (up to --max-wait s) until other work uses at most this % CPU (default 25 [100])",
+    },
+    "max-wait": { type: "string", check: "number", help: "longest wait for a quiet machine, s (default 30 [0])" },
+    "skip-postfix": { type: "boolean", help: "Empath only" },
+    peers: {
+      type: "string",
+      arg: "haraka",
+      help: "also Haraka 3.3.4 (npm, into a temp prefix; its get_mx hook points at the sink)",
+    },
+    json: { type: "string", arg: "FILE", help: "append one JSON line per cell (and machine, paced, targets)" },
+    "dkim-rounds": {
+      type: "string",
+      check: "number",
+      help: 'rounds of the "DKIM on" cell (4 KB × 20: unsigned, RSA-2048, Ed25519); 0 skips (default 1 [0])',
+    },
+    "dkim-only": { type: "boolean", help: "only the DKIM cell (no matrix, no paced run, no Postfix)" },
+    quick: { type: "boolean", help: "one cell (4 KB × 20 sessions × 1 rcpt), ~1 s runs, no waiting for quiet" },
   },
 }).values;
-if (args.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
 const quick = args.quick;
 /** An option's value: given, else its --quick value, else its default. */
 function opt(name: keyof typeof args, full: string, short: string): string {
@@ -103,7 +96,7 @@ function numbers(name: keyof typeof args, full: string, short: string): number[]
   const text = opt(name, full, short);
   const list = text.split(",").map(Number);
   if (list.some((n) => !Number.isFinite(n) || n < 0)) {
-    console.error(`--${name}: expected a comma-separated list of numbers, got "${text}"\n${USAGE}`);
+    console.error(`error: --${name}: expected non-negative numbers, got "${text}" (see --help)`);
     Deno.exit(2);
   }
   return list;
@@ -128,7 +121,7 @@ const DKIM_ONLY = args["dkim-only"];
 const POSTFIX = !args["skip-postfix"] && !DKIM_ONLY;
 const PEERS = (args.peers ?? "").split(",").filter(Boolean);
 if (PEERS.some((p) => p !== "haraka")) {
-  console.error(`--peers: only "haraka" is supported, got "${args.peers}"\n${USAGE}`);
+  console.error(`error: --peers: only "haraka" is supported, got "${args.peers}" (see --help)`);
   Deno.exit(2);
 }
 const HARAKA = PEERS.includes("haraka") && !DKIM_ONLY;

@@ -6,7 +6,7 @@
  *   deno run -A bench/profile_summary.ts /tmp/prof/CPU.*.cpuprofile [--top 25]
  * @module
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 
 interface ProfileNode {
   id: number;
@@ -22,10 +22,10 @@ interface Profile {
   endTime: number;
 }
 
-const args = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: { top: { type: "string", default: "25" } },
+const args = benchArgs({
+  usage: "deno run -A bench/profile_summary.ts [options] FILE.cpuprofile…",
+  positionals: "FILE.cpuprofile…",
+  options: { top: { type: "string", default: "25", check: "number", help: "rows per table" } },
 });
 const top = Number(args.values.top);
 

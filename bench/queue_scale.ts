@@ -29,7 +29,7 @@
  *   flock /tmp/empath-bench.lock deno run -A bench/queue_scale.ts --backends kv
  *   deno run -A bench/queue_scale.ts --sizes 1000 --modes hold --json results.jsonl
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import {
   appendJson,
   type BenchDaemon,
@@ -52,32 +52,33 @@ import {
 } from "./lib/mod.ts";
 import { freePort } from "../testing/net.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/queue_scale.ts [options]",
   options: {
-    sizes: { type: "string", default: "1000,10000,100000" },
-    backends: { type: "string", default: "kv,file" },
-    modes: { type: "string", default: "retry,hold" },
-    "msg-size": { type: "string", default: "1000" },
-    sessions: { type: "string", default: "20" },
-    concurrency: { type: "string", default: "100" },
-    settle: { type: "string", default: "0" },
-    "drain-limit": { type: "string", default: "1800" },
-    rest: { type: "string", default: "3" },
-    "log-level": { type: "string", default: "warning" },
-    json: { type: "string" },
-    quiet: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h" },
+    sizes: { type: "string", default: "1000,10000,100000", check: "numbers", help: "queue sizes (messages)" },
+    backends: { type: "string", default: "kv,file", arg: "kv,file", help: "queue backends" },
+    modes: { type: "string", default: "retry,hold", arg: "retry,hold", help: "drain modes" },
+    "msg-size": { type: "string", default: "1000", check: "number", help: "message size (octets)" },
+    sessions: { type: "string", default: "20", check: "number", help: "parallel smtp-source sessions for the fill" },
+    concurrency: { type: "string", default: "100", check: "number", help: "delivery.concurrency" },
+    settle: {
+      type: "string",
+      default: "0",
+      check: "number",
+      help: "measure memory again after this many idle seconds",
+    },
+    "drain-limit": {
+      type: "string",
+      default: "1800",
+      check: "number",
+      help: "give up a drain after this many seconds",
+    },
+    rest: { type: "string", default: "3", check: "number", help: "seconds at rest before measuring" },
+    "log-level": { type: "string", default: "warning", arg: "LEVEL", help: "the daemon's log level once started" },
+    json: { type: "string", arg: "FILE", help: "append the results as JSON lines" },
+    quiet: { type: "boolean", help: "no progress lines" },
   },
 }).values;
-if (args.help) {
-  console.log(
-    "usage: deno run -A bench/queue_scale.ts [--sizes 1000,10000,100000] [--backends kv,file]\n" +
-      "  [--modes retry,hold] [--msg-size 1000] [--sessions 20] [--concurrency 100] [--log-level warning]\n" +
-      "  [--rest SECONDS] [--settle SECONDS] [--drain-limit SECONDS] [--json FILE] [--quiet]",
-  );
-  Deno.exit(0);
-}
 const SIZES = args.sizes.split(",").map(Number).filter((n) => n > 0);
 const BACKENDS = args.backends.split(",").filter((b) => b === "kv" || b === "file");
 const MODES = args.modes.split(",").filter((m): m is Mode => m === "retry" || m === "hold");

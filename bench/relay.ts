@@ -12,7 +12,7 @@
  *   deno run -A bench/relay.ts --sessions 1 --skip-postfix --cpu-prof var/prof   # daemon CPU profile
  * @module
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import {
   BenchSetupError,
   type CellResult,
@@ -27,16 +27,15 @@ import {
   stopAllOnSignal,
 } from "./lib/mod.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/relay.ts [options]",
   options: {
-    messages: { type: "string", default: "5000" },
-    size: { type: "string", default: "4096" },
-    sessions: { type: "string", default: "20" },
-    recipients: { type: "string", default: "1" },
-    "skip-postfix": { type: "boolean", default: false },
-    /** Write the daemon's V8 CPU profile (deno run --cpu-prof) into this directory. */
-    "cpu-prof": { type: "string" },
+    messages: { type: "string", default: "5000", check: "number", help: "messages to relay" },
+    size: { type: "string", default: "4096", check: "number", help: "message size (octets)" },
+    sessions: { type: "string", default: "20", check: "number", help: "parallel smtp-source sessions" },
+    recipients: { type: "string", default: "1", check: "number", help: "recipients per message" },
+    "skip-postfix": { type: "boolean", help: "Empath only" },
+    "cpu-prof": { type: "string", arg: "DIR", help: "write the daemon's V8 CPU profile (deno run --cpu-prof) here" },
   },
 }).values;
 const spec = { size: Number(args.size), sessions: Number(args.sessions), recipients: Number(args.recipients) };

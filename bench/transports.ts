@@ -16,23 +16,26 @@
  * @module
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/cli_args.ts";
 import { startDaemon } from "../testing/daemon.ts";
 import { startDovecot } from "../testing/dovecot.ts";
 import { freePort } from "../testing/net.ts";
 import { CpuGroups, type CpuUsage } from "./lib/proc_cpu.ts";
 import { loadText, requireLoadTools, sleep, smtpSource, startPostfix, stopAllOnSignal, table } from "./lib/mod.ts";
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/transports.ts [options]",
   options: {
-    messages: { type: "string", default: "1000" },
-    sessions: { type: "string", default: "20" },
-    size: { type: "string", default: "4096" },
-    runs: { type: "string", default: "3" },
-    "skip-postfix": { type: "boolean", default: false },
-    /** Write a V8 CPU profile of the LMTP cell's Empath daemon into this directory (see bench/profile_summary.ts). */
-    "cpu-prof": { type: "string" },
+    messages: { type: "string", default: "1000", check: "number", help: "messages per run" },
+    sessions: { type: "string", default: "20", check: "number", help: "parallel smtp-source sessions" },
+    size: { type: "string", default: "4096", check: "number", help: "message size (octets)" },
+    runs: { type: "string", default: "3", check: "number", help: "runs per cell (the median is reported)" },
+    "skip-postfix": { type: "boolean", help: "Empath only" },
+    "cpu-prof": {
+      type: "string",
+      arg: "DIR",
+      help: "write a V8 CPU profile of the LMTP cell's daemon here (see bench/profile_summary.ts)",
+    },
   },
 }).values;
 const MESSAGES = Number(args.messages);

@@ -22,8 +22,10 @@ export interface TestDaemon extends AsyncDisposable {
   port: number;
   /** The bound port of the listener (or `http`) called `name`; throws when there is none. */
   portOf(name: string): number;
-  /** Every stdout/stderr line so far (callers may trim it). */
+  /** Every stdout/stderr line so far (callers may trim it); with `output: "discard"`, those until ready. */
   logs: string[];
+  /** The last lines and, with `output: "discard"`, the last raw output (for error reports). */
+  outputTail(): string;
   child: Deno.ChildProcess;
   /** Permission flags beyond {@link START_PERMISSIONS} (kept for restarts). */
   permissions: string[];
@@ -50,6 +52,8 @@ export interface StartOptions {
   logLevel?: "info" | "debug";
   /** Permission flags beyond {@link START_PERMISSIONS}, e.g. `--allow-ffi` for native modules. */
   permissions?: string[];
+  /** Once started: keep collecting log lines ("lines", default) or drain raw bytes ("discard", benchmarks). */
+  output?: "lines" | "discard";
   /**
    * Leave recipient validation and the sender-domain check at Empath's own defaults (both on) even when
    * the TOML does not mention them; by default the harness turns both off (see withHardeningDefaults).
@@ -80,7 +84,15 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
     }${delivery}${http}\n` +
     `[log]\nformat = "json"\nlevel = "${log}"\n`;
   await Deno.writeTextFile(configPath, toml);
-  return await spawn(dir, dataDir, configPath, listenerCount(toml), options.env, options.permissions ?? []);
+  return await spawn(
+    dir,
+    dataDir,
+    configPath,
+    listenerCount(toml),
+    options.env,
+    options.permissions ?? [],
+    options.output,
+  );
 }
 
 /**
@@ -130,6 +142,7 @@ async function spawn(
   expected: number,
   env: Record<string, string> | undefined,
   permissions: string[],
+  output: "lines" | "discard" = "lines",
 ): Promise<TestDaemon> {
   const proc: ManagedProcess = await startProcess({
     cmd: Deno.execPath(),
@@ -142,6 +155,8 @@ async function spawn(
     graceMs: 60_000,
   });
   const logs = proc.lines;
+  // Ports come from the lines up to "started with"; only then is the output discarded.
+  if (output === "discard") proc.discardOutput();
   const { ports, first, count } = boundPorts(logs);
   if (first === undefined || count < expected) {
     await proc.kill();
@@ -163,6 +178,7 @@ async function spawn(
       return port;
     },
     logs,
+    outputTail: proc.outputTail,
     child: proc.child,
     permissions,
     waitForLog: proc.waitForLine,

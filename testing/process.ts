@@ -2,7 +2,9 @@
  * One way to run a child process for tests and benchmarks (the daemon, Python sinks,
  * dnsmasq, Postfix's smtp-sink …): spawn with args and env, collect its output lines,
  * wait for a ready line or port, stop with SIGTERM then SIGKILL, and
- * `await using proc = await startProcess(…)`.
+ * `await using proc = await startProcess(…)`. A benchmark can have the output drained as
+ * raw bytes once the process is ready (`discardOutput()`): nothing is decoded or split,
+ * only the last 64 KiB are kept for error reports.
  * @module
  */
 import { waitListening } from "./net.ts";
@@ -41,7 +43,7 @@ export interface ProcessOptions {
 export interface ManagedProcess extends AsyncDisposable {
   child: Deno.ChildProcess;
   pid: number;
-  /** stdout and stderr lines in arrival order (callers may trim it). */
+  /** stdout and stderr lines in arrival order (callers may trim it); no longer grows after {@link discardOutput}. */
   lines: string[];
   /** Whether the process has exited. */
   readonly exited: boolean;
@@ -53,7 +55,18 @@ export interface ManagedProcess extends AsyncDisposable {
   stop(graceMs?: number): Promise<Deno.CommandStatus>;
   /** SIGKILL and wait. */
   kill(): Promise<Deno.CommandStatus>;
+  /**
+   * From the next chunk on, reads stdout and stderr as raw bytes and drops them (no decoding,
+   * no lines, no `onStdout`), keeping only the last `keepBytes` (default 64 KiB) for
+   * {@link outputTail}. Lines not yet complete are dropped; `waitForLine` finds no new lines.
+   */
+  discardOutput(keepBytes?: number): void;
+  /** The last 30 lines, and after {@link discardOutput} the kept raw bytes (for error reports). */
+  outputTail(): string;
 }
+
+/** Raw output kept after {@link ManagedProcess.discardOutput} by default. */
+export const DISCARD_KEEP_BYTES = 64 * 1024;
 
 function signal(child: Deno.ChildProcess, sig: Deno.Signal): void {
   try {
@@ -74,10 +87,33 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
   }).spawn();
   const lines: string[] = [];
   const waiters = new Set<{ re: RegExp; resolve: (line: string) => void }>();
+  // After discardOutput: the last bytes of both streams, in a ring (chunks may pin 64 KiB buffers each).
+  let discard = false;
+  let ring = new Uint8Array(0);
+  let ringPos = 0;
+  let ringWrapped = false;
+  const keepRaw = (chunk: Uint8Array) => {
+    const size = ring.length;
+    if (size === 0) return;
+    const tail = chunk.length > size ? chunk.subarray(chunk.length - size) : chunk;
+    const first = Math.min(tail.length, size - ringPos);
+    ring.set(tail.subarray(0, first), ringPos);
+    ring.set(tail.subarray(first), 0);
+    if (ringPos + tail.length >= size) ringWrapped = true;
+    ringPos = (ringPos + tail.length) % size;
+  };
+  const keptRaw = () =>
+    ringWrapped ? concat([ring.subarray(ringPos), ring.subarray(0, ringPos)]) : ring.subarray(0, ringPos);
   const pump = async (stream: ReadableStream<Uint8Array>, collect: boolean, onChunk?: (text: string) => void) => {
+    const decoder = new TextDecoder();
     let buf = "";
     try {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      for await (const bytes of stream) {
+        if (discard) {
+          keepRaw(bytes);
+          continue;
+        }
+        const chunk = decoder.decode(bytes, { stream: true });
         onChunk?.(chunk);
         if (!collect) continue;
         buf += chunk;
@@ -95,6 +131,8 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
         }
       }
     } catch { /* the pipe broke */ }
+    if (discard) return;
+    buf += decoder.decode();
     if (collect && buf) lines.push(buf);
   };
   const pumps = Promise.all([pump(child.stdout, options.lines !== false, options.onStdout), pump(child.stderr, true)]);
@@ -104,7 +142,12 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
     await pumps;
     return s;
   });
-  const tail = () => lines.slice(-30).join("\n");
+  const tail = () => {
+    const last = lines.slice(-30).join("\n");
+    if (!discard) return last;
+    const raw = keptRaw();
+    return `${last}\n[output discarded since ready; its last ${raw.length} bytes:]\n${new TextDecoder().decode(raw)}`;
+  };
 
   const waitForLine = (re: RegExp, timeoutMs = 15_000) => {
     const found = lines.find((l) => re.test(l));
@@ -125,7 +168,12 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
       void status.then((s) => {
         if (!waiters.delete(w)) return;
         clearTimeout(timer);
-        reject(new ProcessError("exited", `${name} exited with ${s.code} before ${re}; output:\n${lines.join("\n")}`));
+        reject(
+          new ProcessError(
+            "exited",
+            `${name} exited with ${s.code} before ${re}; output:\n${discard ? tail() : lines.join("\n")}`,
+          ),
+        );
       });
     });
   };
@@ -156,6 +204,12 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
     waitForLine,
     stop,
     kill,
+    discardOutput(keepBytes = DISCARD_KEEP_BYTES) {
+      if (discard) return;
+      ring = new Uint8Array(keepBytes);
+      discard = true;
+    },
+    outputTail: tail,
     async [Symbol.asyncDispose]() {
       await stop();
     },
@@ -182,4 +236,14 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
     throw err;
   }
   return proc;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }

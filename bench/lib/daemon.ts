@@ -28,8 +28,9 @@ export interface BenchDaemon {
 
 /**
  * Starts the daemon with `toml` (appended to the harness's header) and switches its log
- * level to `logLevel` (the harness needs `info` at start to learn the ports). The
- * harness keeps every log line in memory, so long runs use `warning`. `env` is added to
+ * level to `logLevel` (the harness needs `info` at start to learn the ports). Once it is
+ * up, its output is drained without being decoded or kept (`d.outputTail()` has the
+ * end); after `restartBenchDaemon` lines are kept again, so long runs use `warning`. `env` is added to
  * the daemon's environment (e.g. `DENO_V8_FLAGS` to look into its memory).
  */
 export async function startBenchDaemon(
@@ -37,7 +38,7 @@ export async function startBenchDaemon(
   logLevel = "warning",
   env?: Record<string, string>,
 ): Promise<BenchDaemon> {
-  return await wrap(await startDaemon({ toml, logLevel: "info", env }), logLevel);
+  return await wrap(await startDaemon({ toml, logLevel: "info", env, output: "discard" }), logLevel);
 }
 
 /** Stops the daemon (SIGTERM) and starts it again on the same data dir and config. */
