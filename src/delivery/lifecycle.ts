@@ -85,7 +85,9 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       });
       // State first: if we crash or the unlink fails, the data is an orphan that can never be
       // delivered again; recovery and the periodic sweep remove it.
-      await store.delete(record.id);
+      // Lazy: the removal shares the next commit (a received message's, usually) instead of costing its
+      // own fsync; the delivered recipients are in the marks already.
+      await store.delete(record.id, { lazy: true });
       await spool.delete(record.id).catch((err) => {
         log.warning("could not remove spool data of {id} (will retry in the orphan sweep): {error}", {
           id: record.id,

@@ -14,7 +14,8 @@
  * - `["outbox", eventId]` → `{ target, at, body }`: the delivery-event outbox.
  *
  * Concurrent puts (and marks and outbox writes) are group-committed: while one atomic commit is in flight, new puts
- * collect and go out together in the next one (bounded by KV's per-commit limits).
+ * collect and go out together in the next one (bounded by KV's per-commit limits). A lazy delete (a finished
+ * message) starts no commit of its own for up to `LAZY_WRITE_MS`: it rides along with the next one.
  *
  * @example
  * ```ts
@@ -39,6 +40,7 @@ import { openMarksLog } from "./marks_log.ts";
 import { DeliveredIndex, OutboxIndex } from "./side_tables.ts";
 import {
   type DeliveryMark,
+  LAZY_WRITE_MS,
   matchesFilter,
   type OutboxEntry,
   type QueueStore,
@@ -236,11 +238,20 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     }
   }
 
-  function enqueue(p: Omit<Pending, "resolve" | "reject">): Promise<void> {
+  // Lazy writes wait up to LAZY_WRITE_MS for a commit started by another write, or start one then.
+  let lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  const startFlush = () => {
+    clearTimeout(lazyTimer);
+    lazyTimer = undefined;
+    flushing ??= flush();
+  };
+
+  function enqueue(p: Omit<Pending, "resolve" | "reject">, lazy = false): Promise<void> {
     if (closed) return Promise.reject(new QueueStoreError("queue store is closed", "QUEUE_CLOSED"));
     return new Promise<void>((resolve, reject) => {
       queue.push({ ...p, resolve, reject });
-      flushing ??= flush();
+      if (!lazy) startFlush();
+      else if (!flushing && lazyTimer === undefined) lazyTimer = setTimeout(startFlush, LAZY_WRITE_MS);
     });
   }
 
@@ -332,7 +343,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
       await kv.delete(["state", key]);
     },
     put: (record) => enqueue({ kind: "put", id: record.id, record: indexView(record), json: JSON.stringify(record) }),
-    delete: (id) => enqueue({ kind: "delete", id }),
+    delete: (id, options) => enqueue({ kind: "delete", id }, options?.lazy),
     get,
     due,
     claim: (options) => leases.claim(options, (now, limit) => due(now, limit, options.priority)),
@@ -391,6 +402,7 @@ export async function openKvStore(path: string): Promise<QueueStore> {
     outboxStats: () => Promise.resolve(outbox.stats()),
     async close() {
       closed = true;
+      if (queue.length > 0) startFlush(); // lazy writes still waiting
       if (flushing) await flushing;
       kv.close();
       marksLog?.close();

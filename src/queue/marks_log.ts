@@ -2,11 +2,16 @@
  * Delivery marks in an append-only JSON-lines file, used by the local backends
  * (files, and Deno KV on a local path). A mark is written to the file with one
  * synchronous `write(2)` the moment it is made — from then on it survives the
- * death of the process (SIGKILL, OOM, a crash), because the kernel holds the data —
- * and the promise resolves once a grouped `fdatasync` has made it survive a power
- * loss too. The shorter the time between the next hop's 250 and that write, the
- * fewer duplicates a crash can cause. Pruning rewrites the file and renames it into
- * place (synchronously, so no append can fall between).
+ * death of the process (SIGKILL, OOM, a crash), because the kernel holds the data.
+ * The promise resolves right after that write. With `fsync`, the file is
+ * `fdatasync`'d in the background at most once a second (and at close): a mark
+ * guards only the short time until the record's own final update is committed,
+ * which is durable by itself, so a power loss within that second can cost a
+ * duplicate (RFC 5321 at-least-once, as with Postfix), never a message — while a
+ * sync per delivered message cost as much CPU as the message's other work. The
+ * shorter the time between the next hop's 250 and the write, the fewer duplicates a
+ * crash can cause. Pruning rewrites the file and renames it into place
+ * (synchronously, so no append can fall between).
  * @module
  */
 import { DeliveredIndex } from "./side_tables.ts";
@@ -16,6 +21,8 @@ import { type DeliveryMark, type QueueStore, QueueStoreError } from "./store.ts"
 export type MarksLog = Pick<QueueStore, "markDelivered" | "deliveredOf" | "pruneDelivered"> & { close(): void };
 
 const enc = new TextEncoder();
+/** Longest time a written mark waits for its background fdatasync. */
+const SYNC_INTERVAL_MS = 1000;
 const io = (what: string, err: unknown) =>
   new QueueStoreError(`${what}: ${(err as Error).message}`, "QUEUE_IO", { cause: err });
 const line = (m: DeliveryMark) => JSON.stringify({ id: m.id, recipient: m.recipient, at: m.at }) + "\n";
@@ -36,27 +43,24 @@ export async function openMarksLog(path: string, fsync: boolean): Promise<MarksL
   const open = () => Deno.openSync(path, { append: true, create: true, mode: 0o600 });
   let file = open();
 
-  // Grouped fdatasync: callers wait for a sync that began after their write.
+  // Background fdatasync, at most once a second while marks are being written.
   let running: Promise<void> | null = null;
-  let queued: Promise<void> | null = null;
-  const startSync = (): Promise<void> => {
-    const run = file.syncData();
-    running = run;
-    const clear = () => {
-      if (running === run) running = null;
-    };
-    run.then(clear, clear);
-    return run;
-  };
-  const sync = (): Promise<void> => {
-    if (!fsync) return Promise.resolve();
-    if (queued) return queued;
-    if (!running) return startSync();
-    queued = running.catch(() => {}).then(() => {
-      queued = null;
-      return startSync();
-    });
-    return queued;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let dirty = false;
+  const syncSoon = () => {
+    dirty = true;
+    if (!fsync || timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!dirty || running) return syncSoon();
+      dirty = false;
+      const run = file.syncData().catch((err) => {
+        console.error(`queue: cannot sync ${path}: ${(err as Error).message}`);
+        dirty = true;
+      });
+      running = run.finally(() => running = null);
+    }, SYNC_INTERVAL_MS);
+    Deno.unrefTimer(timer);
   };
 
   return {
@@ -70,9 +74,7 @@ export async function openMarksLog(path: string, fsync: boolean): Promise<MarksL
         throw io(`cannot append to ${path}`, err);
       }
       for (const m of list) marks.add(m);
-      await sync().catch((err) => {
-        throw io(`cannot sync ${path}`, err);
-      });
+      syncSoon();
     },
     deliveredOf: (id) => Promise.resolve(marks.of(id)),
     async pruneDelivered(before, keep) {
@@ -100,7 +102,9 @@ export async function openMarksLog(path: string, fsync: boolean): Promise<MarksL
       return victims.length;
     },
     close() {
+      clearTimeout(timer);
       try {
+        if (fsync && dirty) file.syncDataSync();
         file.close();
       } catch { /* closed */ }
     },

@@ -19,6 +19,7 @@ export {
   type ClaimOptions,
   type DeliveryMark,
   emptyCounts,
+  LAZY_WRITE_MS,
   matchesFilter,
   type OutboxEntry,
   type QueueStore,

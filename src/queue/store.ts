@@ -67,14 +67,22 @@ export interface StateEntry {
  * keeps it, `delete` ends it. Local backends keep leases in memory (one process
  * owns the store), so they end with the process.
  */
+/** The longest a lazy write waits for a commit to share (see {@link QueueStore.delete}). */
+export const LAZY_WRITE_MS = 20;
+
 export interface QueueStore {
   readonly backend: "kv" | "file" | "postgres";
   /** Creates or replaces a record (atomic; due index kept in step). */
   put(record: QueueRecord): Promise<void>;
   /** The record, or null when there is none. */
   get(id: string): Promise<QueueRecord | null>;
-  /** Removes a record (and its lease); a missing record is not an error. */
-  delete(id: string): Promise<void>;
+  /**
+   * Removes a record (and its lease); a missing record is not an error. With `lazy`, the removal
+   * may wait a little (at most {@link LAZY_WRITE_MS}) to share a commit with other writes instead
+   * of costing one of its own; it is durable when the promise resolves either way. For finished
+   * messages, whose delivery the marks already remember.
+   */
+  delete(id: string, options?: { lazy?: boolean }): Promise<void>;
   /** Scheduled records (queued/deferred) with nextAttemptAt <= now, earliest first. */
   due(now: number, limit: number, priority?: Priority): Promise<QueueRecord[]>;
   /**

@@ -28,7 +28,7 @@ Deno.test("with delivery.worker on, mail of every size is relayed byte for byte 
     got = await sink.messages();
   }
   const byKey = new Map(got.map((m) => [m.key, m]));
-  assert.ok(byKey.get("small")?.data?.endsWith("hello\r\n.leading dot\r\n"), byKey.get("small")?.data);
+  assert.ok(byKey.get("small")?.data?.endsWith("hello\r\n.leading dot\r\n"), byKey.get("small")?.data ?? "");
   const largeData = byKey.get("large")?.data ?? "";
   assert.ok(largeData.endsWith(line.repeat(3) + ".dot at the end\r\n"), "large message intact");
   assert.ok(largeData.length > 450_000, String(largeData.length));
