@@ -35,6 +35,7 @@
  * @module
  */
 import type net from "node:net";
+import { setImmediate } from "node:timers";
 import type tls from "node:tls";
 import type { SMTPServer } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
@@ -47,9 +48,75 @@ export type ConnectionOptions = SMTPConnectionOptions;
 /** smtp-server's command/data parser of one connection (opaque outside this file). */
 export type Parser = SMTPStream;
 
-/** A new session on `socket`, not yet started (see {@link startWhenReady}). */
+/** A new session on `socket`, not yet started (see {@link startWhenReady}); its replies are batched. */
 export function createConnection(server: SMTPServer, socket: net.Socket, options: ConnectionOptions): Connection {
-  return new SMTPConnection(server, socket, options);
+  const conn = new SMTPConnection(server, socket, options);
+  batchReplies(conn);
+  return conn;
+}
+
+/** Replies after which the socket changes hands or closes: written at once, never held back. */
+const FLUSH_NOW = new Set([220, 221, 421]);
+
+/** Most event-loop hops a reply waits for more replies to join it. */
+const MAX_HOPS = 64;
+
+/**
+ * Pipelined replies leave in one `writev` instead of one write each: smtp-server's `send` (its
+ * single write site) is wrapped to cork the socket and uncork it once a whole turn of the event
+ * loop (`setImmediate`, ~8 µs each; a 0 ms timer would wait ~1–2 ms in Deno) went by without
+ * another reply. smtp-server takes pipelined commands one per turn, so pipelined MAIL, ten RCPTs
+ * and DATA (RFC 2920) cost one syscall and one wake-up of the client instead of twelve. Only
+ * replies to input that held more than one command line are held back: a client that waits for
+ * each reply gets it at once. A 220 (greeting, STARTTLS), 221 or 421 flushes at once: the
+ * socket is about to be upgraded or closed.
+ */
+function batchReplies(conn: Connection): void {
+  const send = conn.send.bind(conn);
+  let pipelined = false;
+  watchParsers(conn, (parser) => {
+    const tap = tapParser(parser);
+    tap.onInput((chunk) => {
+      if (tap.dataMode()) return;
+      const first = chunk.indexOf(10);
+      if (first >= 0 && chunk.indexOf(10, first + 1) >= 0) pipelined = true;
+    });
+  });
+  let corked: net.Socket | undefined;
+  let sends = 0;
+  let seen = 0;
+  let hops = 0;
+  const uncork = () => {
+    const socket = corked;
+    corked = undefined;
+    pipelined = false;
+    socket?.uncork();
+  };
+  const tick = () => {
+    if (!corked) return;
+    if (sends !== seen && ++hops < MAX_HOPS) {
+      seen = sends;
+      setImmediate(tick);
+      return;
+    }
+    uncork();
+  };
+  conn.send = (code: number, data?: string | string[], context?: string) => {
+    const socket = conn._socket as net.Socket | undefined;
+    if (FLUSH_NOW.has(code)) {
+      uncork();
+      return send(code, data, context);
+    }
+    sends++;
+    if (pipelined && !corked && socket && !conn._upgrading && socket.writable) {
+      corked = socket;
+      socket.cork();
+      seen = sends - 1; // the first look always waits one more turn
+      hops = 0;
+      setImmediate(tick);
+    }
+    send(code, data, context);
+  };
 }
 
 /** Attaches the socket listeners and calls `ready` instead of smtp-server's fixed 100 ms pre-greeting pause. */
