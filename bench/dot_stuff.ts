@@ -11,13 +11,16 @@
  *   deno run -A bench/dot_stuff.ts --runs 7 --budget-ms 300
  */
 import { Buffer } from "node:buffer";
-import { parseArgs } from "node:util";
 import { createDataStream, type DataStream, installFastDotStuffing } from "../src/delivery/nodemailer_private.ts";
 import { loadText, median } from "./lib/mod.ts";
+import { benchArgs } from "./lib/cli_args.ts";
 
-const args = parseArgs({
-  args: Deno.args,
-  options: { runs: { type: "string", default: "5" }, "budget-ms": { type: "string", default: "400" } },
+const args = benchArgs({
+  usage: "deno run -A bench/dot_stuff.ts [options]",
+  options: {
+    runs: { type: "string", default: "5", check: "number", help: "alternating runs per message size" },
+    "budget-ms": { type: "string", default: "400", check: "number", help: "time each run spends encoding" },
+  },
 });
 const RUNS = Number(args.values.runs);
 /** Each run encodes messages for about this long. */

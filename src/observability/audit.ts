@@ -26,6 +26,7 @@
  * ```
  * @module
  */
+import { setImmediate } from "node:timers";
 import { basename, dirname, join } from "node:path";
 import type { Logger } from "@logtape/logtape";
 
@@ -55,7 +56,7 @@ export interface AuditLog {
 }
 
 const encoder = new TextEncoder();
-const endOfTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve)); // ~8 µs; a 0 ms timer waits ~1–2 ms
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** Creates the audit log. Opening happens lazily in the background. */

@@ -24,6 +24,7 @@
  * ```
  * @module
  */
+import { clearImmediate, setImmediate } from "node:timers";
 import {
   configure,
   getJsonLinesFormatter,
@@ -69,13 +70,13 @@ export async function setupLogging(settings: LogSettings): Promise<void> {
 
 let pending: string[] = [];
 let pendingChars = 0;
-let timer: ReturnType<typeof setTimeout> | undefined;
+let timer: ReturnType<typeof setImmediate> | undefined;
 
 function enqueue(line: string) {
   pending.push(line);
   pendingChars += line.length;
   if (pendingChars >= LOG_BUFFER_LIMIT) flushLogs();
-  else timer ??= setTimeout(flushLogs, 0);
+  else timer ??= setImmediate(flushLogs); // end of this turn (~8 µs; a 0 ms timer waits ~1–2 ms in Deno)
 }
 
 const encoder = new TextEncoder();
@@ -83,7 +84,7 @@ const encoder = new TextEncoder();
 /** Writes every buffered line now, synchronously (also called at the end of each event-loop turn). */
 export function flushLogs(): void {
   if (timer !== undefined) {
-    clearTimeout(timer);
+    clearImmediate(timer);
     timer = undefined;
   }
   if (pending.length === 0) return;
