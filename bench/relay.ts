@@ -36,6 +36,11 @@ const args = benchArgs({
     recipients: { type: "string", default: "1", check: "number", help: "recipients per message" },
     "skip-postfix": { type: "boolean", help: "Empath only" },
     "cpu-prof": { type: "string", arg: "DIR", help: "write the daemon's V8 CPU profile (deno run --cpu-prof) here" },
+    toml: {
+      type: "string",
+      arg: "TEXT",
+      help: "Empath config lines appended inside the bench's [delivery] table (A/B of a setting), e.g. 'worker = true'",
+    },
   },
 }).values;
 const spec = { size: Number(args.size), sessions: Number(args.sessions), recipients: Number(args.recipients) };
@@ -54,7 +59,8 @@ async function main(): Promise<void> {
   const sink = await startSink();
   try {
     const profDir = args["cpu-prof"];
-    const empath = await startEmpath(sink.port, "", profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []);
+    const extra = args.toml ? `${args.toml.replaceAll("\\n", "\n")}\n` : "";
+    const empath = await startEmpath(sink.port, extra, profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []);
     try {
       results.push(await runCell(empath, sink, spec, options));
     } finally {
