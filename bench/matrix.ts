@@ -19,6 +19,7 @@
  *   deno run -A bench/matrix.ts --quick                       # one cell, ~15 s (the smoke test)
  *   deno run -A bench/matrix.ts --sizes 4096 --sessions 20 --recipients 1
  *   deno run -A bench/matrix.ts --skip-postfix                # Empath only
+ *   deno run -A bench/matrix.ts --paced-only --skip-postfix   # only Empath's paced run (200 msg/s), ~25 s
  *   deno run -A bench/matrix.ts --peers haraka                # Postfix and Haraka 3.3.4
  *
  * Postfix needs root and Debian's postfix package (see bench/lib/postfix.ts).
@@ -83,6 +84,7 @@ const args = benchArgs({
       help: 'rounds of the "DKIM on" cell (4 KB × 20: unsigned, RSA-2048, Ed25519); 0 skips (default 1 [0])',
     },
     "dkim-only": { type: "boolean", help: "only the DKIM cell (no matrix, no paced run, no Postfix)" },
+    "paced-only": { type: "boolean", help: "only the paced latency run (no matrix, no DKIM cell)" },
     quick: { type: "boolean", help: "one cell (4 KB × 20 sessions × 1 rcpt), ~1 s runs, no waiting for quiet" },
   },
 }).values;
@@ -118,6 +120,7 @@ const SAMPLE_MS = quick ? 200 : 1000;
 const MIN_MESSAGES = quick ? 100 : 50;
 const DKIM_ROUNDS = first("dkim-rounds", "1", "0");
 const DKIM_ONLY = args["dkim-only"];
+const PACED_ONLY = args["paced-only"] && !DKIM_ONLY;
 const POSTFIX = !args["skip-postfix"] && !DKIM_ONLY;
 const PEERS = (args.peers ?? "").split(",").filter(Boolean);
 if (PEERS.some((p) => p !== "haraka")) {
@@ -220,7 +223,7 @@ async function main(): Promise<void> {
   await appendJson(args.json, { kind: "machine", ...machine, loadStart, quick });
 
   const specs: CellSpec[] = [];
-  for (const size of DKIM_ONLY ? [] : SIZES) {
+  for (const size of DKIM_ONLY || PACED_ONLY ? [] : SIZES) {
     for (const sessions of SESSIONS) {
       for (const recipients of RECIPIENTS) specs.push({ size, sessions, recipients });
     }
@@ -264,7 +267,7 @@ async function main(): Promise<void> {
       if (row.haraka) console.log(`  ratio empath/haraka: ${(row.empath!.e2eRate / row.haraka.e2eRate).toFixed(2)}x`);
     }
 
-    if (DKIM_ROUNDS > 0) {
+    if (DKIM_ROUNDS > 0 && !PACED_ONLY) {
       console.log(`DKIM cell: 4096 B × 20 sessions, unsigned / RSA-2048 / Ed25519, ${DKIM_ROUNDS} round(s)`);
       const spec = { size: 4096, sessions: 20, recipients: 1 };
       const dkim = await runDkimCell(sink, DKIM_ROUNDS, {
@@ -363,8 +366,8 @@ async function main(): Promise<void> {
       `${e.bg.load.toFixed(1)}/${(h ?? p ?? e).loadAfter.toFixed(1)}`,
     ]),
   ));
-  const peak = Math.max(...results.map((r) => r.empath.peakRssMb));
-  console.log(`empath peak RSS over all cells: ${peak.toFixed(0)} MB`);
+  const peak = Math.max(0, ...results.map((r) => r.empath.peakRssMb));
+  if (results.length > 0) console.log(`empath peak RSS over all cells: ${peak.toFixed(0)} MB`);
 
   const t = targets(results, paced);
   console.log("\ntargets (issue #8, 2-core machine):");
