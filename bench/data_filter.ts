@@ -3,8 +3,10 @@
  * a fresh filter per message, messages of 4 KB and 100 KB with 76-character CRLF lines fed in
  * 64 KiB Buffer chunks (as smtp-server hands them out). With `--baseline REV` the filter of
  * that git revision (src/smtp/data_filter.ts and its errors.ts, copied to a temp dir) runs
- * too, alternating with the current one. 5 runs per variant; median and range of µs per
- * message, and the load average.
+ * too, alternating with the current one. Then smtp-server's DATA-mode scan (`_feedDataStream`)
+ * on the same messages (dot-stuffed, with the terminator): its own per-byte loop ("original")
+ * against `installFastDataScan` ("fast"), a fresh parser per message. 5 runs per variant;
+ * median and range of µs per message, and the load average.
  *
  *   flock /tmp/empath-bench.lock deno run -A bench/data_filter.ts --baseline 3bdb661
  *   deno run -A bench/data_filter.ts --runs 7 --budget-ms 300
@@ -12,6 +14,7 @@
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import * as current from "../src/smtp/data_filter.ts";
+import { createParser, installFastDataScan } from "../src/smtp/smtp_server_private.ts";
 import { loadText, median } from "./lib/mod.ts";
 
 type FilterModule = typeof current;
@@ -71,6 +74,37 @@ function timeRun(mod: FilterModule, parts: Buffer[], count: number): number {
 
 const fmt = (x: number) => x.toFixed(x < 10 ? 2 : 1);
 
+/** µs per message through a fresh parser's DATA scan (`parts` end with the terminator). */
+function timeScan(parts: Buffer[], original: boolean, count: number): number {
+  let sink = 0;
+  const done = () => {};
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const parser = createParser({ original });
+    const data = parser.startDataMode();
+    data.on("data", (c: Buffer) => sink += c.length);
+    for (const p of parts) parser._feedDataStream(p, done);
+  }
+  const us = ((performance.now() - t0) * 1000) / count;
+  if (sink === 0) throw new Error("no data");
+  return us;
+}
+
+/** Runs `time(variant, count)` alternately, `RUNS` times each, and prints medians and ranges. */
+function compare(label: string, names: string[], time: (v: number, count: number) => number): void {
+  names.forEach((_, v) => time(v, 300)); // warm-up
+  const slowest = Math.max(...names.map((_, v) => time(v, 300)));
+  const count = Math.max(300, Math.round((BUDGET_MS * 1000) / slowest));
+  const results = names.map(() => [] as number[]);
+  for (let r = 0; r < RUNS; r++) names.forEach((_, v) => results[v]!.push(time(v, count)));
+  const lines = names.map((name, v) => {
+    const xs = results[v]!;
+    return `${name} ${fmt(median(xs))} µs/msg (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+  });
+  const speedup = names.length > 1 ? `; ${(median(results[0]!) / median(results[1]!)).toFixed(1)}x` : "";
+  console.log(`${label} (${count} msgs/run, ${RUNS} runs): ${lines.join("; ")}${speedup}`);
+}
+
 const variants: [string, FilterModule][] = [["current", current]];
 if (args.values.baseline) {
   variants.unshift([`baseline ${args.values.baseline}`, await baselineModule(args.values.baseline)]);
@@ -79,18 +113,19 @@ if (args.values.baseline) {
 console.log(`load average before: ${await loadText()}`);
 for (const size of [4 * 1024, 100 * 1024]) {
   const parts = chunks(message(size));
-  for (const [, mod] of variants) timeRun(mod, parts, 300); // warm-up
-  const slowest = Math.max(...variants.map(([, mod]) => timeRun(mod, parts, 300)));
-  const count = Math.max(300, Math.round((BUDGET_MS * 1000) / slowest));
-  const results = variants.map(() => [] as number[]);
-  for (let r = 0; r < RUNS; r++) variants.forEach(([, mod], v) => results[v]!.push(timeRun(mod, parts, count)));
-  const lines = variants.map(([name], v) => {
-    const xs = results[v]!;
-    return `${name} ${fmt(median(xs))} µs/msg (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
-  });
-  const speedup = variants.length > 1 ? `; ${(median(results[0]!) / median(results[1]!)).toFixed(1)}x` : "";
-  console.log(
-    `${size / 1024} KB (${parts.length} chunks, ${count} msgs/run, ${RUNS} runs): ${lines.join("; ")}${speedup}`,
+  compare(
+    `DataFilter ${size / 1024} KB, ${parts.length} chunks`,
+    variants.map(([name]) => name),
+    (v, count) => timeRun(variants[v]![1], parts, count),
+  );
+}
+installFastDataScan();
+for (const size of [4 * 1024, 100 * 1024]) {
+  const parts = chunks(Buffer.concat([message(size), Buffer.from(".\r\n")]));
+  compare(
+    `DATA scan ${size / 1024} KB, ${parts.length} chunks`,
+    ["original", "fast"],
+    (v, count) => timeScan(parts, v === 0, count),
   );
 }
 console.log(`load average after: ${await loadText()}`);

@@ -7,8 +7,8 @@
  *   a header section larger than `maxHeaderBytes` is refused with 552 5.3.4, never
  *   passed on uninspected. Each byte is scanned once (a header dripped in tiny writes
  *   costs the same CPU as one sent in a single write), with `String.prototype.indexOf`
- *   over a latin1 view of the chunk for CR, LF and NUL; a chunk with anything unusual in it is checked again
- *   byte by byte, which gives the exact error or normalisation.
+ *   over a latin1 view of the chunk for CR, LF and NUL; a chunk with anything unusual
+ *   in it is checked again byte by byte, which gives the exact error or normalisation.
  *
  * The end of DATA itself is decided by smtp-server, which only ever accepts
  * `<CRLF>.<CRLF>`; this filter guarantees nothing resembling another end-of-data
@@ -90,8 +90,9 @@ export class DataFilter {
 
   /**
    * The fast path: finds CR, LF and NUL with `String.prototype.indexOf` over a latin1 view of
-   * the chunk ({@link latin1}: ~100 ns a call for `Uint8Array.prototype.indexOf`, a few ns here) and returns true when the chunk is well-formed (CRLF line
-   * ends only, no NUL, no line too long), with the state advanced past it. Anything else
+   * the chunk ({@link latin1}; `Uint8Array.prototype.indexOf` costs ~100 ns a call, a string
+   * search a few ns) and returns true when the chunk is well-formed (CRLF line ends only, no
+   * NUL, no line too long), with the state advanced past it. Anything else
    * returns false with the state untouched, and {@link #checkBytes} then looks at every byte,
    * so errors and normalisation are exactly those of the per-byte pass.
    */
