@@ -12,19 +12,19 @@
  *   deno run -A bench/data_filter.ts --runs 7 --budget-ms 300
  */
 import { Buffer } from "node:buffer";
-import { parseArgs } from "node:util";
 import * as current from "../src/smtp/data_filter.ts";
 import { createParser, installFastDataScan } from "../src/smtp/smtp_server_private.ts";
+import { benchArgs } from "./lib/cli_args.ts";
 import { loadText, median } from "./lib/mod.ts";
 
 type FilterModule = typeof current;
 
-const args = parseArgs({
-  args: Deno.args,
+const args = benchArgs({
+  usage: "deno run -A bench/data_filter.ts [options]",
   options: {
-    runs: { type: "string", default: "5" },
-    "budget-ms": { type: "string", default: "400" },
-    baseline: { type: "string" },
+    runs: { type: "string", default: "5", check: "number", help: "runs per variant (alternating)" },
+    "budget-ms": { type: "string", default: "400", check: "number", help: "milliseconds per run (about)" },
+    baseline: { type: "string", arg: "REV", help: "also time the DataFilter of this git revision" },
   },
 });
 const RUNS = Number(args.values.runs);
