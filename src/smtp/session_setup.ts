@@ -38,6 +38,7 @@ import {
   type Connection,
   type ConnectionOptions,
   createConnection,
+  installFastDataScan,
   isClosing,
   socketOf,
   startWhenReady,
@@ -46,6 +47,8 @@ import {
   watchParsers,
 } from "./smtp_server_private.ts";
 import { armHandshakeDeadline } from "./tls_deadline.ts";
+
+installFastDataScan(); // smtp-server's DATA scan without its per-byte loop (#18)
 
 /** The `[smtp]` settings a session reads (on every use, so reloads apply). */
 export interface SessionSettings {

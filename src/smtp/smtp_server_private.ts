@@ -10,7 +10,8 @@
  * - the command parser's input (slowloris deadlines, see drip_guard.ts);
  * - the EHLO/HELO/STARTTLS handlers (session hooks run before them);
  * - the implicit-TLS handshake after a PROXY header;
- * - the socket and DATA state of a session (timeouts, shutdown, `empathctl smtp connections`).
+ * - the socket and DATA state of a session (timeouts, shutdown, `empathctl smtp connections`);
+ * - a faster DATA-mode scan ({@link installFastDataScan}, #18).
  *
  * @example
  * ```ts
@@ -34,12 +35,14 @@
  * ```
  * @module
  */
+import { Buffer } from "node:buffer";
 import type net from "node:net";
 import { setImmediate } from "node:timers";
 import type tls from "node:tls";
 import type { SMTPServer } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
-import type { SMTPStream } from "smtp-server/lib/smtp-stream.js";
+import { SMTPStream } from "smtp-server/lib/smtp-stream.js";
+import { latin1 } from "./latin1.ts";
 
 /** One smtp-server session (its public fields: id, session, secure, send, close, connectionReady, name). */
 export type Connection = SMTPConnection;
@@ -218,4 +221,118 @@ export function upgradeToTls(
  */
 export function tlsParentOf(socket: net.Socket): net.Socket | undefined {
   return (socket as net.Socket & { _parent?: net.Socket })._parent ?? undefined;
+}
+
+type Done = (err?: Error | null) => void;
+
+const originalFeed = SMTPStream.prototype._feedDataStream;
+let fastInstalled = false;
+const END_SEQUENCE = Buffer.from("\r\n.\r\n");
+const DOT_CRLF = Buffer.from(".\r\n");
+const DOT = 0x2e;
+
+/**
+ * Replaces smtp-server's DATA-mode scan (`SMTPStream#_feedDataStream`, smtp-server@3.21.6
+ * `dist/esm/smtp-stream.js`), which walks every byte in JavaScript looking for a '.' after an
+ * LF (the end of data, or a dot to unstuff), by a copy of it that finds those dots with
+ * `String.prototype.indexOf("\n.")` over a latin1 view of the chunk (about 9 µs per 64 KiB
+ * instead of 30; `Buffer.prototype.indexOf` with a two-byte needle takes 180 µs). Everything
+ * else — the 4 bytes kept back across chunks, the start-of-data checks, byte counting,
+ * back-pressure — is the original's code, so the data stream and the commands after it are
+ * exactly the original's for every input and chunking. Idempotent; session_setup.ts calls it.
+ */
+export function installFastDataScan(): void {
+  if (fastInstalled) return;
+  fastInstalled = true;
+  SMTPStream.prototype._feedDataStream = function fastFeed(this: SMTPStream, chunk: Buffer, done: Done) {
+    feedData(this, chunk, done, undefined);
+  };
+}
+
+/**
+ * A new smtp-server command/data parser (for tests and benchmarks); with `original`, one that
+ * runs smtp-server's own per-byte DATA scan even after {@link installFastDataScan}.
+ */
+export function createParser(options: { original?: boolean } = {}): Parser {
+  const parser = new SMTPStream();
+  if (options.original) parser._feedDataStream = originalFeed;
+  return parser;
+}
+
+/**
+ * `SMTPStream#_feedDataStream` with the per-byte loop replaced; `text` is the latin1 view of
+ * `chunk` when the caller already has it (the rest of a chunk after an unstuffed dot).
+ */
+function feedData(stream: SMTPStream, chunk: Buffer, done: Done, text: string | undefined): void {
+  // only called in data mode, which always has a stream
+  const dataStream = stream._dataStream!;
+  if (stream._lastBytes && stream._lastBytes.length) {
+    chunk = Buffer.concat([stream._lastBytes, chunk], stream._lastBytes.length + chunk.length);
+    stream._lastBytes = false;
+    text = undefined;
+  }
+  let len = chunk.length;
+  // Does the data start with the end terminator (see the original for why _atDataStart)?
+  if (stream._atDataStart && len >= 3 && Buffer.compare(chunk.subarray(0, 3), DOT_CRLF) === 0) {
+    stream._endDataMode(false, chunk.subarray(3), done);
+    return;
+  }
+  // an escape dot as the first character
+  if (stream._atDataStart && len >= 2 && chunk[0] === DOT && chunk[1] === DOT) {
+    chunk = chunk.subarray(1);
+    len--;
+    stream._atDataStart = false;
+    text = undefined;
+  }
+  text ??= latin1(chunk);
+  // The original's `for (i = 2; i < len - 2; i++) if (chunk[i] === DOT && chunk[i - 1] === LF)`.
+  for (let lf = text.indexOf("\n.", 1); lf !== -1 && lf + 1 < len - 2; lf = text.indexOf("\n.", lf + 1)) {
+    const i = lf + 1;
+    // if the dot matches end terminator
+    if (Buffer.compare(chunk.subarray(i - 2, i + 3), END_SEQUENCE) === 0) {
+      const buf = chunk.subarray(0, i);
+      stream._countDataBytes(buf.length);
+      stream._endDataMode(buf, chunk.subarray(i + 3), done);
+      return;
+    }
+    // an escape dot: emit what comes before it and continue without it
+    if (chunk[i + 1] === DOT) {
+      const buf = chunk.subarray(0, i);
+      stream._lastBytes = false;
+      stream._countDataBytes(buf.length);
+      if (dataStream.writable) dataStream.write(buf);
+      const rest = chunk.subarray(i + 1);
+      const restText = text.slice(i + 1); // a slice, not a copy: the rest is not decoded again
+      setImmediate(() => feedData(stream, rest, done, restText));
+      return;
+    }
+  }
+  // keep the last bytes
+  stream._lastBytes = chunk.length < 4 ? chunk : chunk.subarray(chunk.length - 4);
+  // if current chunk is longer than the remainder bytes we keep for later emit the available bytes
+  if (stream._lastBytes.length < chunk.length) {
+    const buf = chunk.subarray(0, chunk.length - stream._lastBytes.length);
+    stream._countDataBytes(buf.length);
+    // write to stream but stop if need to wait for drain
+    if (dataStream.writable) {
+      const handled = dataStream.write(buf);
+      if (!handled && !dataStream.destroyed) {
+        // a stream that the application destroys never drains, it only closes
+        const onDrain = () => {
+          dataStream.removeListener("drain", onDrain);
+          dataStream.removeListener("close", onDrain);
+          done();
+        };
+        dataStream.once("drain", onDrain);
+        dataStream.once("close", onDrain);
+      } else {
+        return done();
+      }
+    } else {
+      return done();
+    }
+  } else {
+    // nothing to emit, continue with the input stream
+    return done();
+  }
 }

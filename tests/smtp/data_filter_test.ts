@@ -116,3 +116,34 @@ Deno.test("the indexOf fast path gives the per-byte answer: same errors, same ou
     { numRuns: 2000 },
   );
 });
+
+Deno.test("the fast path reads bytes, not characters: 8-bit data in Buffer chunks gives the per-byte answer", () => {
+  // 0x85 is NEL and 0x8D/0x8A sit where windows-1252 differs from latin1: none may pass for CR or LF.
+  const BYTES = [0x61, 0x20, 0x0d, 0x0a, 0x00, 0x85, 0x8a, 0x8d, 0xc3, 0xa9, 0xff];
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.constantFrom(...BYTES), fc.constant(-1)), { maxLength: 80 }),
+      fc.integer({ min: 1, max: 25 }),
+      fc.constantFrom<"reject" | "normalize">("reject", "normalize"),
+      fc.integer({ min: 3, max: 12 }),
+      (codes, chunk, mode, maxLineLength) => {
+        // -1 stands for a CRLF, so that well-formed runs (the fast path's case) are common.
+        const body = codes.flatMap((c) => c === -1 ? [0x0d, 0x0a] : [c]);
+        const bytes = Buffer.concat([Buffer.from("Subject: x\r\n\r\n"), Buffer.from(body)]);
+        const want = reference(bytes.toString("latin1"), mode, maxLineLength - 2);
+        let got: string;
+        try {
+          const f = new DataFilter({ maxLineLength, bareNewline: mode });
+          const out: Uint8Array[] = [];
+          for (let i = 0; i < bytes.length; i += chunk) out.push(...f.push(bytes.subarray(i, i + chunk)));
+          out.push(...f.end());
+          got = Buffer.concat(out).toString("latin1");
+        } catch (err) {
+          got = err instanceof SmtpError ? err.code : String(err);
+        }
+        assert.equal(got, want);
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
