@@ -64,17 +64,18 @@ export async function openMarksLog(path: string, fsync: boolean): Promise<MarksL
   };
 
   return {
-    async markDelivered(list) {
-      if (list.length === 0) return;
+    markDelivered(list) {
+      if (list.length === 0) return Promise.resolve();
       try {
         const bytes = enc.encode(list.map(line).join(""));
         let off = 0;
         while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
       } catch (err) {
-        throw io(`cannot append to ${path}`, err);
+        return Promise.reject(io(`cannot append to ${path}`, err));
       }
       for (const m of list) marks.add(m);
       syncSoon();
+      return Promise.resolve();
     },
     deliveredOf: (id) => Promise.resolve(marks.of(id)),
     async pruneDelivered(before, keep) {
