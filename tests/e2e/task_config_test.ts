@@ -42,3 +42,22 @@ Deno.test("the README's jq recipe skips the `Task start …` banner instead of f
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   assert.equal(new TextDecoder().decode(out.stdout).trim(), '{"id":"A","outcome":"deferred"}');
 });
+
+Deno.test("deno task compile includes every Worker module the daemon starts (deno compile leaves workers out otherwise)", async () => {
+  const root = new URL("../../", import.meta.url);
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<string, string>;
+  const compile = tasks.compile ?? "";
+  const workers: string[] = [];
+  for await (const entry of Deno.readDir(new URL("src/", root))) {
+    if (!entry.isDirectory) continue;
+    for await (const file of Deno.readDir(new URL(`src/${entry.name}/`, root))) {
+      if (!file.name.endsWith(".ts")) continue;
+      const text = await Deno.readTextFile(new URL(`src/${entry.name}/${file.name}`, root));
+      for (const m of text.matchAll(/new Worker\(new URL\("\.\/([\w.]+)", import\.meta\.url\)/g)) {
+        workers.push(`src/${entry.name}/${m[1]}`);
+      }
+    }
+  }
+  assert.ok(workers.length >= 3, `found ${workers.join(", ")}`);
+  for (const w of workers) assert.ok(compile.includes(`--include ${w}`), `deno task compile lacks --include ${w}`);
+});
