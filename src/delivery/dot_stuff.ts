@@ -37,6 +37,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { latin1 } from "../util/latin1.ts";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -47,12 +48,6 @@ const DOT = 0x2e;
  * chunk's last byte, or `false` before the first non-empty chunk.
  */
 export type PreviousByte = number | false;
-
-/** The chunk as a string of one character per byte. */
-function latin1(bytes: Uint8Array): string {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return buf.toString("latin1");
-}
 
 /**
  * Where nodemailer's DataStream transform would insert a '.' into `chunk` (the indexes of the

@@ -28,7 +28,7 @@
  * @module
  */
 import { reject } from "./errors.ts";
-import { latin1 } from "./latin1.ts";
+import { latin1 } from "../util/latin1.ts";
 
 /** Options for {@link DataFilter}. */
 export interface DataFilterOptions {

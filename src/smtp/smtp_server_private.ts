@@ -42,7 +42,7 @@ import type tls from "node:tls";
 import type { SMTPServer } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
 import { SMTPStream } from "smtp-server/lib/smtp-stream.js";
-import { latin1 } from "./latin1.ts";
+import { latin1 } from "../util/latin1.ts";
 
 /** One smtp-server session (its public fields: id, session, secure, send, close, connectionReady, name). */
 export type Connection = SMTPConnection;
