@@ -3,6 +3,7 @@
  * @module
  */
 import { join } from "node:path";
+import type { MessageRow } from "../src/control/mod.ts";
 import type { TestDaemon } from "./daemon.ts";
 import { CTL_PERMISSIONS, REPO } from "./repo.ts";
 
@@ -45,4 +46,16 @@ export async function ctlJson<T = Record<string, unknown>>(d: TestDaemon, args: 
   const r = await ctl(d, [...args, "--json"]);
   if (r.code !== 0) throw new Error(`empathctl ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
+}
+
+/** Polls `queue list --status deferred` until a message to each of `domains` is deferred; returns those rows. */
+export async function deferredTo(d: TestDaemon, domains: string[], timeoutMs = 20_000): Promise<MessageRow[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { messages } = await ctlJson<{ messages: MessageRow[] }>(d, ["queue", "list", "--status", "deferred"]);
+    const hit = messages.filter((m) => m.domains.some((x) => domains.includes(x)));
+    if (hit.length >= domains.length) return hit;
+    if (Date.now() > until) throw new Error(`deferred: ${JSON.stringify(messages.map((m) => m.domains))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

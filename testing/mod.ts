@@ -10,9 +10,10 @@ export { type ManagedProcess, ProcessError, type ProcessOptions, startProcess } 
 export { freePort, waitListening } from "./net.ts";
 export { CTL_PERMISSIONS, REPO, START_PERMISSIONS, taskPermissions } from "./repo.ts";
 export { restartDaemon, runEmpath, startDaemon, type StartOptions, type TestDaemon } from "./daemon.ts";
-export { ctl, ctlJson, type CtlRun, socketOf } from "./ctl.ts";
+export { ctl, ctlJson, type CtlRun, deferredTo, socketOf } from "./ctl.ts";
 export { spooledIds, spooledMessages } from "./spool_reader.ts";
 export { tempDir, tempFile, type TempPath } from "./temp.ts";
+export { eventually } from "./poll.ts";
 export * from "./fault_sink.ts";
 export * from "./fault_run.ts";
 export * from "./crash_loop.ts";

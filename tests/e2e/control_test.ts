@@ -12,6 +12,7 @@ import {
   type TestDaemon,
 } from "../../testing/daemon.ts";
 import { ctl, ctlJson, socketOf } from "../../testing/ctl.ts";
+import { eventually } from "../../testing/poll.ts";
 import { freePort } from "../../testing/net.ts";
 import { sendMessage } from "../../testing/smtp_client.ts";
 import { encodeFrame, FrameReader } from "../../src/control/mod.ts";
@@ -35,15 +36,8 @@ async function listed(d: TestDaemon, args: string[] = []): Promise<Row[]> {
   return (await ctlJson<{ messages: Row[] }>(d, ["queue", "list", ...args])).messages;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000) =>
+  eventually(fn, what, timeoutMs);
 
 async function auditLines(d: TestDaemon) {
   const text = await Deno.readTextFile(join(d.dataDir, "audit.log")).catch(() => "");

@@ -4,13 +4,12 @@
  * certificate, and MTA-STS policies served over HTTPS by Deno.serve.
  */
 import assert from "node:assert/strict";
-import { ctl, ctlJson } from "../../testing/ctl.ts";
+import { ctl, ctlJson, deferredTo } from "../../testing/ctl.ts";
 import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { type LabZone, startDnssecLab, tlsaRecord } from "../../testing/dnssec.ts";
 import { sendMessage } from "../../testing/smtp_client.ts";
 import { tempDir } from "../../testing/temp.ts";
 import { createTestCa } from "../../testing/test_ca.ts";
-import type { MessageRow } from "../../src/control/mod.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 
 const zone = (name: string, tlsa?: string, sign?: LabZone["sign"], extra: string[] = []): LabZone => ({
@@ -22,17 +21,6 @@ const zone = (name: string, tlsa?: string, sign?: LabZone["sign"], extra: string
 async function send(d: TestDaemon, to: string, body = "Subject: dane\r\n\r\nbody\r\n") {
   const r = await sendMessage(d.port, "a@example.com", [to], body);
   assert.equal(r.code, 250, r.text);
-}
-
-async function deferredTo(d: TestDaemon, domains: string[], timeoutMs = 20_000): Promise<MessageRow[]> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const { messages } = await ctlJson<{ messages: MessageRow[] }>(d, ["queue", "list", "--status", "deferred"]);
-    const hit = messages.filter((m) => m.domains.some((x) => domains.includes(x)));
-    if (hit.length >= domains.length) return hit;
-    if (Date.now() > until) throw new Error(`deferred: ${JSON.stringify(messages.map((m) => m.domains))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function readyInfo(d: TestDaemon): Promise<string> {

@@ -15,6 +15,7 @@ import { startScriptSink } from "../helpers/script_sink.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { type Reply, sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
 import { tempDir, tempFile } from "../../testing/temp.ts";
+import { eventually } from "../../testing/poll.ts";
 import { buildNative, findCc } from "../modules/native_build.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -55,15 +56,8 @@ async function recorded(path: string): Promise<{ hook: string; [k: string]: unkn
   return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000) =>
+  eventually(fn, what, timeoutMs, 50);
 
 Deno.test("modules veto each SMTP stage and the client sees the module's exact reply", async (t) => {
   await using dir = await tempDir("empath-modules-");

@@ -9,12 +9,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openKvStore } from "../../src/queue/mod.ts";
-import { ctlJson } from "../../testing/ctl.ts";
-import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
+import { ctlJson, deferredTo } from "../../testing/ctl.ts";
+import { startDaemon } from "../../testing/daemon.ts";
 import { sendMessage } from "../../testing/smtp_client.ts";
 import { tempDir } from "../../testing/temp.ts";
 import { createTestCa } from "../../testing/test_ca.ts";
-import type { MessageRow } from "../../src/control/mod.ts";
 import { startTxtDnsServer } from "../helpers/dns_txt.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 
@@ -44,17 +43,6 @@ const cachedElsewhere = (domain: string, id: string) => ({
   fetchedAt: Date.now() - 60_000,
   expiresAt: Date.now() + 86_000_000,
 });
-
-async function deferredTo(d: TestDaemon, domains: string[], timeoutMs = 20_000): Promise<MessageRow[]> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const { messages } = await ctlJson<{ messages: MessageRow[] }>(d, ["queue", "list", "--status", "deferred"]);
-    const hit = messages.filter((m) => m.domains.some((x) => domains.includes(x)));
-    if (hit.length >= domains.length) return hit;
-    if (Date.now() > until) throw new Error(`deferred: ${JSON.stringify(messages.map((m) => m.domains))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 interface ReportRow {
   domain: string;

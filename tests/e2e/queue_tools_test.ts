@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { ctl, ctlJson, socketOf } from "../../testing/ctl.ts";
+import { eventually } from "../../testing/poll.ts";
 import { freePort as closedPort } from "../../testing/net.ts";
 import { sendMessage, SmtpClient } from "../../testing/smtp_client.ts";
 import { taskPermissions } from "../../testing/repo.ts";
@@ -32,15 +33,8 @@ type Row = {
 const listed = async (d: TestDaemon, args: string[] = []) =>
   (await ctlJson<{ messages: Row[] }>(d, ["queue", "list", ...args])).messages;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000) =>
+  eventually(fn, what, timeoutMs);
 
 Deno.test("queue tools: cat, search, bulk actions by selector and stdin, bounce reason, history", async (t) => {
   const d = await startDaemon({ toml: deferringToml(closedPort()), logLevel: "info" });

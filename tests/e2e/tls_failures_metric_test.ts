@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { sendMessage } from "../../testing/smtp_client.ts";
 import { tempDir } from "../../testing/temp.ts";
+import { eventually } from "../../testing/poll.ts";
 import { selfSignedCertificate } from "../helpers/self_signed.ts";
 import { startScriptSink } from "../helpers/script_sink.ts";
 
@@ -15,14 +16,6 @@ async function tlsFailures(d: TestDaemon, direction: string, reason: string): Pr
   const text = await fetch(`http://127.0.0.1:${d.portOf("http")}/metrics`).then((r) => r.text());
   const re = new RegExp(`^empath_tls_failures_total\\{direction="${direction}",reason="${reason}"\\} (\\d+)$`, "m");
   return Number(re.exec(text)?.[1] ?? 0);
-}
-
-async function eventually(what: string, check: () => Promise<boolean>) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 const MSG = "Subject: tls\r\n\r\nbody\r\n";
@@ -70,6 +63,10 @@ Deno.test("inbound: a STARTTLS handshake that fails is counted", async () => {
       conn.close();
     } catch { /* closed by the server */ }
   }
-  await eventually("the inbound failure counted", async () => await tlsFailures(d, "inbound", "handshake") === 1);
+  await eventually(
+    async () => await tlsFailures(d, "inbound", "handshake") === 1,
+    "the inbound failure counted",
+    10_000,
+  );
   assert.equal(await tlsFailures(d, "outbound", "certificate-not-trusted"), 0);
 });
