@@ -43,3 +43,25 @@ export async function dkimpy(args: string[], input: Uint8Array): Promise<string>
   if (!out.success) throw new Error(`dkimpy ${args[0]} failed: ${err}`);
   return new TextDecoder().decode(out.stdout);
 }
+
+/**
+ * The DNS of the inbound authentication tests: SPF passing for `clientIp` (pass.test), failing
+ * (fail.test) and soft-failing (soft.test), each with a DMARC policy; signed.test publishing
+ * {@link RSA_KEY} under selector `ext`; none.test with an address only.
+ */
+export function authZone(clientIp: string): { txt: [string, string][]; a: [string, string][] } {
+  return {
+    txt: [
+      ["pass.test", `v=spf1 ip4:${clientIp} -all`],
+      ["_dmarc.pass.test", "v=DMARC1; p=reject"],
+      ["fail.test", "v=spf1 -all"],
+      ["_dmarc.fail.test", "v=DMARC1; p=reject"],
+      ["soft.test", "v=spf1 ~all"],
+      ["_dmarc.soft.test", "v=DMARC1; p=quarantine"],
+      ["ext._domainkey.signed.test", RSA_KEY.record],
+      ["signed.test", "v=spf1 -all"],
+      ["_dmarc.signed.test", "v=DMARC1; p=reject"],
+    ],
+    a: [["none.test", "192.0.2.99"]],
+  };
+}

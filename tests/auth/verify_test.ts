@@ -14,26 +14,13 @@ import {
   verifyMessage,
 } from "../../src/auth/mod.ts";
 import { startBlackHoleDns, startTxtDnsServer, type TestNameServer } from "../helpers/dns_txt.ts";
-import { dkimpy, message, prepend, RSA_KEY } from "./fixtures.ts";
+import { authZone, dkimpy, message, prepend, RSA_KEY } from "./fixtures.ts";
 
 const IP = "192.0.2.10";
 const ID = "mx.rcpt.test";
 
 async function withDns(fn: (resolver: MailauthResolver, dns: TestNameServer) => Promise<void>) {
-  const dns = await startTxtDnsServer({
-    txt: [
-      ["pass.test", `v=spf1 ip4:${IP} -all`],
-      ["_dmarc.pass.test", "v=DMARC1; p=reject"],
-      ["fail.test", "v=spf1 -all"],
-      ["_dmarc.fail.test", "v=DMARC1; p=reject"],
-      ["soft.test", "v=spf1 ~all"],
-      ["_dmarc.soft.test", "v=DMARC1; p=quarantine"],
-      ["ext._domainkey.signed.test", RSA_KEY.record],
-      ["signed.test", "v=spf1 -all"],
-      ["_dmarc.signed.test", "v=DMARC1; p=reject"],
-    ],
-    a: [["none.test", "192.0.2.99"]],
-  });
+  const dns = await startTxtDnsServer(authZone(IP));
   try {
     await fn(createMailauthResolver(denoDnsLookup({ nameServer: { ipAddr: "127.0.0.1", port: dns.port } })), dns);
   } finally {

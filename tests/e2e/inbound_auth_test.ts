@@ -11,7 +11,7 @@ import { startDaemon, type TestDaemon } from "../../testing/daemon.ts";
 import { sendMessage } from "../../testing/smtp_client.ts";
 import { spooledMessages } from "../../testing/spool_reader.ts";
 import { startBlackHoleDns, startTxtDnsServer } from "../helpers/dns_txt.ts";
-import { dkimpy, RSA_KEY } from "../auth/fixtures.ts";
+import { authZone, dkimpy, RSA_KEY } from "../auth/fixtures.ts";
 import { REPO } from "../../testing/mod.ts";
 
 const ID = "mx.rcpt.test";
@@ -43,20 +43,7 @@ Deno.test("mx inbound: exact Authentication-Results for SPF/DKIM/DMARC, forged A
   const dir = await Deno.makeTempDir();
   const keyFile = join(dir, "ext.pem");
   await Deno.writeTextFile(keyFile, RSA_KEY.privateKeyPem);
-  const dns = await startTxtDnsServer({
-    txt: [
-      ["pass.test", "v=spf1 ip4:127.0.0.1 -all"],
-      ["_dmarc.pass.test", "v=DMARC1; p=reject"],
-      ["fail.test", "v=spf1 -all"],
-      ["_dmarc.fail.test", "v=DMARC1; p=reject"],
-      ["soft.test", "v=spf1 ~all"],
-      ["_dmarc.soft.test", "v=DMARC1; p=quarantine"],
-      ["ext._domainkey.signed.test", RSA_KEY.record],
-      ["signed.test", "v=spf1 -all"],
-      ["_dmarc.signed.test", "v=DMARC1; p=reject"],
-    ],
-    a: [["none.test", "192.0.2.99"]],
-  });
+  const dns = await startTxtDnsServer(authZone("127.0.0.1"));
   const d = await startDaemon({ toml: toml(dns.port) });
   try {
     const send = (from: string, data: string) => sendMessage(d.port, from, ["bob@rcpt.test"], data);
