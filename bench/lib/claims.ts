@@ -7,7 +7,7 @@
  * @module
  */
 import { connectPostgres, createPgStore, type PgQueueStore } from "../../src/cluster/mod.ts";
-import type { QueueRecord } from "../../src/queue/mod.ts";
+import { newQueueRecord, type QueueRecord } from "../../src/queue/mod.ts";
 import { ulid } from "../../src/spool/mod.ts";
 
 /** Options for {@link claimRate}. */
@@ -38,20 +38,12 @@ export interface ClaimRateResult {
 }
 
 function record(now: number): QueueRecord {
-  return {
-    id: ulid(),
-    status: "queued",
+  const envelope = {
     sender: "bench@example.com",
-    recipients: [{ address: "rcpt@dest.example", status: "pending", attempts: 0, updatedAt: now }],
-    size: 4096,
-    receivedAt: now,
-    nextAttemptAt: now,
-    attempts: [],
-    dsn: {},
+    recipients: [{ address: "rcpt@dest.example" }],
     client: { address: "127.0.0.1", listener: "mx" },
-    metadata: {},
-    updatedAt: now,
   };
+  return newQueueRecord({ id: ulid(), size: 4096 }, envelope, now);
 }
 
 /** Inserts `count` due records (no bodies) so that claims always find work. */

@@ -3,27 +3,17 @@
  * and file_store_test.ts.
  */
 import assert from "node:assert/strict";
-import type { QueueRecord, QueueStore } from "../../src/queue/mod.ts";
+import { newQueueRecord, type QueueRecord, type QueueStore } from "../../src/queue/mod.ts";
 import { ulid } from "../../src/spool/mod.ts";
 
 /** A minimal valid record. */
 export function sampleRecord(overrides: Partial<QueueRecord> = {}): QueueRecord {
-  const now = Date.now();
-  return {
-    id: ulid(),
-    status: "queued",
+  const envelope = {
     sender: "alice@example.com",
-    recipients: [{ address: "bob@example.net", status: "pending", attempts: 0, updatedAt: now }],
-    size: 1234,
-    receivedAt: now,
-    nextAttemptAt: now,
-    attempts: [],
-    dsn: {},
+    recipients: [{ address: "bob@example.net" }],
     client: { address: "127.0.0.1", listener: "mx" },
-    metadata: {},
-    updatedAt: now,
-    ...overrides,
   };
+  return { ...newQueueRecord({ id: ulid(), size: 1234 }, envelope, Date.now()), ...overrides };
 }
 
 /** Registers the contract tests for one backend. */
