@@ -6,7 +6,7 @@
  *
  * Writes never block the caller: `write()` only appends to an in-memory buffer
  * (bounded; lines beyond it are dropped and counted), and a background loop
- * writes the buffer out: it starts at the end of the event-loop turn (a 0 ms timer),
+ * writes the buffer out: it starts at the end of the event-loop turn (`setImmediate`),
  * so the lines of one turn go out in one write rather than one write each. A
  * failing write (ENOSPC, EROFS, EIO…) drops that batch, counts it, logs a warning
  * at most once a minute, and reopens the file on the next batch, so the daemon

@@ -4,7 +4,7 @@
  *
  * Lines go to stderr in batches (issue #18: one `writeSync` per line cost 4 % of the
  * relay's main thread). The sink appends each formatted line to a buffer and schedules
- * one flush per event-loop turn (a 0 ms timer); the flush encodes the buffer once and
+ * one flush per event-loop turn (`setImmediate`); the flush encodes the buffer once and
  * writes it with as few `writeSync` calls as the fd accepts. A line is never split
  * between batches and lines keep their order. The buffer is bounded (about 1 MiB of
  * text): a line that takes it over flushes at once, synchronously. Everything buffered
