@@ -1,7 +1,7 @@
 /**
  * The console's only script and stylesheet, served from /console (the CSP allows
- * no inline code): live counters over SSE, confirmation of destructive actions,
- * and the "check all" box.
+ * no inline code): live counters over SSE (reopened if the browser gives up on
+ * it), confirmation of destructive actions, and the "check all" box.
  * @module
  */
 
@@ -17,7 +17,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const c of document.querySelectorAll("input[name=ids]")) c.checked = all.checked;
   });
   const live = document.querySelector("[data-live]");
-  if (live && window.EventSource) {
+  const listen = () => {
     const source = new EventSource(live.dataset.live);
     source.addEventListener("counters", (e) => {
       const data = JSON.parse(e.data);
@@ -27,7 +27,12 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       live.dataset.updated = String(Date.now());
     });
-  }
+    // The browser gives up on a failed answer (e.g. the daemon restarting): start over.
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) setTimeout(listen, 5000);
+    });
+  };
+  if (live && window.EventSource) listen();
 });
 `;
 

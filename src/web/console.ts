@@ -156,6 +156,8 @@ export function createConsole(options: ConsoleOptions): (req: Request) => Promis
             end();
           }
         };
+        // A dropped stream is reopened after one interval (the browser's default is 3 s).
+        controller.enqueue(enc.encode(`retry: ${interval}\n\n`));
         void push();
         timer = setInterval(push, interval);
       },

@@ -71,8 +71,13 @@ Deno.test("web console: login, summary, list, detail, an action, CSRF and origin
     });
 
     await t.step("live counters arrive over SSE", async () => {
-      await page.waitForFunction(LIVE, null, {
-        timeout: 10_000,
+      // The page's view of the stream, for the failure message.
+      const seen: string[] = [];
+      page.on("console", (m) => seen.push(`console ${m.type()}: ${m.text()}`));
+      page.on("requestfailed", (r) => seen.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
+      page.on("response", (r) => seen.push(`${r.status()} ${r.url()} ${r.headers()["content-type"] ?? ""}`));
+      await page.waitForFunction(LIVE, null, { timeout: 30_000, polling: 100 }).catch((err) => {
+        throw new Error(`no counters over SSE: ${(err as Error).message}\n${seen.join("\n")}`);
       });
       const total = await page.textContent("[data-counter=total]");
       assert.equal(total, "4");
@@ -198,7 +203,9 @@ Deno.test("web console: an open live-counter stream does not hold up shutdown", 
     const events = await fetch(`${base}/console/events`, { headers: { cookie } });
     assert.equal(events.headers.get("content-type"), "text/event-stream");
     const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
-    assert.match((await reader.read()).value ?? "", /^event: counters\ndata: \{"total":0/);
+    let text = "";
+    while (!text.includes("event: counters")) text += (await reader.read()).value ?? "";
+    assert.match(text, /^retry: \d+\n\nevent: counters\ndata: \{"total":0/);
     const started = Date.now();
     assert.equal(await d.stop(), 0);
     assert.ok(Date.now() - started < 10_000, "stopped promptly");
