@@ -108,7 +108,6 @@ export function createPgSpool(sql: Sql, staging: Spool): PgSpool {
           await writer.commit();
           sealed.add(writer.id);
         },
-        stage: () => ({ durable: sealing.commit() }),
         abort: () => writer.abort(),
       };
       return sealing;

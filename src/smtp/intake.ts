@@ -209,12 +209,9 @@ export async function receiveMessage(
   }
   // Nothing reads the data back before the record: its sync and the record's commit overlap.
   const readBack = (!!options.verify && !held) || !!options.beforeQueue || (!!options.sign && !held);
-  let durable: Promise<void> | undefined = writer!.stage().durable;
+  const durable = readBack ? undefined : writer!.stage?.().durable;
   try {
-    if (readBack) {
-      await durable;
-      durable = undefined;
-    }
+    if (!durable) await writer!.commit();
   } catch (err) {
     throw toSmtp(err);
   }

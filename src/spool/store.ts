@@ -54,11 +54,12 @@ export interface SpoolWriter {
   commit(): Promise<void>;
   /**
    * Like {@link SpoolWriter.commit}, in two steps: the data is readable under its id
-   * when this returns, and `durable` settles as `commit()` would. A segment append
-   * starts its sync here, so the caller can write the queue record while the data
-   * is synced (each waits for the disk at the same time).
+   * when this returns, and `durable` settles as `commit()` would, so the caller can
+   * write the queue record while the data is synced (each waits for the disk at the
+   * same time). Only spools whose data stands alone have it (not the cluster's,
+   * whose record takes the data with it).
    */
-  stage(): { durable: Promise<void> };
+  stage?(): { durable: Promise<void> };
   /** Removes the partial file. Never throws. */
   abort(): Promise<void>;
 }
@@ -141,7 +142,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     let bytes = 0;
     let spilled: SpoolWriter | undefined;
     const stage = (): { durable: Promise<void> } => {
-      if (spilled) return spilled.stage();
+      if (spilled) return { durable: spilled.commit() }; // flushed at once, synced by the promise
       const data = chunks;
       chunks = [];
       const durable = (async () => {
@@ -233,7 +234,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
         } catch { /* already closed */ }
       }
     };
-    const writer: SpoolWriter = {
+    return Promise.resolve({
       id,
       get bytes() {
         return bytes;
@@ -271,15 +272,13 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
           receiving.delete(id);
         }
       },
-      stage: () => ({ durable: writer.commit() }),
       async abort() {
         close();
         buffer = new Uint8Array(0);
         await Deno.remove(path).catch(() => {});
         receiving.delete(id);
       },
-    };
-    return Promise.resolve(writer);
+    });
   }
 
   return {

@@ -97,7 +97,7 @@ Deno.test("staged data: the record is written while the data syncs, and the subm
   withQueue(async (spool, store) => {
     const writer = await spool.create();
     await writer.write(BYTES);
-    const { durable } = writer.stage();
+    const { durable } = writer.stage!();
     assert.deepEqual(await spool.readAll(writer.id), BYTES, "readable as soon as it is staged");
     let synced!: () => void;
     const gate = new Promise<void>((resolve) => synced = resolve);
@@ -135,7 +135,7 @@ Deno.test("staged data whose sync fails: the record is removed again, the data t
   withQueue(async (spool, store) => {
     const writer = await spool.create();
     await writer.write(BYTES);
-    await writer.stage().durable;
+    await writer.stage!().durable;
     const submitter = createSubmitter({ store, spool });
     let events = 0;
     submitter.onQueued(() => events++);
@@ -149,7 +149,7 @@ Deno.test("staged data whose sync fails: the record is removed again, the data t
     assert.equal(events, 0);
     const again = await spool.create();
     await again.write(BYTES);
-    await again.stage().durable;
+    await again.stage!().durable;
     const full = () => Promise.reject(new Error("No space left on device (os error 28)"));
     await assert.rejects(
       () => submitter.submit({ data: { id: again.id, size: BYTES.length, durable: full() }, envelope: ENVELOPE }),
