@@ -4,7 +4,10 @@
  * - spool data without a queue record (crash between data commit and state write,
  *   before 250 was sent) is removed;
  * - records caught "delivering" are queued again;
- * - records whose data is missing are marked failed and reported loudly.
+ * - records whose data is missing are marked failed and reported loudly. (The
+ *   record of a small message is written while its data is synced, so after a
+ *   power loss this is also how a message whose 250 was never sent looks: its
+ *   sender still holds it and sends it again.)
  * @module
  */
 import type { Logger } from "@logtape/logtape";
@@ -36,7 +39,10 @@ export async function recoverQueue(spool: Spool, store: QueueStore, log: Logger)
     const finished = record.status === "delivered" || record.status === "failed";
     if (!hasData && !finished) {
       report.missingData++;
-      log.error("recovery: message {id} has queue state but no spool data; marking failed", { id: record.id });
+      log.error(
+        "recovery: message {id} has queue state but no spool data (lost, or a power loss before its 250 was sent); marking failed",
+        { id: record.id },
+      );
       for (const r of record.recipients) {
         if (r.status === "pending" || r.status === "deferred") {
           r.status = "failed";

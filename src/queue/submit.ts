@@ -4,11 +4,12 @@
  * submitter builds the {@link QueueRecord}, commits it, and only then announces
  * it with a single "queued" event that the daemon wires once (delivery, totals).
  *
- * Durability order: the data is durable in the spool first (already committed by
- * the caller, or spooled here from bytes), then the record is committed, then the
- * event fires and the promise resolves (the caller may now answer 250). If the
- * record cannot be stored, the spool data is removed (no orphan) and a
- * {@link SubmitError} is thrown.
+ * Durability order: the data is durable in the spool (already committed by the
+ * caller, spooled here from bytes, or staged by the caller and synced while the
+ * record is committed), and the record is committed; only then does the event fire
+ * and the promise resolve (the caller may now answer 250). If the record cannot be
+ * stored, or staged data cannot be synced, the spool data (and the record) are
+ * removed and a {@link SubmitError} is thrown.
  *
  * @example
  * ```ts
@@ -57,10 +58,16 @@ export interface SubmitEnvelope {
   priority?: Priority;
 }
 
-/** Data already committed to the spool under `id`. */
+/** Data already committed to the spool under `id`, or staged there (see `durable`). */
 export interface SpooledData {
   id: string;
   size: number;
+  /**
+   * Data staged with `SpoolWriter.stage()`: settles once it is durable. The record is
+   * written while the data is synced, and the submit resolves only once both are on
+   * disk; if the sync fails, the record is removed again and the submit fails.
+   */
+  durable?: Promise<void>;
 }
 
 /** What {@link Submitter.submit} takes. */
@@ -134,11 +141,16 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
       const record = newQueueRecord(spooled, envelope, receivedAt ?? clock());
       const priority = envelope.priority ?? modulePriority(envelope.metadata) ?? options.priorityOf?.(envelope);
       if (priority && priority !== "normal") record.priority = priority;
-      try {
-        await store.put(record);
-      } catch (err) {
+      // Both waits for the disk at once: the record's commit and the staged data's sync.
+      const [stored, synced] = await Promise.allSettled([store.put(record), spooled.durable]);
+      if (synced.status === "rejected") {
+        if (stored.status === "fulfilled") await store.delete(record.id).catch(() => {});
         await spool.delete(spooled.id).catch(() => {});
-        throw failure(err, "SUBMIT_QUEUE_WRITE", "queue write failed");
+        throw failure(synced.reason, "SUBMIT_SPOOL_WRITE", "spool write failed");
+      }
+      if (stored.status === "rejected") {
+        await spool.delete(spooled.id).catch(() => {});
+        throw failure(stored.reason, "SUBMIT_QUEUE_WRITE", "queue write failed");
       }
       for (const listener of listeners) {
         try {

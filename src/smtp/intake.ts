@@ -207,11 +207,15 @@ export async function receiveMessage(
       throw toSmtp(err);
     }
   }
+  // Nothing reads the data back before the record: its sync and the record's commit overlap.
+  const readBack = (!!options.verify && !held) || !!options.beforeQueue || (!!options.sign && !held);
+  const durable = readBack ? undefined : writer!.stage?.().durable;
   try {
-    await writer!.commit();
+    if (!durable) await writer!.commit();
   } catch (err) {
     throw toSmtp(err);
   }
+  durable?.catch(() => {}); // awaited by the submit below; a failure is its to report
   let size = writer!.bytes;
   let sign = options.sign;
   try {
@@ -241,7 +245,7 @@ export async function receiveMessage(
   if (envelope.tls?.version !== undefined) client.tls = envelope.tls.version;
   try {
     return await options.submitter.submit({
-      data: { id, size },
+      data: { id, size, durable },
       receivedAt: now,
       envelope: {
         sender: envelope.sender,
@@ -265,8 +269,9 @@ export async function receiveMessage(
       },
     });
   } catch (err) {
-    // The submitter removed the data. A full disk is 452 4.3.1 whether the data or the record hit it.
-    if (err instanceof SubmitError && err.code === "SUBMIT_NO_SPACE") throw toSmtp(err.cause);
+    // The submitter removed the data. A full disk is 452 4.3.1 whether the data or the record hit it;
+    // a failed sync of the data is the spool's error, as from a commit.
+    if (err instanceof SubmitError && err.code !== "SUBMIT_QUEUE_WRITE") throw toSmtp(err.cause);
     const cause = err instanceof SubmitError ? err.cause : err;
     throw reject(451, "4.3.0", `Queue write failed, try again later (${(cause as Error).message})`, "QUEUE_IO");
   }

@@ -52,6 +52,14 @@ export interface SpoolWriter {
   write(chunk: Uint8Array): Promise<void>;
   /** Makes the data durable under its id. */
   commit(): Promise<void>;
+  /**
+   * Like {@link SpoolWriter.commit}, in two steps: the data is readable under its id
+   * when this returns, and `durable` settles as `commit()` would, so the caller can
+   * write the queue record while the data is synced (each waits for the disk at the
+   * same time). Only spools whose data stands alone have it (not the cluster's,
+   * whose record takes the data with it).
+   */
+  stage?(): { durable: Promise<void> };
   /** Removes the partial file. Never throws. */
   abort(): Promise<void>;
 }
@@ -133,6 +141,29 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     let chunks: Uint8Array[] = [];
     let bytes = 0;
     let spilled: SpoolWriter | undefined;
+    const stage = (): { durable: Promise<void> } => {
+      if (spilled) return { durable: spilled.commit() }; // flushed at once, synced by the promise
+      const data = chunks;
+      chunks = [];
+      const durable = (async () => {
+        try {
+          segments.append(id, data, bytes); // synchronous: readable once stage() returns
+        } catch (err) {
+          receiving.delete(id);
+          throw toSpoolError(err, "committing message data");
+        }
+        try {
+          await segments.sync();
+          recent.put(id, data, bytes); // delivery usually reads it back at once
+        } catch (err) {
+          await segments.delete(id);
+          throw toSpoolError(err, "committing message data");
+        } finally {
+          receiving.delete(id);
+        }
+      })();
+      return { durable };
+    };
     return {
       id,
       get bytes() {
@@ -150,21 +181,10 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
         chunks.push(chunk.slice());
         bytes += chunk.length;
       },
-      async commit() {
-        if (spilled) return await spilled.commit();
-        try {
-          segments.append(id, chunks, bytes);
-          const data = chunks;
-          chunks = [];
-          await segments.sync();
-          recent.put(id, data, bytes); // delivery usually reads it back at once
-        } catch (err) {
-          await segments.delete(id);
-          throw toSpoolError(err, "committing message data");
-        } finally {
-          receiving.delete(id);
-        }
+      commit() {
+        return stage().durable;
       },
+      stage,
       async abort() {
         chunks = [];
         if (spilled) return await spilled.abort();

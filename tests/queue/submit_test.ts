@@ -93,6 +93,70 @@ Deno.test("a failed put removes the spool data, throws a typed error and emits n
     assert.equal(events, 0);
   }));
 
+Deno.test("staged data: the record is written while the data syncs, and the submit waits for both", () =>
+  withQueue(async (spool, store) => {
+    const writer = await spool.create();
+    await writer.write(BYTES);
+    const { durable } = writer.stage!();
+    assert.deepEqual(await spool.readAll(writer.id), BYTES, "readable as soon as it is staged");
+    let synced!: () => void;
+    const gate = new Promise<void>((resolve) => synced = resolve);
+    let putDuringSync = false;
+    let sawDurable = false;
+    const tracked: QueueStore = {
+      ...store,
+      put: async (record) => {
+        putDuringSync = true;
+        await store.put(record);
+      },
+    };
+    const submitter = createSubmitter({ store: tracked, spool });
+    submitter.onQueued(() => assert.ok(sawDurable, "announced only once the data is durable"));
+    const submitted = submitter.submit({
+      data: {
+        id: writer.id,
+        size: BYTES.length,
+        durable: gate.then(() => durable).then(() => void (sawDurable = true)),
+      },
+      envelope: ENVELOPE,
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(putDuringSync, "the record's write did not wait for the data's sync");
+    let done = false;
+    void submitted.then(() => done = true);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(done, false, "no submit (no 250) before the data is durable");
+    synced();
+    const record = await submitted;
+    assert.deepEqual(await store.get(record.id), record);
+  }));
+
+Deno.test("staged data whose sync fails: the record is removed again, the data too, and nothing is announced", () =>
+  withQueue(async (spool, store) => {
+    const writer = await spool.create();
+    await writer.write(BYTES);
+    await writer.stage!().durable;
+    const submitter = createSubmitter({ store, spool });
+    let events = 0;
+    submitter.onQueued(() => events++);
+    const durable = Promise.reject(new Error("EIO: input/output error, fdatasync"));
+    await assert.rejects(
+      () => submitter.submit({ data: { id: writer.id, size: BYTES.length, durable }, envelope: ENVELOPE }),
+      { name: "SubmitError", code: "SUBMIT_SPOOL_WRITE" },
+    );
+    assert.equal(await store.get(writer.id), null, "no record left");
+    assert.deepEqual(await Array.fromAsync(spool.list()), [], "no data left");
+    assert.equal(events, 0);
+    const again = await spool.create();
+    await again.write(BYTES);
+    await again.stage!().durable;
+    const full = () => Promise.reject(new Error("No space left on device (os error 28)"));
+    await assert.rejects(
+      () => submitter.submit({ data: { id: again.id, size: BYTES.length, durable: full() }, envelope: ENVELOPE }),
+      { code: "SUBMIT_NO_SPACE" },
+    );
+  }));
+
 Deno.test("a put failing on a full disk is reported as SUBMIT_NO_SPACE", () =>
   withQueue(async (spool, store) => {
     const submitter = createSubmitter({ store: failingPuts(store, "database or disk is full"), spool });

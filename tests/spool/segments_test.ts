@@ -144,3 +144,21 @@ Deno.test("a deleted message stays deleted after a restart, though its segment l
     assert.deepEqual((await Array.fromAsync(again.list())).sort(), [id0, id2].sort());
     assert.equal(dec.decode(await again.readAll(id2)), "Subject: 2\r\n\r\n");
   }));
+
+Deno.test("stage(): a small message is readable at once and durable when `durable` resolves; a large one as commit()", () =>
+  withDir(async (dir) => {
+    const spool = await openSpool(dir);
+    const small = await spool.create();
+    await small.write(enc.encode("Subject: staged\r\n\r\nbody\r\n"));
+    const { durable } = small.stage!();
+    assert.ok(spool.receiving.has(small.id), "still being received until it is durable");
+    assert.equal(dec.decode(await spool.readAll(small.id)), "Subject: staged\r\n\r\nbody\r\n");
+    await durable;
+    assert.equal(spool.receiving.has(small.id), false);
+    const large = await spool.create();
+    await large.write(new Uint8Array(300 * 1024).fill(0x62));
+    await large.stage!().durable;
+    assert.equal((await Deno.stat(spool.pathOf(large.id))).size, 300 * 1024);
+    const again = await openSpool(dir);
+    assert.deepEqual((await Array.fromAsync(again.list())).sort(), [small.id, large.id].sort());
+  }));
