@@ -6,9 +6,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { startDovecot } from "./dovecot.ts"; // @ts-ignore deno#26900
+ *
  * const dovecot = await startDovecot({ users: [{ name: "alice@example.test" }, { name: "full@example.test", quota: "1" }] });
- * await dovecot.waitForMessages("alice@example.test", 1);
- * await dovecot.stop(); await dovecot.cleanup();
+ * // A test points Empath at `unix:${dovecot.socket}` and then waits: await dovecot.waitForMessages("alice@example.test", 1)
+ * assert.deepEqual(await dovecot.messages("alice@example.test"), []);
+ * await dovecot.stop();
+ * await dovecot.cleanup();
  * ```
  */
 import { join } from "node:path";
