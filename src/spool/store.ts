@@ -8,8 +8,9 @@
  * see {@link DirSync}) before a commit resolves.
  *
  * There is no temp file and rename: a data file only counts once the queue store
- * holds a record for it, and the queue record is written after the commit. A file
- * without a record is an unacknowledged orphan that recovery removes. (A rename
+ * holds a record for it, and the queue record is written after the commit (or while
+ * it syncs, see {@link SpoolWriter.stage}). A file without a record is an
+ * unacknowledged orphan that recovery removes. (A rename
  * across directories cost ~0.25 ms of event-loop time per message on ext4 — the
  * single largest cost of accepting a message.) Files still being written are
  * tracked in {@link Spool.receiving} so a runtime orphan sweep leaves them alone.
