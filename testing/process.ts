@@ -8,6 +8,7 @@
  * @module
  */
 import { waitListening } from "./net.ts";
+import { concatBytes } from "../src/util/bytes.ts";
 
 /** Why a process helper failed. */
 export class ProcessError extends Error {
@@ -103,7 +104,7 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
     ringPos = (ringPos + tail.length) % size;
   };
   const keptRaw = () =>
-    ringWrapped ? concat([ring.subarray(ringPos), ring.subarray(0, ringPos)]) : ring.subarray(0, ringPos);
+    ringWrapped ? concatBytes([ring.subarray(ringPos), ring.subarray(0, ringPos)]) : ring.subarray(0, ringPos);
   const pump = async (stream: ReadableStream<Uint8Array>, collect: boolean, onChunk?: (text: string) => void) => {
     const decoder = new TextDecoder();
     let buf = "";
@@ -236,14 +237,4 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
     throw err;
   }
   return proc;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

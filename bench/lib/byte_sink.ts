@@ -5,6 +5,7 @@
  * PIPELINING, so clients send one command at a time.
  * @module
  */
+import { concatBytes } from "../../src/util/bytes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -35,13 +36,6 @@ function findEnd(buf: Uint8Array): number {
   return -1;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
 async function serve(conn: Deno.Conn, received: (m: SinkMessage) => void) {
   const write = (s: string) => conn.write(encoder.encode(s + "\r\n"));
   let text = "";
@@ -55,7 +49,7 @@ async function serve(conn: Deno.Conn, received: (m: SinkMessage) => void) {
       let chunk = buf.subarray(0, n);
       while (chunk.length > 0) {
         if (data) {
-          const joined = concat(data.tail, chunk);
+          const joined = concatBytes([data.tail, chunk]);
           const at = findEnd(joined);
           if (at < 0) {
             data.total += chunk.length;

@@ -5,6 +5,7 @@
  */
 import { toBinary } from "./dkim_core.ts";
 import { headerEnd, parseFields } from "./headers.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** The authserv-id of an Authentication-Results value (comments and quotes removed), lower-cased. */
 export function authservIdOf(value: string): string {
@@ -41,11 +42,5 @@ export function stripForgedAuthResults(
     }
   }
   parts.push(message.subarray(offset));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return { message: out, removed: drop.length };
+  return { message: concatBytes(parts), removed: drop.length };
 }

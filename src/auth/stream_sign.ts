@@ -7,6 +7,7 @@
  * @module
  */
 import { createBodyHasher } from "./body_hash.ts";
+import { concatBytes } from "../util/bytes.ts";
 import { signMessage, type SignOptions, type SignResult } from "./dkim_sign.ts";
 
 /** Offset just past the blank line ending the header section, or -1 while not seen. */
@@ -17,13 +18,6 @@ function blankLineEnd(buf: Uint8Array): number {
     if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
   }
   return -1;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Signs a message given as chunks; see {@link signMessage} for the key choice. */
@@ -40,7 +34,7 @@ export async function signStream(
       hasher.update(chunk);
       continue;
     }
-    head = concat(head, chunk);
+    head = concatBytes([head, chunk]);
     const end = blankLineEnd(head);
     if (end >= 0) {
       hasher.update(head.subarray(end));

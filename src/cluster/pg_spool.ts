@@ -14,6 +14,7 @@ import type { Sql } from "postgres";
 import { type Spool, SpoolError, type SpoolWriter, toSpoolError } from "../spool/mod.ts";
 import type { BodySource } from "./commit_batch.ts";
 import { CHUNK_BYTES } from "./pg_store.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** The PostgreSQL spool, with the hand-over hooks the store uses. */
 export interface PgSpool extends Spool {
@@ -136,13 +137,7 @@ export function createPgSpool(sql: Sql, staging: Spool): PgSpool {
       if (sealed.has(id)) return await staging.readAll(id);
       const parts: Uint8Array[] = [];
       for await (const c of pgChunks(id, 0)) parts.push(c);
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let off = 0;
-      for (const p of parts) {
-        out.set(p, off);
-        off += p.length;
-      }
-      return out;
+      return concatBytes(parts);
     },
     async size(id) {
       if (sealed.has(id)) return await staging.size(id);

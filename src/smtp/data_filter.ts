@@ -29,6 +29,7 @@
  */
 import { reject } from "./errors.ts";
 import { latin1 } from "../util/latin1.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** Options for {@link DataFilter}. */
 export interface DataFilterOptions {
@@ -247,14 +248,7 @@ export function headerEnd(buf: Uint8Array): number {
   return -1;
 }
 
+/** One part as it is, several joined. */
 function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0]! : concatBytes(parts);
 }

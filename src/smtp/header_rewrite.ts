@@ -21,6 +21,7 @@
  * ```
  * @module
  */
+import { concatBytes } from "../util/bytes.ts";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -55,13 +56,7 @@ export function removeFields(header: Uint8Array, names: readonly string[]): Uint
     start = end;
   }
   if (!changed) return header;
-  const out = new Uint8Array(keep.reduce((n, l) => n + l.length, 0));
-  let off = 0;
-  for (const l of keep) {
-    out.set(l, off);
-    off += l.length;
-  }
-  return out;
+  return concatBytes(keep);
 }
 
 function isBlank(line: Uint8Array): boolean {

@@ -11,6 +11,7 @@ import type { Spool, SpoolWriter } from "../spool/mod.ts";
 import { toSpoolError, ulid } from "../spool/mod.ts";
 import { DataFilter } from "./data_filter.ts";
 import { GcHint } from "../util/gc_hint.ts";
+import { concatBytes } from "../util/bytes.ts";
 import { reject, SmtpError } from "./errors.ts";
 import { type HeaderFacts, inspectHeader } from "./headers.ts";
 import { isAscii } from "../util/address.ts";
@@ -192,7 +193,7 @@ export async function receiveMessage(
   if (held) {
     // Small message: check and sign in memory, then write it once with the new fields on top.
     try {
-      let message = concat(held);
+      let message = held.length === 1 ? held[0]! : concatBytes(held);
       let prefix = "";
       if (options.verify) {
         const outcome = await options.verify(message, envelope);
@@ -208,7 +209,7 @@ export async function receiveMessage(
     }
   }
   // Nothing reads the data back before the record: its sync and the record's commit overlap.
-  const readBack = (!!options.verify && !held) || !!options.beforeQueue || (!!options.sign && !held);
+  const readBack = !!options.beforeQueue || (!held && !!(options.verify || options.sign));
   const durable = readBack ? undefined : writer!.stage?.().durable;
   try {
     if (!durable) await writer!.commit();
@@ -279,17 +280,6 @@ export async function receiveMessage(
 
 function envelopeAscii(envelope: IntakeEnvelope): boolean {
   return isAscii(envelope.sender) && envelope.recipients.every((r) => isAscii(r.address));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function toSmtp(err: unknown): SmtpError {

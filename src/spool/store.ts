@@ -39,6 +39,7 @@ import { DirSync } from "./dir_sync.ts";
 import { chunkStream, type MessageSource, rangeStream } from "./source.ts";
 import { SpoolError, toSpoolError } from "./errors.ts";
 import { isUlid, ulid } from "./ulid.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** Options for {@link openSpool}. */
 export interface SpoolOptions {
@@ -303,15 +304,7 @@ export async function openSpool(dir: string, options: SpoolOptions = {}): Promis
     },
     async readAll(id) {
       const kept = recent.get(id);
-      if (kept) {
-        const out = new Uint8Array(kept.reduce((n, c) => n + c.length, 0)); // a plain copy, as from the file
-        let off = 0;
-        for (const c of kept) {
-          out.set(c, off);
-          off += c.length;
-        }
-        return out;
-      }
+      if (kept) return concatBytes(kept); // a plain copy, as from the file
       const loc = locate(id);
       if (loc.length < 0) {
         return await Deno.readFile(loc.path).catch((err) => {

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { concatBytes } from "../../src/util/bytes.ts";
 import {
   closeLogging,
   flushLogs,
@@ -29,18 +30,8 @@ async function capture(fn: (writes: Uint8Array[]) => Promise<void>, maxPerWrite 
   } finally {
     setLogWriter(previous);
   }
-  const text = new TextDecoder().decode(concat(writes));
+  const text = new TextDecoder().decode(concatBytes(writes));
   return { writes, text, lines: text.split("\n").slice(0, -1).map((l) => JSON.parse(l) as { message: string }) };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 5));
