@@ -9,6 +9,7 @@
  *   deno run -A bench/sync_overlap.ts --messages 1000 --rounds 3
  */
 import { benchArgs } from "./lib/cli_args.ts";
+import { percentile } from "./lib/common.ts";
 
 const args = benchArgs({
   usage: "deno run -A bench/sync_overlap.ts [options]",
@@ -29,9 +30,10 @@ const record = {
   recipients: [{ address: "sink@example.net" }],
   note: "x".repeat(500),
 };
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
-const show = (xs: number[]) => `p50 ${pct(xs, 0.5).toFixed(3)} p90 ${pct(xs, 0.9).toFixed(3)}`;
+const show = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return `p50 ${percentile(sorted, 50).toFixed(3)} p90 ${percentile(sorted, 90).toFixed(3)}`;
+};
 
 console.log(`sync overlap: ${MESSAGES} × 4 KB appends, ${ROUNDS} rounds per variant, dir ${dir}`);
 console.log(`load average at start: ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
